@@ -1,0 +1,520 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// listPageSize is the etcd page size of the cache's (re-)list.
+const listPageSize = 1000
+
+// entry is one cached object. Entries are immutable once published: the
+// cache replaces them, never changes them.
+type entry struct {
+	key      string // relative to the store prefix: "ns/name" or "name"
+	rev      int64  // mod revision (or delete revision for a deletion)
+	obj      runtime.Object
+	labels   labels.Set
+	fields   fields.Set
+	attrsErr bool // Attrs failed: only the empty predicate matches
+}
+
+// event is one change in the cache's ring. For a deletion cur holds the
+// last state with the delete revision as its resourceVersion, and the
+// attributes of that last state.
+type event struct {
+	typ  watch.EventType // Added, Modified or Deleted
+	key  string
+	rev  int64
+	cur  *entry
+	prev *entry // nil for Added
+}
+
+// cache is the watch cache of one Store.
+type cache struct {
+	mu sync.RWMutex
+	// items is every current object, sorted by key. Guarded by mu; only
+	// the run goroutine replaces it or its elements.
+	items []*entry
+	// rev is the revision items reflect. Guarded by mu.
+	rev int64
+	// revCh is closed (and replaced) whenever rev advances. Guarded by mu.
+	revCh chan struct{}
+	// ring holds the most recent events, oldest at ringStart; floor is the
+	// revision after which ring holds every event. Guarded by mu.
+	ring      []*event
+	ringStart int
+	ringLen   int
+	floor     int64
+	// watchers are the open watchers grouped by watch prefix. Guarded by mu.
+	watchers map[string]map[*watcher]struct{}
+	// stopped is set when the cache's ctx is done. Guarded by mu.
+	stopped bool
+	// cancelWatch ends the current etcd watch (tests use it to provoke a
+	// re-watch). Guarded by mu.
+	cancelWatch context.CancelFunc
+}
+
+// startCache lists the prefix, then watches it in a goroutine until ctx is
+// done.
+func (s *Store) startCache(ctx context.Context) error {
+	c := &s.cache
+	c.revCh = make(chan struct{})
+	c.ring = make([]*event, s.eventBuffer)
+	c.watchers = make(map[string]map[*watcher]struct{})
+	items, rev, err := s.listAll(ctx)
+	if err != nil {
+		return err
+	}
+	c.items, c.rev, c.floor = items, rev, rev
+	go s.runCache(ctx)
+	return nil
+}
+
+// listAll reads every object under the prefix at one revision.
+func (s *Store) listAll(ctx context.Context) ([]*entry, int64, error) {
+	var items []*entry
+	var rev int64
+	key := s.prefix
+	end := clientv3.GetPrefixRangeEnd(s.prefix)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := s.client.Get(ctx, key, opts...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("listing %s: %w", s.prefix, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			e, err := s.newEntry(string(kv.Key), kv.Value, kv.ModRevision)
+			if err != nil {
+				s.logger.Info("skipping undecodable object", "key", string(kv.Key), "err", err)
+				continue
+			}
+			items = append(items, e)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return items, rev, nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// newEntry decodes a stored value into a cache entry.
+func (s *Store) newEntry(fullKey string, value []byte, rev int64) (*entry, error) {
+	obj, err := s.decode(value, rev)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{key: strings.TrimPrefix(fullKey, s.prefix), rev: rev, obj: obj}
+	e.labels, e.fields, err = s.attrs(obj)
+	if err != nil {
+		e.attrsErr = true
+	}
+	return e, nil
+}
+
+// runCache keeps the cache in step with etcd until ctx is done: it
+// re-watches from the last revision after a watch failure and re-lists
+// when that revision was compacted.
+func (s *Store) runCache(ctx context.Context) {
+	defer s.stopCache()
+	backoff := 100 * time.Millisecond
+	for {
+		compacted, err := s.watchOnce(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if s.client.Ctx().Err() != nil {
+			s.logger.Info("watch cache stopping: etcd client closed")
+			return
+		}
+		if compacted {
+			s.logger.Info("watch cache re-listing after compaction", "revision", s.currentRev())
+			items, rev, err := s.listAll(ctx)
+			if err == nil {
+				s.replace(items, rev)
+				backoff = 100 * time.Millisecond
+				continue
+			}
+			s.logger.Info("watch cache re-list failed", "err", err)
+		} else if err != nil {
+			s.logger.Info("watch cache re-watching", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watchCtx returns the context the etcd watch and progress requests share;
+// they must carry the same metadata to use the same gRPC stream.
+func watchCtx(ctx context.Context) context.Context {
+	return clientv3.WithRequireLeader(ctx)
+}
+
+// watchOnce runs one etcd watch from the cache's revision until it fails.
+// compacted reports that the revision is gone and the cache must re-list.
+func (s *Store) watchOnce(ctx context.Context) (compacted bool, err error) {
+	if s.beforeWatch != nil {
+		s.beforeWatch()
+	}
+	wctx, cancel := context.WithCancel(watchCtx(ctx))
+	defer cancel()
+	s.cache.mu.Lock()
+	s.cache.cancelWatch = cancel
+	from := s.cache.rev + 1
+	s.cache.mu.Unlock()
+	wch := s.client.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return true, nil
+		}
+		if err := resp.Err(); err != nil {
+			return false, fmt.Errorf("watching %s: %w", s.prefix, err)
+		}
+		if resp.IsProgressNotify() {
+			s.advance(resp.Header.Revision)
+			continue
+		}
+		s.apply(resp.Events)
+	}
+	return false, errors.New("etcd watch channel closed")
+}
+
+// apply decodes a batch of etcd events and publishes them. Only the run
+// goroutine calls it, so it reads items without the lock.
+func (s *Store) apply(evs []*clientv3.Event) {
+	c := &s.cache
+	out := make([]*event, 0, len(evs))
+	pending := make(map[string]*entry, len(evs)) // state after earlier events of this batch
+	lookup := func(key string) *entry {
+		if e, ok := pending[key]; ok {
+			return e
+		}
+		if i, ok := c.find(key); ok {
+			return c.items[i]
+		}
+		return nil
+	}
+	for _, ev := range evs {
+		key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
+		prev := lookup(key)
+		switch ev.Type {
+		case clientv3.EventTypePut:
+			cur, err := s.newEntry(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
+			if err != nil {
+				s.logger.Info("skipping undecodable object", "key", string(ev.Kv.Key), "err", err)
+				continue
+			}
+			typ := watch.Modified
+			if prev == nil {
+				typ = watch.Added
+			}
+			out = append(out, &event{typ: typ, key: key, rev: cur.rev, cur: cur, prev: prev})
+			pending[key] = cur
+		case clientv3.EventTypeDelete:
+			if prev == nil {
+				continue
+			}
+			last := prev.obj.DeepCopyObject()
+			if acc, err := meta.Accessor(last); err == nil {
+				acc.SetResourceVersion(fmt.Sprint(ev.Kv.ModRevision))
+			}
+			cur := &entry{key: key, rev: ev.Kv.ModRevision, obj: last, labels: prev.labels, fields: prev.fields, attrsErr: prev.attrsErr}
+			out = append(out, &event{typ: watch.Deleted, key: key, rev: cur.rev, cur: cur, prev: prev})
+			pending[key] = nil
+		}
+	}
+	var rev int64
+	if n := len(evs); n > 0 {
+		rev = evs[n-1].Kv.ModRevision
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ev := range out {
+		if ev.typ == watch.Deleted {
+			c.remove(ev.key)
+		} else {
+			c.upsert(ev.cur)
+		}
+		c.appendEvent(ev)
+		c.dispatch(ev)
+	}
+	c.advanceLocked(rev)
+}
+
+// covers reports whether key is under prefix: "" covers everything, a
+// prefix ending in "/" covers the keys below it, and anything else is a
+// single key ("ns/name") covering only itself.
+func covers(prefix, key string) bool {
+	if prefix == "" || strings.HasSuffix(prefix, "/") {
+		return strings.HasPrefix(key, prefix)
+	}
+	return key == prefix
+}
+
+// rangeEnd is the etcd range end of the keys prefix covers.
+func (s *Store) rangeEnd(prefix string) string {
+	if prefix == "" || strings.HasSuffix(prefix, "/") {
+		return clientv3.GetPrefixRangeEnd(s.prefix + prefix)
+	}
+	return s.prefix + prefix + "\x00"
+}
+
+// find returns the index of key in items, or where it would go.
+func (c *cache) find(key string) (int, bool) {
+	i := sort.Search(len(c.items), func(i int) bool { return c.items[i].key >= key })
+	return i, i < len(c.items) && c.items[i].key == key
+}
+
+// upsert puts e into items. Called with mu held.
+func (c *cache) upsert(e *entry) {
+	i, ok := c.find(e.key)
+	if ok {
+		c.items[i] = e
+		return
+	}
+	c.items = append(c.items, nil)
+	copy(c.items[i+1:], c.items[i:])
+	c.items[i] = e
+}
+
+// remove deletes key from items. Called with mu held.
+func (c *cache) remove(key string) {
+	i, ok := c.find(key)
+	if !ok {
+		return
+	}
+	copy(c.items[i:], c.items[i+1:])
+	c.items[len(c.items)-1] = nil
+	c.items = c.items[:len(c.items)-1]
+}
+
+// appendEvent adds ev to the ring, evicting the oldest event when full.
+// Called with mu held.
+func (c *cache) appendEvent(ev *event) {
+	if c.ringLen == len(c.ring) {
+		c.floor = c.ring[c.ringStart].rev
+		c.ring[c.ringStart] = nil
+		c.ringStart = (c.ringStart + 1) % len(c.ring)
+		c.ringLen--
+	}
+	c.ring[(c.ringStart+c.ringLen)%len(c.ring)] = ev
+	c.ringLen++
+}
+
+// eventsAfter returns the ring's events with a revision above rev; the
+// caller has checked rev >= floor. Called with mu held.
+func (c *cache) eventsAfter(rev int64) []*event {
+	at := func(i int) *event { return c.ring[(c.ringStart+i)%len(c.ring)] }
+	first := sort.Search(c.ringLen, func(i int) bool { return at(i).rev > rev })
+	out := make([]*event, 0, c.ringLen-first)
+	for i := first; i < c.ringLen; i++ {
+		out = append(out, at(i))
+	}
+	return out
+}
+
+// dispatch hands ev to every watcher whose prefix covers its key. A
+// watcher whose buffer is full is closed: it is too slow. Called with mu
+// held.
+func (c *cache) dispatch(ev *event) {
+	for prefix, set := range c.watchers {
+		if !covers(prefix, ev.key) {
+			continue
+		}
+		for w := range set {
+			select {
+			case w.input <- ev:
+			default:
+				c.closeWatcherLocked(w)
+			}
+		}
+	}
+}
+
+// addWatcher registers w. Called with mu held.
+func (c *cache) addWatcher(w *watcher) {
+	set := c.watchers[w.prefix]
+	if set == nil {
+		set = make(map[*watcher]struct{})
+		c.watchers[w.prefix] = set
+	}
+	set[w] = struct{}{}
+}
+
+// closeWatcherLocked unregisters w and closes its input, once. Called with
+// mu held.
+func (c *cache) closeWatcherLocked(w *watcher) {
+	if w.inputClosed {
+		return
+	}
+	w.inputClosed = true
+	close(w.input)
+	if set := c.watchers[w.prefix]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(c.watchers, w.prefix)
+		}
+	}
+}
+
+// advance moves the cache revision forward (from a progress notification).
+func (s *Store) advance(rev int64) {
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	s.cache.advanceLocked(rev)
+}
+
+// advanceLocked sets rev when it is newer and wakes waiters. Called with
+// mu held.
+func (c *cache) advanceLocked(rev int64) {
+	if rev <= c.rev {
+		return
+	}
+	c.rev = rev
+	close(c.revCh)
+	c.revCh = make(chan struct{})
+}
+
+// replace installs a fresh list after a compaction: the ring restarts at
+// rev and every watcher is closed, since events between the old and new
+// state are lost; clients re-watch (and re-list on 410).
+func (s *Store) replace(items []*entry, rev int64) {
+	c := &s.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.items = items
+	for i := range c.ring {
+		c.ring[i] = nil
+	}
+	c.ringStart, c.ringLen = 0, 0
+	c.floor = rev
+	for _, set := range c.watchers {
+		for w := range set {
+			c.closeWatcherLocked(w)
+		}
+	}
+	if rev > c.rev {
+		c.rev = rev
+	}
+	close(c.revCh)
+	c.revCh = make(chan struct{})
+}
+
+// stopCache closes every watcher and fails later reads.
+func (s *Store) stopCache() {
+	c := &s.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
+	for _, set := range c.watchers {
+		for w := range set {
+			c.closeWatcherLocked(w)
+		}
+	}
+	close(c.revCh)
+	c.revCh = make(chan struct{})
+}
+
+func (s *Store) currentRev() int64 {
+	s.cache.mu.RLock()
+	defer s.cache.mu.RUnlock()
+	return s.cache.rev
+}
+
+// errStopped is returned by reads after the cache's ctx is done.
+func (s *Store) errStopped() error {
+	return apierrors.NewServiceUnavailable(fmt.Sprintf("storage of %s is stopped", s.resource))
+}
+
+// waitRev waits until the cache reaches rev. With progress set it asks
+// etcd for progress notifications meanwhile (the cache's own events may not
+// move it to a revision written under another prefix). It returns false
+// on timeout.
+func (s *Store) waitRev(ctx context.Context, rev int64, progress bool) (bool, error) {
+	timer := time.NewTimer(s.freshnessTimeout)
+	defer timer.Stop()
+	var tick <-chan time.Time
+	if progress {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		c := &s.cache
+		c.mu.RLock()
+		cur, ch, stopped := c.rev, c.revCh, c.stopped
+		c.mu.RUnlock()
+		if stopped {
+			return false, s.errStopped()
+		}
+		if cur >= rev {
+			return true, nil
+		}
+		if progress {
+			s.requestProgress(ctx)
+		}
+		select {
+		case <-ch:
+		case <-tick:
+		case <-timer.C:
+			return false, nil
+		case <-ctx.Done():
+			return false, apierrors.NewTimeoutError(fmt.Sprintf("waiting for %s at revision %d: %v", s.resource, rev, ctx.Err()), 1)
+		}
+	}
+}
+
+// requestProgress asks etcd to send the cache's watch a progress
+// notification carrying its current revision. The context must carry the
+// same gRPC metadata as the watch's so that it reaches the same stream
+// (watchCtx replaces any metadata ctx has). Errors only delay the caller
+// until its next attempt or its timeout, so they are dropped.
+func (s *Store) requestProgress(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = s.client.RequestProgress(watchCtx(ctx))
+}
+
+// etcdRevision returns etcd's current revision with a cheap linearizable
+// read of a single key.
+func (s *Store) etcdRevision(ctx context.Context) (int64, error) {
+	resp, err := s.client.Get(ctx, s.prefix, clientv3.WithKeysOnly())
+	if err != nil {
+		return 0, s.etcdError(ctx, "reading revision of", s.prefix, err)
+	}
+	return resp.Header.Revision, nil
+}
+
+// waitFresh waits until the cache reflects etcd's current revision; false
+// when it did not in time.
+func (s *Store) waitFresh(ctx context.Context) (bool, error) {
+	rev, err := s.etcdRevision(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.waitRev(ctx, rev, true)
+}
