@@ -1,0 +1,22 @@
+package builtin
+
+import "github.com/skiff-dev/skiff/internal/registry"
+
+// groupResources returns the resources of the named API groups (apps, batch,
+// networking.k8s.io, rbac.authorization.k8s.io, …), group by group in a
+// stable order.
+func groupResources() []*registry.Resource {
+	var out []*registry.Resource
+	for _, group := range [][]*registry.Resource{
+		appsResources(),
+		otherResources(), // autoscaling, coordination, policy, scheduling, storage
+		batchResources(),
+		certificatesResources(),
+		networkingResources(), // networking.k8s.io and discovery.k8s.io
+		eventsResources(),
+		rbacResources(),
+	} {
+		out = append(out, group...)
+	}
+	return out
+}
