@@ -1,0 +1,30 @@
+// Package discovery serves the Kubernetes discovery documents that tell
+// kubectl and client-go which groups, versions and resources skiff serves.
+//
+// It owns the read-only endpoints /api, /api/v1, /apis, /apis/<group> and
+// /apis/<group>/<version>. On /api and /apis it answers both the legacy
+// documents (metav1.APIVersions and metav1.APIGroupList) and, when the
+// Accept header asks for it, aggregated discovery
+// (apidiscovery.k8s.io/v2 or v2beta1 APIGroupDiscoveryList) with an ETag
+// and 304 on If-None-Match.
+//
+// Its only input is the []*registry.Resource list given to New; every
+// document is computed once there, so serving reads only immutable bytes
+// and the handler is safe for concurrent use. It never reads storage and
+// never writes anything.
+//
+// Beyond what a Resource states (Status, Scale), the well-known
+// subresources of pods, namespaces and serviceaccounts (binding, eviction,
+// log, exec, attach, portforward, ephemeralcontainers, finalize, token) are
+// advertised from a fixed table, as upstream advertises them, together with
+// the legacy core "bindings" resource. The HTTP layer decides whether it
+// actually serves them.
+//
+// # Usage
+//
+//	h := discovery.New(builtin.Resources())
+//	mux.Handle("/api", h)
+//	mux.Handle("/api/", h)  // only /api/v1 is answered
+//	mux.Handle("/apis", h)
+//	mux.Handle("/apis/", h) // only /apis/<g> and /apis/<g>/<v>
+package discovery
