@@ -1,0 +1,47 @@
+// Package apiserver is skiff's HTTP front end: it speaks the Kubernetes REST
+// API so that stock kubectl and client-go work against skiff unchanged.
+//
+// It owns routing (/api/v1/..., /apis/<group>/<version>/...), the request
+// filters (authentication from TLS client certificates, in-flight limits,
+// timeouts, body limits, panic recovery, metrics and logs), content
+// negotiation (JSON, YAML, protobuf; Table and PartialObjectMetadata
+// views), the verb handlers (get, list, watch, create, update, patch,
+// delete, deletecollection), server-side apply and managedFields tracking
+// (when Config.TypeConverter is set), and the subresources status, scale,
+// binding and finalize, plus /version, /healthz, /livez, /readyz and
+// /metrics.
+//
+// The filter chain, outermost first:
+//
+//	recover + log + metrics -> authenticate (TLS client cert, else anonymous:
+//	only /healthz, /livez, /readyz, /version) -> in-flight limit (429) ->
+//	timeout (504; watches are exempt from both) -> body limit (413) -> route
+//
+// Files: server.go (Config, New, Serve), filters.go and timeout.go (the
+// chain), routing.go (path -> requestInfo), resource.go (verbs), patch.go
+// and apply.go (PATCH), watch.go (streaming), subresource.go (scale,
+// binding), negotiate.go and output.go (content types, Table and
+// PartialObjectMetadata views), errors.go (Status), health.go, metrics.go,
+// auth.go (User in the request context).
+//
+// Inputs: HTTP requests, and the registry.Stores given in Config, which it
+// reads and writes through their methods. Discovery and OpenAPI documents
+// come from handlers it is given; it only mounts them.
+//
+// Outputs: HTTP responses. Every error is a metav1.Status with the upstream
+// code and reason.
+//
+// It must never talk to etcd or storage.Interface directly, never hold
+// per-resource semantics (defaults, validation, graceful deletion live in
+// the registry), and never mutate an object a Store returns: those are shared
+// with the watch cache, so it copies before setting apiVersion/kind.
+//
+// # Usage
+//
+//	srv, err := apiserver.New(apiserver.Config{Stores: stores, Scheme: scheme, ...})
+//	if err != nil { ... }
+//	err = srv.Serve(ctx, ln, tlsConfig) // blocks until ctx is done
+//
+// Handler returns the same http.Handler without TLS serving, for callers
+// that run their own http.Server (and for tests).
+package apiserver

@@ -1,0 +1,141 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/skiff-dev/skiff/internal/registry"
+	"github.com/skiff-dev/skiff/internal/storage"
+)
+
+// watch streams the changes of a collection (or of one object on the legacy
+// path) as WatchEvents, one frame per event, flushed per event. The stream
+// ends at timeoutSeconds (or a random 30-60 minute server default), when
+// the store ends the watch, when the client goes away, or on shutdown.
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
+	res := st.Resource
+	opts, pred, err := s.listOptions(r, res, ri)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rd, err := s.newRender(r, res, viewsAllowed{table: true, partial: true}, true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	timeout := s.watchTimeout()
+	if opts.TimeoutSeconds != nil && *opts.TimeoutSeconds > 0 {
+		timeout = time.Duration(*opts.TimeoutSeconds) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+
+	wi, err := st.Watch(ctx, ri.namespace, storage.WatchOptions{
+		Predicate:         pred,
+		ResourceVersion:   opts.ResourceVersion,
+		SendInitialEvents: opts.SendInitialEvents != nil && *opts.SendInitialEvents,
+		AllowBookmarks:    opts.AllowWatchBookmarks,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer wi.Stop()
+
+	info := rd.format.info
+	contentType := info.MediaType
+	if contentType != runtime.ContentTypeJSON {
+		contentType += ";stream=watch"
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		flusher.Flush()
+	}
+	framer := info.StreamSerializer.Framer.NewFrameWriter(w)
+	streamEncoder := info.StreamSerializer.Serializer
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.shutdown:
+			return
+		case ev, ok := <-wi.ResultChan():
+			if !ok {
+				return
+			}
+			out, err := rd.watchObject(ev)
+			if err != nil {
+				s.log.Debug("transforming watch event failed", "err", err)
+				out = statusObject(err)
+				ev.Type = watch.Error
+			}
+			buf.Reset()
+			if err := info.Serializer.Encode(out, &buf); err != nil {
+				s.log.Debug("encoding watch event failed", "err", err)
+				return
+			}
+			we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+			if err := streamEncoder.Encode(we, framer); err != nil {
+				// The client went away.
+				return
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+	}
+}
+
+// watchObject renders the object of one event. In Table form, only the
+// first event carries the column definitions.
+func (rd *render) watchObject(ev watch.Event) (runtime.Object, error) {
+	if ev.Type == watch.Error {
+		if _, ok := ev.Object.(*metav1.Status); !ok {
+			return statusObject(nil), nil
+		}
+		return rd.transform(ev.Object)
+	}
+	if ev.Type == watch.Bookmark && rd.format.view == viewTable {
+		t := &metav1.Table{TypeMeta: metav1.TypeMeta{APIVersion: rd.format.viewGV.String(), Kind: "Table"}}
+		if m, err := meta.Accessor(ev.Object); err == nil {
+			t.ResourceVersion = m.GetResourceVersion()
+		}
+		return t, nil
+	}
+	out, err := rd.transform(ev.Object)
+	if err != nil {
+		return nil, err
+	}
+	if rd.format.view == viewTable {
+		rd.noHeaders = true
+	}
+	return out, nil
+}
+
+func statusObject(err error) *metav1.Status {
+	if err == nil {
+		st := toStatus(errUnknownWatchError)
+		return &st
+	}
+	st := toStatus(err)
+	return &st
+}
+
+var errUnknownWatchError = &unknownWatchError{}
+
+type unknownWatchError struct{}
+
+func (*unknownWatchError) Error() string { return "watch: unexpected error event" }
