@@ -1,0 +1,176 @@
+// Command skiff is the skiff binary: every component behind a subcommand.
+//
+// It only parses flags, builds configurations and starts components; see
+// the server package for what "skiff server" runs.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/skiff-dev/skiff/internal/server"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+const usage = `skiff is a container orchestrator that speaks the Kubernetes API.
+
+Usage:
+  skiff server --data-dir DIR [flags]   run the API server (and etcd)
+  skiff version                         print the version
+
+Run "skiff <command> -h" for a command's flags.
+`
+
+// run executes one command line and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "server":
+		return runServer(args[1:], stderr)
+	case "version":
+		return runVersion(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "skiff: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+func runVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("skiff version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return parseExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "skiff version: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "skiff %s (Kubernetes API %s)\n", server.Version, server.KubernetesVersion)
+	return exitOK
+}
+
+// serverFlags are the flags of "skiff server".
+type serverFlags struct {
+	dataDir      string
+	listen       string
+	etcdServers  string
+	disableAgent bool
+	logFormat    string
+	verbose      bool
+}
+
+func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
+	var f serverFlags
+	fs := flag.NewFlagSet("skiff server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: skiff server --data-dir DIR [flags]\n\nRuns the API server on etcd (embedded unless --etcd-servers is given).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.dataDir, "data-dir", "", "directory for etcd data, certificates and the admin kubeconfig (required; e.g. /var/lib/skiff)")
+	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
+	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
+	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (the agent does not exist yet)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if f.dataDir == "" {
+		problems = append(problems, "--data-dir is required")
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", f.logFormat))
+	}
+	if len(problems) > 0 {
+		err := fmt.Errorf("skiff server: %s", strings.Join(problems, "; "))
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr)
+		fs.Usage()
+		return f, err
+	}
+	return f, nil
+}
+
+func runServer(args []string, stderr io.Writer) int {
+	f, err := parseServerFlags(args, stderr)
+	if err != nil {
+		return parseExit(err)
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if f.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	cfg := server.Config{
+		DataDir:      f.dataDir,
+		Listen:       f.listen,
+		EtcdServers:  splitList(f.etcdServers),
+		DisableAgent: f.disableAgent,
+		Logger:       slog.New(handler),
+		Progress:     stderr,
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		// After the first signal, a second one kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := server.Run(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "skiff server: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// parseExit maps a flag parsing error to an exit code: -h is success.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	return exitUsage
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

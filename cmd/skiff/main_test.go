@@ -1,0 +1,64 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRunCommandLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStdout string // substring
+		wantStderr string // substring
+	}{
+		{name: "no command", args: nil, wantCode: exitUsage, wantStderr: "Usage:"},
+		{name: "unknown command", args: []string{"agent"}, wantCode: exitUsage, wantStderr: `unknown command "agent"`},
+		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStdout: "skiff server --data-dir DIR"},
+		{name: "version", args: []string{"version"}, wantCode: exitOK, wantStdout: "skiff 0.1.0-dev (Kubernetes API v1.33.0)"},
+		{name: "version extra arg", args: []string{"version", "x"}, wantCode: exitUsage, wantStderr: `unexpected argument "x"`},
+		{name: "server without data dir", args: []string{"server"}, wantCode: exitUsage, wantStderr: "--data-dir is required"},
+		{name: "server bad flag", args: []string{"server", "--nope"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -nope"},
+		{name: "server bad log format", args: []string{"server", "--data-dir", "/x", "--log-format", "xml"}, wantCode: exitUsage, wantStderr: `--log-format must be text or json, not "xml"`},
+		{name: "server help", args: []string{"server", "-h"}, wantCode: exitOK, wantStderr: "-etcd-servers"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr strings.Builder
+			code := run(tc.args, &stdout, &stderr)
+			if code != tc.wantCode {
+				t.Errorf("exit code = %d, want %d\nstderr:\n%s", code, tc.wantCode, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.wantStdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.wantStdout, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.wantStderr, stderr.String())
+			}
+		})
+	}
+}
+
+func TestParseServerFlags(t *testing.T) {
+	t.Parallel()
+	var stderr strings.Builder
+	got, err := parseServerFlags([]string{
+		"--data-dir", "/d", "--listen", "0.0.0.0:7443", "--etcd-servers", "http://a:2379, http://b:2379,",
+		"--disable-agent", "--log-format", "json", "-v",
+	}, &stderr)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, stderr.String())
+	}
+	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, logFormat: "json", verbose: true}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{})); diff != "" {
+		t.Errorf("flags (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"http://a:2379", "http://b:2379"}, splitList(got.etcdServers)); diff != "" {
+		t.Errorf("splitList (-want +got):\n%s", diff)
+	}
+}

@@ -1,0 +1,502 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/apiserver"
+	"github.com/skiff-dev/skiff/internal/controller/namespace"
+	"github.com/skiff-dev/skiff/internal/discovery"
+	"github.com/skiff-dev/skiff/internal/etcd"
+	"github.com/skiff-dev/skiff/internal/openapi"
+	"github.com/skiff-dev/skiff/internal/pki"
+	"github.com/skiff-dev/skiff/internal/registry"
+	"github.com/skiff-dev/skiff/internal/registry/builtin"
+	"github.com/skiff-dev/skiff/internal/storage"
+)
+
+const (
+	// Version is skiff's own version.
+	Version = "0.1.0-dev"
+	// KubernetesVersion is the Kubernetes API version skiff serves, as
+	// reported at /version.
+	KubernetesVersion = "v1.33.0"
+
+	// DefaultListen is the default --listen address.
+	DefaultListen = "127.0.0.1:6443"
+
+	// compactInterval is how often etcd history is compacted (upstream's
+	// default).
+	compactInterval = 5 * time.Minute
+	// readyTimeout bounds the wait for the API to serve after start.
+	readyTimeout = 60 * time.Second
+	// stopTimeout bounds the wait for one component to stop.
+	stopTimeout = 20 * time.Second
+)
+
+// Config is the configuration of one server, built from flags. DataDir is
+// required; the zero value of every other field is usable.
+type Config struct {
+	// DataDir holds etcd's data (DataDir/etcd, unless EtcdServers is set),
+	// the certificates (DataDir/pki), the admin kubeconfig and the lock.
+	DataDir string
+	// Listen is the API's host:port; empty means DefaultListen. Port 0
+	// picks a free port.
+	Listen string
+	// EtcdServers, when not empty, are the client URLs of an external etcd
+	// cluster to use instead of the embedded member.
+	EtcdServers []string
+	// DisableAgent keeps the node agent from starting (it does not exist
+	// yet, so this changes nothing today).
+	DisableAgent bool
+	// APIOnly runs etcd and the API server but none of the components that
+	// act on objects (controllers, scheduler): tests of those components
+	// run their own against it.
+	APIOnly bool
+	// Logger receives component logs; nil discards them.
+	Logger *slog.Logger
+	// Progress receives one short line per start-up stage; nil means
+	// os.Stderr.
+	Progress io.Writer
+}
+
+// Run starts the server and blocks until ctx is done or a component fails.
+// It returns nil after a shutdown caused by ctx, and otherwise the first
+// failure. It writes DataDir/kubeconfig once the API serves and the system
+// namespaces exist, and removes an old one at start, so that the file's
+// appearance means "ready".
+//
+// Start-up order, each stage gated on the previous one being ready:
+//
+//	lock data dir ─> listen ─> certificates ─> etcd ─> watch caches
+//	  ─> API server ─> (serving) ─> system namespaces ─> compactor,
+//	  namespace controller ─> kubeconfig
+//
+// Shutdown runs the other way: controllers stop, the API stops accepting
+// and ends its watches, the watch caches stop, etcd closes, the lock is
+// released.
+func Run(ctx context.Context, cfg Config) (err error) {
+	start := time.Now()
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = os.Stderr
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) }
+	listen := cfg.Listen
+	if listen == "" {
+		listen = DefaultListen
+	}
+	listenHost, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("invalid listen address %q: %w", listen, err)
+	}
+
+	if cfg.DataDir == "" {
+		return errors.New("no data dir given (--data-dir)")
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("invalid data dir %q: %w", cfg.DataDir, err)
+	}
+	lock, err := lockDataDir(dir)
+	if err != nil {
+		return err
+	}
+	kubeconfigPath := filepath.Join(dir, "kubeconfig")
+	if err := os.Remove(kubeconfigPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		_ = lock.Unlock()
+		return fmt.Errorf("removing old kubeconfig: %w", err)
+	}
+
+	g := newGroup(log.With("component", "server"))
+	g.OnStop("data dir lock", lock.Unlock)
+	defer func() {
+		if err != nil && ctx.Err() != nil && g.Cause() == nil {
+			// Asked to stop while starting: whatever the interrupted stage
+			// reported is a consequence of the request, not a failure.
+			log.Debug("start-up interrupted", "err", err)
+			err = nil
+		}
+		if serr := g.Shutdown(stopTimeout); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		if err == nil {
+			say("stopped")
+		}
+	}()
+
+	// Listen before anything slow so that a taken port fails at once.
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("cannot listen on %s: the address is already in use (another skiff or kube-apiserver?); pick another with --listen", listen)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", listen, err)
+	}
+	g.OnStop("listener", func() error {
+		// Serve closes it; closing again only matters if Serve never ran.
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+		return nil
+	})
+
+	// Building the OpenAPI documents is CPU work that takes about a second;
+	// do it while etcd and the watch caches start.
+	type openapiResult struct {
+		h   http.Handler
+		tc  managedfields.TypeConverter
+		err error
+	}
+	openapiDone := make(chan openapiResult, 1)
+	go func() {
+		h, tc, err := buildOpenAPI(builtin.Resources())
+		log.Debug("OpenAPI documents built", "elapsed", time.Since(start))
+		openapiDone <- openapiResult{h, tc, err}
+	}()
+
+	certs, err := pki.Ensure(pki.Options{Dir: filepath.Join(dir, "pki"), Hosts: []string{listenHost}})
+	if err != nil {
+		return fmt.Errorf("preparing certificates: %w", err)
+	}
+	if len(certs.Issued) > 0 {
+		log.Info("issued certificates", "files", certs.Issued)
+	}
+
+	client, err := startEtcd(ctx, g, dir, cfg.EtcdServers, log, say)
+	if err != nil {
+		return err
+	}
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+
+	// The watch caches live until the API server has stopped.
+	storageCtx, stopStorage := context.WithCancel(context.Background())
+	g.OnStop("watch caches", func() error { stopStorage(); return nil })
+	resources := builtin.Resources()
+	stores, err := newStores(storageCtx, client, scheme, resources, log)
+	if err != nil {
+		return err
+	}
+	log.Debug("watch caches started", "resources", len(stores), "elapsed", time.Since(start))
+
+	disc := discovery.New(resources)
+	oa := <-openapiDone
+	if oa.err != nil {
+		return fmt.Errorf("building OpenAPI documents: %w", oa.err)
+	}
+	oapi := oa.h
+	api, err := apiserver.New(apiserver.Config{
+		Stores:    stores,
+		Scheme:    scheme,
+		Discovery: disc,
+		OpenAPI:   oapi,
+		ClientCAs: certs.ClientCAs(),
+		Ready:     etcdReady(client),
+		Logger:    log,
+		Version:   versionInfo(),
+		// Server-side apply needs the schemas to merge by list keys.
+		TypeConverter: oa.tc,
+	})
+	if err != nil {
+		return fmt.Errorf("building API server: %w", err)
+	}
+	tlsCfg := certs.ServerTLSConfig()
+	g.Go("API server", func(ctx context.Context) error { return api.Serve(ctx, ln, tlsCfg) })
+
+	serverURL := (&url.URL{Scheme: "https", Host: clientHostPort(ln.Addr(), listenHost)}).String()
+	say("API serving on %s", serverURL)
+
+	restCfg := &rest.Config{
+		Host: serverURL,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:   certs.CAPEM,
+			CertData: certs.AdminCertPEM,
+			KeyData:  certs.AdminKeyPEM,
+		},
+		QPS:       -1, // in-process components are not rate limited
+		UserAgent: "skiff-server/" + Version,
+	}
+	clients, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("building admin client: %w", err)
+	}
+	if err := waitReady(ctx, g, clients); err != nil {
+		return err
+	}
+	log.Debug("API ready", "elapsed", time.Since(start))
+	if err := bootstrap(ctx, g, clients, log); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil // asked to stop before we were ready
+	}
+
+	g.Go("compactor", func(ctx context.Context) error {
+		return storage.RunCompactor(ctx, client, compactInterval, log.With("component", "compactor"))
+	})
+	metaClient, err := metadata.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("building metadata client: %w", err)
+	}
+	if !cfg.APIOnly {
+		nsc := namespace.New(clients, metaClient, clients.Discovery(), log)
+		g.Go("namespace controller", nsc.Run)
+	}
+
+	if err := pki.WriteKubeconfig(kubeconfigPath, serverURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM); err != nil {
+		return err
+	}
+	say("ready in %dms", time.Since(start).Milliseconds())
+	say("kubectl --kubeconfig %s get nodes", kubeconfigPath)
+	log.Info("ready", "listen", serverURL, "dataDir", dir, "took", time.Since(start))
+
+	select {
+	case <-ctx.Done():
+		say("shutting down")
+		log.Info("shutting down", "cause", context.Cause(ctx))
+		return nil
+	case <-g.Exited():
+		say("shutting down: %v", g.Cause())
+		return g.Cause()
+	}
+}
+
+// startEtcd starts the embedded member under dir/etcd, or connects to
+// servers, and registers its shutdown with g.
+func startEtcd(ctx context.Context, g *group, dir string, servers []string, log *slog.Logger, say func(string, ...any)) (*clientv3.Client, error) {
+	if len(servers) > 0 {
+		c, err := etcd.NewClient(ctx, servers, nil)
+		if err != nil {
+			return nil, err
+		}
+		g.OnStop("etcd client", c.Close)
+		say("etcd ready (external, %s)", strings.Join(servers, ","))
+		return c, nil
+	}
+	etcdDir := filepath.Join(dir, "etcd")
+	emb, err := etcd.StartEmbedded(ctx, etcd.EmbeddedConfig{DataDir: etcdDir, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g.OnStop("etcd", emb.Close)
+	say("etcd ready (embedded, %s)", etcdDir)
+	return emb.Client(), nil
+}
+
+// newStores builds the storage and registry store of every resource. The
+// watch caches start in parallel (each lists its prefix) and run until
+// ctx is done. The namespaces store is every other store's NamespaceLookup.
+func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Scheme, resources []*registry.Resource, log *slog.Logger) ([]*registry.Store, error) {
+	backends := make([]*storage.Store, len(resources))
+	errs := make([]error, len(resources))
+	var wg sync.WaitGroup
+	for i, res := range resources {
+		wg.Go(func() {
+			backends[i], errs[i] = storage.New(ctx, storage.Config{
+				Client:      client,
+				Prefix:      KeyPrefix(res),
+				Resource:    res.GroupResource(),
+				Codec:       storage.ProtobufCodec(scheme, res.GVR.GroupVersion()),
+				NewFunc:     res.Strategy.New,
+				NewListFunc: res.Strategy.NewList,
+				Attrs:       res.Strategy.Attrs,
+				Logger:      log.With("component", "storage"),
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	// The namespaces store first: every namespaced store consults it.
+	stores := make([]*registry.Store, len(resources))
+	var nsStore *registry.Store
+	for i, res := range resources {
+		if res.GVR.Group == "" && res.GVR.Resource == "namespaces" {
+			nsStore = registry.NewStore(res, backends[i], registry.StoreOptions{Logger: log})
+			stores[i] = nsStore
+		}
+	}
+	if nsStore == nil {
+		return nil, errors.New("building stores: no namespaces resource")
+	}
+	for i, res := range resources {
+		if stores[i] != nil {
+			continue
+		}
+		opts := registry.StoreOptions{Logger: log}
+		if res.Namespaced {
+			opts.Namespaces = nsStore
+		}
+		stores[i] = registry.NewStore(res, backends[i], opts)
+	}
+	return stores, nil
+}
+
+// KeyPrefix is the etcd key prefix of a resource:
+// /registry/<group or "core">/<resource>/.
+func KeyPrefix(res *registry.Resource) string {
+	group := res.GVR.Group
+	if group == "" {
+		group = "core"
+	}
+	return "/registry/" + group + "/" + res.GVR.Resource + "/"
+}
+
+// etcdReady is the API server's readiness check: etcd answers a
+// linearizable read.
+func etcdReady(client *clientv3.Client) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if _, err := client.Get(ctx, "health"); err != nil {
+			return fmt.Errorf("etcd: %w", err)
+		}
+		return nil
+	}
+}
+
+// waitReady polls /readyz as the admin until it answers ok.
+func waitReady(ctx context.Context, g *group, clients kubernetes.Interface) error {
+	deadline := time.Now().Add(readyTimeout)
+	var lastErr error
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := clients.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(rctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			return fmt.Errorf("API server not ready after %v: %w", readyTimeout, lastErr)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-g.Exited():
+			return g.Cause()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// bootstrap creates the system namespaces (default, kube-system,
+// kube-public, kube-node-lease) through the API. It is
+// idempotent: existing namespaces are left alone.
+func bootstrap(ctx context.Context, g *group, clients kubernetes.Interface, log *slog.Logger) error {
+	system := []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease}
+	for _, name := range system {
+		deadline := time.Now().Add(readyTimeout)
+		for {
+			ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			_, err := clients.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{})
+			if err == nil {
+				log.Info("created namespace", "namespace", name)
+				break
+			}
+			if apierrors.IsAlreadyExists(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("creating namespace %s: %w", name, err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-g.Exited():
+				return g.Cause()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// clientHostPort is the address clients should dial: the listen host, or
+// loopback when the server listens on every address.
+func clientHostPort(addr net.Addr, listenHost string) string {
+	_, port, _ := net.SplitHostPort(addr.String())
+	host := listenHost
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// versionInfo is what /version reports.
+func versionInfo() version.Info {
+	parts := strings.SplitN(strings.TrimPrefix(KubernetesVersion, "v"), ".", 3)
+	info := version.Info{
+		Major:      parts[0],
+		Minor:      parts[1],
+		GitVersion: KubernetesVersion + "+skiff-" + Version,
+		GoVersion:  goruntime.Version(),
+		Compiler:   goruntime.Compiler,
+		Platform:   goruntime.GOOS + "/" + goruntime.GOARCH,
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				info.GitCommit = s.Value
+			}
+		}
+	}
+	return info
+}
+
+// buildOpenAPI builds the OpenAPI handler and, from the same schemas, the
+// type converter server-side apply merges with.
+func buildOpenAPI(resources []*registry.Resource) (http.Handler, managedfields.TypeConverter, error) {
+	h, err := openapi.New(resources)
+	if err != nil {
+		return nil, nil, err
+	}
+	schemas, err := openapi.Schemas(resources)
+	if err != nil {
+		return nil, nil, fmt.Errorf("collecting schemas: %w", err)
+	}
+	tc, err := managedfields.NewTypeConverter(schemas, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building the apply type converter: %w", err)
+	}
+	return h, tc, nil
+}

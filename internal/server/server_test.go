@@ -1,0 +1,329 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-dev/skiff/internal/etcd/etcdtest"
+	"github.com/skiff-dev/skiff/internal/registry"
+)
+
+// syncBuffer is an io.Writer safe for the server's and the test's
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("SKIFF_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// TestRun starts a real server (embedded etcd), checks the kubeconfig it
+// writes works and the system namespaces exist, cancels it, and checks a
+// clean exit and the progress lines.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	progress := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: testLogger(t), Progress: progress})
+	}()
+
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(kubeconfig); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned during start-up: %v\n%s", err, progress)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no kubeconfig after 60s:\n%s", progress)
+		}
+	}
+
+	// A second server on the same data dir must refuse at once.
+	err := Run(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", Progress: &syncBuffer{}})
+	if !errors.Is(err, ErrDataDirInUse) {
+		t.Errorf("second Run on the same data dir = %v, want ErrDataDirInUse", err)
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatalf("loading kubeconfig: %v", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing namespaces: %v", err)
+	}
+	var names []string
+	for _, ns := range list.Items {
+		names = append(names, ns.Name)
+	}
+	if diff := cmp.Diff([]string{"default", "kube-node-lease", "kube-public", "kube-system"}, names); diff != "" {
+		t.Errorf("namespaces (-want +got):\n%s", diff)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("creating a config map as admin: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return within 60s of cancel")
+	}
+
+	out := progress.String()
+	for _, re := range []string{
+		`(?m)^etcd ready \(embedded, ` + regexp.QuoteMeta(filepath.Join(dir, "etcd")) + `\)$`,
+		`(?m)^API serving on https://127\.0\.0\.1:\d+$`,
+		`(?m)^ready in \d+ms$`,
+		`(?m)^kubectl --kubeconfig ` + regexp.QuoteMeta(kubeconfig) + ` get nodes$`,
+		`(?m)^stopped$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("progress output does not match %s:\n%s", re, out)
+		}
+	}
+}
+
+// TestRunFailsFast checks the start-up errors that must come before any
+// slow work, with a message that says what to do.
+func TestRunFailsFast(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() })
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{name: "address in use", cfg: Config{DataDir: t.TempDir(), Listen: taken.Addr().String()}, wantErr: "already in use"},
+		{name: "bad listen address", cfg: Config{DataDir: t.TempDir(), Listen: "nonsense"}, wantErr: "invalid listen address"},
+		{name: "no data dir", cfg: Config{Listen: "127.0.0.1:0"}, wantErr: "data dir"},
+		{name: "data dir is a file", cfg: Config{DataDir: notDir, Listen: "127.0.0.1:0"}, wantErr: "data dir"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.cfg.Progress = &syncBuffer{}
+			start := time.Now()
+			err := Run(context.Background(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Run = %v, want an error containing %q", err, tc.wantErr)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Run took %v to fail, want it at once", d)
+			}
+		})
+	}
+}
+
+func TestLockDataDir(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	l1, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("first lock: %v", err)
+	}
+	_, err = lockDataDir(dir)
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), "by process") {
+		t.Errorf("second lock = %v, want ErrDataDirInUse naming the holder", err)
+	}
+	if err := l1.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	l2.Unlock()
+
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(t.TempDir(), "ro")
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lockDataDir(ro); err == nil || !strings.Contains(err.Error(), "not writable") {
+			t.Errorf("lock of a read-only dir = %v, want 'not writable'", err)
+		}
+	}
+}
+
+func TestKeyPrefix(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		gvr  schema.GroupVersionResource
+		want string
+	}{
+		{schema.GroupVersionResource{Version: "v1", Resource: "pods"}, "/registry/core/pods/"},
+		{schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, "/registry/apps/deployments/"},
+	}
+	for _, tc := range tests {
+		if got := KeyPrefix(&registry.Resource{GVR: tc.gvr}); got != tc.want {
+			t.Errorf("KeyPrefix(%v) = %q, want %q", tc.gvr, got, tc.want)
+		}
+	}
+}
+
+func TestClientHostPort(t *testing.T) {
+	t.Parallel()
+	addr := &net.TCPAddr{IP: net.IPv4zero, Port: 6443}
+	tests := []struct {
+		listenHost, want string
+	}{
+		{"", "127.0.0.1:6443"},
+		{"0.0.0.0", "127.0.0.1:6443"},
+		{"::", "127.0.0.1:6443"},
+		{"10.0.0.5", "10.0.0.5:6443"},
+		{"::1", "[::1]:6443"},
+		{"api.example.com", "api.example.com:6443"},
+	}
+	for _, tc := range tests {
+		if got := clientHostPort(addr, tc.listenHost); got != tc.want {
+			t.Errorf("clientHostPort(%q) = %q, want %q", tc.listenHost, got, tc.want)
+		}
+	}
+}
+
+// TestRunCancelledDuringStart checks that a stop request during start-up
+// is a clean exit that releases the data dir.
+func TestRunCancelledDuringStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	progress := &syncBuffer{}
+	if err := Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: testLogger(t), Progress: progress}); err != nil {
+		t.Errorf("Run with a cancelled context = %v, want nil", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kubeconfig")); err == nil {
+		t.Errorf("kubeconfig written although the server never became ready")
+	}
+	l, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("data dir still locked after Run returned: %v", err)
+	}
+	l.Unlock()
+}
+
+// TestRunExternalEtcd runs the server on an etcd it did not start and
+// checks where the objects land in it.
+func TestRunExternalEtcd(t *testing.T) {
+	t.Parallel()
+	client := etcdtest.Start(t)
+	dir := t.TempDir()
+	progress := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: client.Endpoints(), Logger: testLogger(t), Progress: progress})
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "kubeconfig")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned during start-up: %v\n%s", err, progress)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no kubeconfig after 60s:\n%s", progress)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "etcd")); err == nil {
+		t.Errorf("an embedded etcd data dir was created although --etcd-servers was given")
+	}
+	want := "etcd ready (external, " + strings.Join(client.Endpoints(), ",") + ")"
+	if !strings.Contains(progress.String(), want) {
+		t.Errorf("progress lacks %q:\n%s", want, progress)
+	}
+
+	resp, err := client.Get(ctx, "/registry/core/namespaces/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, kv := range resp.Kvs {
+		keys = append(keys, string(kv.Key))
+	}
+	wantKeys := []string{
+		"/registry/core/namespaces/default", "/registry/core/namespaces/kube-node-lease",
+		"/registry/core/namespaces/kube-public", "/registry/core/namespaces/kube-system",
+	}
+	if diff := cmp.Diff(wantKeys, keys); diff != "" {
+		t.Errorf("namespace keys in etcd (-want +got):\n%s", diff)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return within 60s of cancel")
+	}
+	// The external etcd is still usable: the server closed only its client.
+	if _, err := client.Get(context.Background(), "health"); err != nil {
+		t.Errorf("external etcd after the server stopped: %v", err)
+	}
+}
