@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/etcd"
+)
+
+// options are the command-line flags.
+type options struct {
+	bin      string
+	duration time.Duration
+	pods     int
+	listRuns int
+	watchers int
+	keep     bool
+}
+
+func main() {
+	var o options
+	fs := flag.NewFlagSet("apiserver", flag.ExitOnError)
+	fs.StringVar(&o.bin, "bin", "", "the skiff binary; empty builds ./cmd/skiff into a temporary directory")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each create and put measurement runs")
+	fs.IntVar(&o.pods, "pods", 10000, "pods in the listed namespace")
+	fs.IntVar(&o.listRuns, "list-runs", 20, "LIST requests timed per kind")
+	fs.IntVar(&o.watchers, "watchers", 1000, "concurrent watchers")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and server logs)")
+	fs.Parse(os.Args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/apiserver:", err)
+		os.Exit(1)
+	}
+}
+
+// results collects every measurement for the report.
+type results struct {
+	readyFresh, readyRestart time.Duration
+	// selfFresh and selfRestart are what the server printed ("ready in").
+	selfFresh, selfRestart    string
+	idleRSS, loadRSS, peakRSS int64 // KiB
+	podSize                   int
+	podKey                    string
+	creates                   []rateRow
+	listCache, listConsistent []time.Duration
+	listProtobuf              []time.Duration
+	listBytes, listPBBytes    int
+	watch                     []time.Duration
+}
+
+type rateRow struct {
+	clients int
+	// creates are JSON bodies (client-go's default), createsPB protobuf.
+	creates, createsPB, puts float64
+}
+
+// progress prints what the benchmark is doing, to stderr.
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func run(ctx context.Context, o options, out io.Writer) error {
+	tmp, err := os.MkdirTemp("", "skiff-bench-")
+	if err != nil {
+		return fmt.Errorf("creating temporary directory: %w", err)
+	}
+	if o.keep {
+		progress("keeping %s", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	if o.bin == "" {
+		o.bin = filepath.Join(tmp, "skiff")
+		progress("building %s", o.bin)
+		build := exec.CommandContext(ctx, "go", "build", "-o", o.bin, "./cmd/skiff")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building skiff (run from the module root or pass -bin): %w", err)
+		}
+	}
+
+	var r results
+	if err := measureStartup(ctx, o, filepath.Join(tmp, "startup"), &r); err != nil {
+		return err
+	}
+	if err := measureLoad(ctx, o, filepath.Join(tmp, "load"), &r); err != nil {
+		return err
+	}
+	report(out, o, &r)
+	return nil
+}
+
+// measureStartup starts a server with embedded etcd on a fresh directory,
+// records the time to ready and the idle RSS, then restarts it on the same
+// directory and records the time to ready again.
+func measureStartup(ctx context.Context, o options, dir string, r *results) error {
+	progress("start-up: fresh data dir")
+	c, err := startChild(ctx, o.bin, dir)
+	if err != nil {
+		return fmt.Errorf("start-up: %w", err)
+	}
+	r.readyFresh, r.selfFresh = c.ready, c.reportedReady()
+	// Let start-up work (bootstrap, first compaction, GC) settle, then read
+	// the idle memory.
+	select {
+	case <-time.After(3 * time.Second):
+	case <-ctx.Done():
+		c.kill()
+		return ctx.Err()
+	}
+	if r.idleRSS, _, err = c.memory(); err != nil {
+		c.kill()
+		return err
+	}
+	if err := c.stop(); err != nil {
+		return fmt.Errorf("start-up: stopping: %w", err)
+	}
+	progress("start-up: restart on the same data dir")
+	c, err = startChild(ctx, o.bin, dir)
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	r.readyRestart, r.selfRestart = c.ready, c.reportedReady()
+	return c.stop()
+}
+
+// measureLoad starts etcd in this process and a server using it, and runs
+// the create, put, list and watch measurements.
+func measureLoad(ctx context.Context, o options, dir string, r *results) error {
+	progress("load: starting etcd and the server")
+	e, err := etcd.StartEmbedded(ctx, etcd.EmbeddedConfig{DataDir: filepath.Join(dir, "etcd"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("starting etcd: %w", err)
+	}
+	defer e.Close()
+	c, err := startChild(ctx, o.bin, filepath.Join(dir, "server"), "--etcd-servers", strings.Join(e.Endpoints(), ","))
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
+	defer c.kill()
+	cs, err := kubernetes.NewForConfig(c.config)
+	if err != nil {
+		return fmt.Errorf("building clientset: %w", err)
+	}
+	pbConfig := rest.CopyConfig(c.config)
+	pbConfig.ContentType = contentProtobuf
+	pbConfig.AcceptContentTypes = contentProtobuf + "," + contentJSON
+	csPB, err := kubernetes.NewForConfig(pbConfig)
+	if err != nil {
+		return fmt.Errorf("building protobuf clientset: %w", err)
+	}
+	for _, ns := range []string{"bench", "bench-list", "bench-watch"} {
+		if err := ensureNamespace(ctx, cs, ns); err != nil {
+			return err
+		}
+	}
+	// One pod first, to learn its stored size.
+	if _, err := cs.CoreV1().Pods("bench").Create(ctx, benchPod("probe"), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the probe pod: %w", err)
+	}
+	if r.podSize, r.podKey, err = storedPodSize(ctx, e.Client(), "bench"); err != nil {
+		return err
+	}
+	for _, clients := range []int{1, 8, 64} {
+		progress("load: pod creates with %d clients", clients)
+		creates, err := createRate(ctx, cs, "bench", "json", clients, o.duration)
+		if err != nil {
+			return err
+		}
+		progress("load: pod creates with %d clients, protobuf", clients)
+		createsPB, err := createRate(ctx, csPB, "bench", "pb", clients, o.duration)
+		if err != nil {
+			return err
+		}
+		progress("load: etcd puts of %d bytes with %d clients", r.podSize, clients)
+		puts, err := putRate(ctx, e.Client(), r.podSize, clients, o.duration)
+		if err != nil {
+			return err
+		}
+		r.creates = append(r.creates, rateRow{clients: clients, creates: creates, createsPB: createsPB, puts: puts})
+	}
+
+	progress("load: creating %d pods to list", o.pods)
+	if err := fillPods(ctx, cs, "bench-list", o.pods); err != nil {
+		return err
+	}
+	progress("load: listing %d pods", o.pods)
+	// The consistent read first: a resourceVersion=0 list may be served
+	// from a cache still catching up with the creates just made.
+	if r.listConsistent, _, err = listLatencies(ctx, cs, "bench-list", "", contentJSON, o.listRuns, o.pods); err != nil {
+		return err
+	}
+	if r.listCache, r.listBytes, err = listLatencies(ctx, cs, "bench-list", "0", contentJSON, o.listRuns, o.pods); err != nil {
+		return err
+	}
+	if r.listProtobuf, r.listPBBytes, err = listLatencies(ctx, cs, "bench-list", "0", contentProtobuf, o.listRuns, o.pods); err != nil {
+		return err
+	}
+
+	progress("load: %d watchers", o.watchers)
+	if r.watch, err = watchFanout(ctx, cs, "bench-watch", o.watchers); err != nil {
+		return err
+	}
+	if r.loadRSS, r.peakRSS, err = c.memory(); err != nil {
+		return err
+	}
+	return c.stop()
+}
+
+// report prints the machine, the command and the results table.
+func report(w io.Writer, o options, r *results) {
+	fmt.Fprintf(w, "date:    %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "machine: %d CPUs (nproc), %s, %s RAM, %s/%s, %s\n",
+		runtime.NumCPU(), procField("/proc/cpuinfo", "model name"), procField("/proc/meminfo", "MemTotal"),
+		runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(w, "command: go run ./bench/apiserver %s\n", strings.Join(os.Args[1:], " "))
+	fmt.Fprintf(w, "pod stored size: %d bytes (%s)\n\n", r.podSize, r.podKey)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "clients\tpod creates/s (JSON)\tpod creates/s (protobuf)\tetcd puts/s\tJSON creates/puts\ttarget\t")
+	for _, row := range r.creates {
+		target := ""
+		if row.clients == 64 {
+			target = fmt.Sprintf(">= 70%%: %s", verdict(row.creates >= 0.7*row.puts))
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f%%\t%s\t\n", row.clients, row.creates, row.createsPB, row.puts, 100*row.creates/row.puts, target)
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "measurement\tresult\ttarget\t")
+	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0 (cache), %d runs\tp50 %v, p99 %v (%.1f MiB JSON)\t< 100ms: %s\t\n",
+		o.pods, len(r.listCache), ms(percentile(r.listCache, 50)), ms(percentile(r.listCache, 99)), float64(r.listBytes)/(1<<20),
+		verdict(percentile(r.listCache, 99) < 100*time.Millisecond))
+	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0, protobuf, %d runs\tp50 %v, p99 %v (%.1f MiB)\t\t\n",
+		o.pods, len(r.listProtobuf), ms(percentile(r.listProtobuf, 50)), ms(percentile(r.listProtobuf, 99)), float64(r.listPBBytes)/(1<<20))
+	fmt.Fprintf(tw, "LIST %d pods, consistent read, %d runs\tp50 %v, p99 %v\t\t\n",
+		o.pods, len(r.listConsistent), ms(percentile(r.listConsistent, 50)), ms(percentile(r.listConsistent, 99)))
+	fmt.Fprintf(tw, "%d watchers, update to last watcher\t%v (p50 %v)\t\t\n",
+		len(r.watch), ms(percentile(r.watch, 100)), ms(percentile(r.watch, 50)))
+	fmt.Fprintf(tw, "idle RSS (server + embedded etcd)\t%.1f MiB\t< 100 MiB: %s\t\n", float64(r.idleRSS)/1024, verdict(r.idleRSS < 100*1024))
+	fmt.Fprintf(tw, "RSS after load (server only), peak\t%.1f MiB, peak %.1f MiB\t\t\n", float64(r.loadRSS)/1024, float64(r.peakRSS)/1024)
+	fmt.Fprintf(tw, "exec to ready, fresh data dir (server says)\t%v (%s)\t< 2s: %s\t\n", ms(r.readyFresh), r.selfFresh, verdict(r.readyFresh < 2*time.Second))
+	fmt.Fprintf(tw, "exec to ready, restart (server says)\t%v (%s)\t< 2s: %s\t\n", ms(r.readyRestart), r.selfRestart, verdict(r.readyRestart < 2*time.Second))
+	tw.Flush()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// ms rounds d for printing.
+func ms(d time.Duration) time.Duration {
+	if d >= 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+// procField returns the value of the first "key: value" line of a /proc
+// file, or "unknown".
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
