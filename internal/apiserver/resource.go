@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -302,18 +303,69 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri *requestInfo, s
 		s.fail(w, r, err)
 		return
 	}
-	list, err := st.List(r.Context(), ri.namespace, storage.ListOptions{
+	lo := storage.ListOptions{
 		Predicate:            pred,
 		ResourceVersion:      opts.ResourceVersion,
 		ResourceVersionMatch: storage.ResourceVersionMatch(opts.ResourceVersionMatch),
 		Limit:                opts.Limit,
 		Continue:             opts.Continue,
-	})
+	}
+	if rd.format.view == viewObject && rd.format.info.MediaType == runtime.ContentTypeJSON && !rd.pretty {
+		lo.Encoder = jsonItems
+	}
+	list, err := st.List(r.Context(), ri.namespace, lo)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if el, ok := list.(*storage.EncodedList); ok {
+		s.writeEncodedList(w, st.Resource, el)
+		return
+	}
 	s.writeObject(w, http.StatusOK, rd, list)
+}
+
+// jsonItems encodes list items as the JSON serializer would inside a list;
+// the watch cache memoizes the result per object version, so a list of
+// many objects is framed from ready bytes.
+var jsonItems = &storage.ItemEncoder{ID: "json", Encode: func(obj runtime.Object) ([]byte, error) {
+	return json.Marshal(obj)
+}}
+
+// writeEncodedList frames a JSON list around items encoded by jsonItems.
+// The bytes are what encoding the typed list would give.
+func (s *Server) writeEncodedList(w http.ResponseWriter, res *registry.Resource, el *storage.EncodedList) {
+	head, err := json.Marshal(struct {
+		metav1.TypeMeta `json:",inline"`
+		ListMeta        metav1.ListMeta `json:"metadata"`
+	}{
+		TypeMeta: metav1.TypeMeta{Kind: res.ListKind, APIVersion: res.GVR.GroupVersion().String()},
+		ListMeta: metav1.ListMeta{ResourceVersion: el.ResourceVersion},
+	})
+	if err != nil {
+		s.writeError(w, apierrors.NewInternalError(err))
+		return
+	}
+	size := len(head) + len(`,"items":[]}`) + 1
+	for _, it := range el.Items {
+		size += len(it) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, head[:len(head)-1]...) // drop the closing brace
+	buf = append(buf, `,"items":[`...)
+	for i, it := range el.Items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, it...)
+	}
+	buf = append(buf, "]}\n"...)
+	w.Header().Set("Content-Type", runtime.ContentTypeJSON)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(buf); err != nil {
+		s.log.Debug("writing response failed", "err", err)
+	}
 }
 
 // readBody reads the (size-limited) request body.

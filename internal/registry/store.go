@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,8 +45,13 @@ type UpdateFunc func(ctx context.Context, current runtime.Object) (runtime.Objec
 // NamespaceLookup reads one namespace. It is what a Store of a namespaced
 // resource consults before a create (namespace lifecycle); the namespaces
 // Store implements it. The returned object must not be modified.
+//
+// With cached true the namespace may come from a watch cache, and the
+// returned Guard pins the revision that was read: a create carrying it is
+// refused by etcd (storage.ErrGuardChanged) if the namespace changed since,
+// and the caller then asks again with cached false (a consistent read).
 type NamespaceLookup interface {
-	GetNamespace(ctx context.Context, name string) (*corev1.Namespace, error)
+	GetNamespace(ctx context.Context, name string, cached bool) (*corev1.Namespace, storage.Guard, error)
 }
 
 // StoreOptions are the optional collaborators of a Store.
@@ -200,6 +206,9 @@ func (s *Store) List(ctx context.Context, namespace string, opts storage.ListOpt
 	if err != nil {
 		return nil, err
 	}
+	if _, ok := list.(*storage.EncodedList); ok {
+		return list, nil // opts.Encoder asked for it; the caller frames it
+	}
 	if list.GetObjectKind().GroupVersionKind() != s.listGVK {
 		// A list object is built per call, so setting its kind is safe.
 		list.GetObjectKind().SetGroupVersionKind(s.listGVK)
@@ -213,20 +222,51 @@ func (s *Store) Watch(ctx context.Context, namespace string, opts storage.WatchO
 }
 
 // GetNamespace implements NamespaceLookup when s serves core/v1
-// namespaces. The result must not be modified.
-func (s *Store) GetNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+// namespaces. With cached true it answers from the watch cache when the
+// cache holds the namespace (no round trip to etcd on the create path) and
+// reads etcd otherwise; with cached false it always reads etcd.
+func (s *Store) GetNamespace(ctx context.Context, name string, cached bool) (*corev1.Namespace, storage.Guard, error) {
 	if !s.isNamespaces {
-		return nil, fmt.Errorf("getting namespace %q: store serves %s, not namespaces", name, s.Resource.GroupResource())
+		return nil, storage.Guard{}, fmt.Errorf("getting namespace %q: store serves %s, not namespaces", name, s.Resource.GroupResource())
 	}
-	obj, err := s.Get(ctx, "", name)
+	var ns *corev1.Namespace
+	if cached {
+		ns = s.cachedNamespace(ctx, name)
+	}
+	if ns == nil {
+		obj, err := s.Get(ctx, "", name)
+		if err != nil {
+			return nil, storage.Guard{}, err
+		}
+		var ok bool
+		if ns, ok = obj.(*corev1.Namespace); !ok {
+			return nil, storage.Guard{}, fmt.Errorf("getting namespace %q: unexpected type %T", name, obj)
+		}
+	}
+	rev, err := strconv.ParseInt(ns.ResourceVersion, 10, 64)
 	if err != nil {
-		return nil, err
+		return nil, storage.Guard{}, fmt.Errorf("getting namespace %q: resourceVersion %q: %w", name, ns.ResourceVersion, err)
 	}
-	ns, ok := obj.(*corev1.Namespace)
-	if !ok {
-		return nil, fmt.Errorf("getting namespace %q: unexpected type %T", name, obj)
+	return ns, storage.Guard{Key: s.Storage.EtcdKey(name), ModRevision: rev}, nil
+}
+
+// cachedNamespace returns the watch cache's copy of namespace name, or nil
+// when the cache does not hold it (or cannot be asked).
+func (s *Store) cachedNamespace(ctx context.Context, name string) *corev1.Namespace {
+	if name == "" {
+		return nil
 	}
-	return ns, nil
+	// An exact key as the prefix and resourceVersion "0" read one object
+	// from the cache without a round trip to etcd.
+	list, err := s.Storage.List(ctx, name, storage.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return nil
+	}
+	nsList, ok := list.(*corev1.NamespaceList)
+	if !ok || len(nsList.Items) != 1 || nsList.Items[0].Name != name {
+		return nil
+	}
+	return &nsList.Items[0]
 }
 
 var _ NamespaceLookup = (*Store)(nil)

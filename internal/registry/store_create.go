@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/uuid"
+
+	"github.com/skiff-dev/skiff/internal/storage"
 )
 
 const (
@@ -54,7 +56,8 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	if m.GetResourceVersion() != "" {
 		return nil, apierrors.NewBadRequest("resourceVersion should not be set on objects to be created")
 	}
-	if err := s.checkNamespaceActive(ctx, m); err != nil {
+	guard, err := s.checkNamespaceActive(ctx, m, true)
+	if err != nil {
 		return nil, err
 	}
 	generate := m.GetName() == "" && m.GetGenerateName() != ""
@@ -68,7 +71,18 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 		if i < attempts-1 {
 			o = in.DeepCopyObject()
 		}
-		out, err := s.createOnce(ctx, o, dryRun)
+		out, err := s.createOnce(ctx, o, dryRun, guard)
+		if errors.Is(err, storage.ErrGuardChanged) {
+			// The namespace changed since the cache showed it active: decide
+			// again on a consistent read, and write under that revision.
+			if guard, err = s.checkNamespaceActive(ctx, m, false); err != nil {
+				return nil, err
+			}
+			if o == in {
+				o = in.DeepCopyObject()
+			}
+			out, err = s.createOnce(ctx, o, dryRun, guard)
+		}
 		if err == nil {
 			return out, nil
 		}
@@ -84,7 +98,8 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 }
 
 // createOnce prepares o (owned by the caller) and writes it.
-func (s *Store) createOnce(ctx context.Context, o runtime.Object, dryRun bool) (runtime.Object, error) {
+// guards, when not empty, must hold for the write (see NamespaceLookup).
+func (s *Store) createOnce(ctx context.Context, o runtime.Object, dryRun bool, guards []storage.Guard) (runtime.Object, error) {
 	if err := s.prepareCreate(ctx, o); err != nil {
 		return nil, err
 	}
@@ -105,7 +120,7 @@ func (s *Store) createOnce(ctx context.Context, o runtime.Object, dryRun bool) (
 		}
 		return o, nil
 	}
-	out, err := s.Storage.Create(ctx, key, o)
+	out, err := s.Storage.Create(ctx, key, o, guards...)
 	if err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return nil, s.alreadyExists(ctx, key, err)
@@ -178,20 +193,24 @@ func (s *Store) prepareCreate(ctx context.Context, o runtime.Object) error {
 // a namespaced resource: its namespace must exist (404 naming the
 // namespace) and not be terminating (403 with the NamespaceTerminating
 // cause), as upstream's NamespaceLifecycle admission does.
-func (s *Store) checkNamespaceActive(ctx context.Context, m metav1.Object) error {
+func (s *Store) checkNamespaceActive(ctx context.Context, m metav1.Object, cached bool) ([]storage.Guard, error) {
 	if !s.Resource.Namespaced || s.namespaces == nil || m.GetNamespace() == "" {
-		return nil
+		return nil, nil
 	}
 	nsName := m.GetNamespace()
-	ns, err := s.namespaces.GetNamespace(ctx, nsName)
+	ns, guard, err := s.namespaces.GetNamespace(ctx, nsName, cached)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
-			return apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, nsName)
+			return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, nsName)
 		}
-		return apierrors.NewInternalError(fmt.Errorf("looking up namespace %q: %w", nsName, err))
+		return nil, apierrors.NewInternalError(fmt.Errorf("looking up namespace %q: %w", nsName, err))
+	}
+	if cached && (ns.Status.Phase == corev1.NamespaceTerminating || ns.DeletionTimestamp != nil) {
+		// Refuse only on a consistent read.
+		return s.checkNamespaceActive(ctx, m, false)
 	}
 	if ns.Status.Phase != corev1.NamespaceTerminating && ns.DeletionTimestamp == nil {
-		return nil
+		return []storage.Guard{guard}, nil
 	}
 	name := m.GetName()
 	if name == "" {
@@ -204,5 +223,5 @@ func (s *Store) checkNamespaceActive(ctx context.Context, m metav1.Object) error
 		Message: fmt.Sprintf("namespace %s is being terminated", nsName),
 		Field:   "metadata.namespace",
 	})
-	return se
+	return nil, se
 }

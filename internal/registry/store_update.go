@@ -167,7 +167,8 @@ func (s *Store) prepareCreateOnUpdate(ctx context.Context, namespace, name strin
 		// The client expects a version of an object that is not there.
 		return nil, apierrors.NewConflict(s.Resource.GroupResource(), name, errors.New(optimisticLockMsg))
 	}
-	if err := s.checkNamespaceActive(ctx, m); err != nil {
+	// Create-on-update is rare: decide on a consistent read.
+	if _, err := s.checkNamespaceActive(ctx, m, false); err != nil {
 		return nil, err
 	}
 	if err := s.prepareCreate(ctx, o); err != nil {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -30,6 +31,29 @@ type entry struct {
 	labels   labels.Set
 	fields   fields.Set
 	attrsErr bool // Attrs failed: only the empty predicate matches
+
+	// memo holds obj encoded by the first ItemEncoder that asked (see
+	// encoded); obj never changes, so neither does its encoding.
+	memo atomic.Pointer[encodedItem]
+}
+
+type encodedItem struct {
+	id   string
+	data []byte
+}
+
+// encoded returns e.obj encoded by enc, memoized for enc.ID. Concurrent
+// callers may both encode; one result wins, and both are equal.
+func (e *entry) encoded(enc *ItemEncoder) ([]byte, error) {
+	if m := e.memo.Load(); m != nil && m.id == enc.ID {
+		return m.data, nil
+	}
+	data, err := enc.Encode(e.obj)
+	if err != nil {
+		return nil, err
+	}
+	e.memo.CompareAndSwap(nil, &encodedItem{id: enc.ID, data: data})
+	return data, nil
 }
 
 // event is one change in the cache's ring. For a deletion cur holds the

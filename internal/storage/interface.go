@@ -2,10 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 )
 
@@ -44,6 +46,39 @@ type ListOptions struct {
 	ResourceVersionMatch ResourceVersionMatch
 	Limit                int64
 	Continue             string
+	// Encoder, when not nil, asks for the items already encoded: a list
+	// served from the watch cache is then returned as an *EncodedList whose
+	// items were encoded once per object version and memoized, so that
+	// large lists cost a copy rather than an encoding. Lists served from
+	// etcd still come as the resource's list type.
+	Encoder *ItemEncoder
+}
+
+// ItemEncoder encodes list items for ListOptions.Encoder. ID names the
+// encoding (for example "json"): memoized items are reused only for the
+// same ID, so two encoders must not share one.
+type ItemEncoder struct {
+	ID     string
+	Encode func(obj runtime.Object) ([]byte, error)
+}
+
+// EncodedList is a list served from the watch cache with its items already
+// encoded by an ItemEncoder. It is a runtime.Object only so that it can
+// travel where lists do; it has no wire form of its own.
+type EncodedList struct {
+	ResourceVersion string
+	Items           [][]byte
+}
+
+// GetObjectKind implements runtime.Object.
+func (*EncodedList) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
+
+// DeepCopyObject implements runtime.Object; the items are shared, as they
+// are never modified.
+func (l *EncodedList) DeepCopyObject() runtime.Object {
+	c := *l
+	c.Items = append([][]byte(nil), l.Items...)
+	return &c
 }
 
 // WatchOptions are the options of one WATCH, with upstream semantics:
@@ -74,6 +109,20 @@ type Preconditions struct {
 	ResourceVersion string
 }
 
+// Guard is a condition on another key, checked in the same etcd
+// transaction as a write: the write happens only if Key (a full etcd key,
+// see Interface.EtcdKey) still has ModRevision. It lets a write rely on
+// state read from a watch cache (for example "the namespace is active")
+// without a round trip to etcd, and still never act on stale state.
+type Guard struct {
+	Key         string
+	ModRevision int64
+}
+
+// ErrGuardChanged is returned by a write whose Guard no longer holds; the
+// caller re-reads what it relied on and retries.
+var ErrGuardChanged = errors.New("storage: guarded key changed")
+
 // UpdateFunc computes the new object from the current one. It may be called
 // several times when the write races with another; it must not keep state
 // across calls. Returning an error aborts the update with that error.
@@ -89,9 +138,12 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 //
 // All methods are safe for concurrent use.
 type Interface interface {
-	// Create stores obj under key if nothing is there yet and returns the
-	// stored object (with resourceVersion set).
-	Create(ctx context.Context, key string, obj runtime.Object) (runtime.Object, error)
+	// Create stores obj under key if nothing is there yet and every guard
+	// holds (else ErrGuardChanged), and returns the stored object (with
+	// resourceVersion set).
+	Create(ctx context.Context, key string, obj runtime.Object, guards ...Guard) (runtime.Object, error)
+	// EtcdKey is the full etcd key under which key is stored (for Guards).
+	EtcdKey(key string) string
 	// Get reads the most recent state of key (a consistent read).
 	Get(ctx context.Context, key string) (runtime.Object, error)
 	// GuaranteedUpdate reads key, calls fn, and writes its result with a

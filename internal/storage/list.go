@@ -50,7 +50,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts ListOptions) (runt
 
 	switch {
 	case opts.ResourceVersion == "0":
-		return s.listCache(prefix, m)
+		return s.listCache(prefix, m, opts.Encoder)
 	case opts.ResourceVersion == "":
 		if opts.Limit > 0 {
 			return s.listEtcd(ctx, prefix, prefix, 0, opts.Limit, m, false)
@@ -64,7 +64,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts ListOptions) (runt
 			s.logger.Info("watch cache behind etcd, listing from etcd")
 			return s.listEtcd(ctx, prefix, prefix, 0, 0, m, false)
 		}
-		return s.listCache(prefix, m)
+		return s.listCache(prefix, m, opts.Encoder)
 	default:
 		if opts.Limit > 0 {
 			if opts.ResourceVersionMatch == "" {
@@ -79,7 +79,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts ListOptions) (runt
 		if _, err := s.waitCache(ctx, rv); err != nil {
 			return nil, err
 		}
-		return s.listCache(prefix, m)
+		return s.listCache(prefix, m, opts.Encoder)
 	}
 }
 
@@ -97,8 +97,8 @@ func (s *Store) waitCache(ctx context.Context, rv int64) (int64, error) {
 	return cur, nil
 }
 
-// listCache serves a whole list from memory.
-func (s *Store) listCache(prefix string, m matcher) (runtime.Object, error) {
+// listCache serves a whole list from memory; with enc, as an EncodedList.
+func (s *Store) listCache(prefix string, m matcher, enc *ItemEncoder) (runtime.Object, error) {
 	c := &s.cache
 	c.mu.RLock()
 	if c.stopped {
@@ -106,25 +106,37 @@ func (s *Store) listCache(prefix string, m matcher) (runtime.Object, error) {
 		return nil, s.errStopped()
 	}
 	i, _ := c.find(prefix)
-	var objs []runtime.Object
+	var entries []*entry
 	if m.everything() {
 		j := i
 		for j < len(c.items) && covers(prefix, c.items[j].key) {
 			j++
 		}
-		objs = make([]runtime.Object, 0, j-i)
-		for _, e := range c.items[i:j] {
-			objs = append(objs, e.obj)
-		}
+		entries = append(make([]*entry, 0, j-i), c.items[i:j]...)
 	} else {
 		for ; i < len(c.items) && covers(prefix, c.items[i].key); i++ {
 			if e := c.items[i]; m.matches(e) {
-				objs = append(objs, e.obj)
+				entries = append(entries, e)
 			}
 		}
 	}
 	rev := c.rev
 	c.mu.RUnlock()
+	if enc != nil {
+		items := make([][]byte, len(entries))
+		for k, e := range entries {
+			b, err := e.encoded(enc)
+			if err != nil {
+				return nil, apierrors.NewInternalError(fmt.Errorf("encoding %s %s: %w", s.resource, e.key, err))
+			}
+			items[k] = b
+		}
+		return &EncodedList{ResourceVersion: strconv.FormatInt(rev, 10), Items: items}, nil
+	}
+	objs := make([]runtime.Object, len(entries))
+	for k, e := range entries {
+		objs[k] = e.obj
+	}
 	return s.newList(objs, rev, "", nil)
 }
 

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // Create stores obj under key when nothing is there, in one transaction.
 // It takes ownership of obj: obj's resourceVersion is cleared before
 // encoding and set to the new revision, and obj itself is returned.
-func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (runtime.Object, error) {
+func (s *Store) Create(ctx context.Context, key string, obj runtime.Object, guards ...Guard) (runtime.Object, error) {
 	acc, err := meta.Accessor(obj)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("creating %s: %w", key, err))
@@ -155,19 +155,32 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object) (run
 		return nil, apierrors.NewInternalError(fmt.Errorf("encoding %s: %w", key, err))
 	}
 	full := s.prefix + key
-	resp, err := s.client.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(full), "=", 0)).
-		Then(clientv3.OpPut(full, string(data))).
-		Commit()
+	cmps := make([]clientv3.Cmp, 0, 1+len(guards))
+	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(full), "=", 0))
+	for _, g := range guards {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(g.Key), "=", g.ModRevision))
+	}
+	txn := s.client.Txn(ctx).If(cmps...).Then(clientv3.OpPut(full, string(data)))
+	if len(guards) > 0 {
+		// Tell a taken key from a changed guard without another round trip.
+		txn = txn.Else(clientv3.OpGet(full, clientv3.WithCountOnly()))
+	}
+	resp, err := txn.Commit()
 	if err != nil {
 		return nil, s.etcdError(ctx, "creating", key, err)
 	}
 	if !resp.Succeeded {
+		if len(guards) > 0 && resp.Responses[0].GetResponseRange().GetCount() == 0 {
+			return nil, ErrGuardChanged
+		}
 		return nil, apierrors.NewAlreadyExists(s.resource, nameOf(key))
 	}
 	acc.SetResourceVersion(strconv.FormatInt(resp.Header.Revision, 10))
 	return obj, nil
 }
+
+// EtcdKey implements Interface.
+func (s *Store) EtcdKey(key string) string { return s.prefix + key }
 
 // Get reads key from etcd (a linearizable read). The object is the
 // caller's to mutate.
