@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/skiff-dev/skiff/internal/controllermanager"
+)
+
+// controllerManagerFlags are the flags of "skiff controller-manager".
+type controllerManagerFlags struct {
+	kubeconfig  string
+	leaderElect bool
+	controllers string
+	workers     int
+	logFormat   string
+	verbose     bool
+}
+
+func parseControllerManagerFlags(args []string, stderr io.Writer) (controllerManagerFlags, error) {
+	var f controllerManagerFlags
+	fs := flag.NewFlagSet("skiff controller-manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: skiff controller-manager --kubeconfig FILE [flags]\n\n"+
+			"Runs the controllers (replicasets, namespaces, …) against an API server.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file with the API server and the identity the controllers act as (required)")
+	fs.BoolVar(&f.leaderElect, "leader-elect", true, "run only while holding the Lease "+
+		controllermanager.LeaseNamespace+"/"+controllermanager.LeaseName+" (for running several managers)")
+	fs.StringVar(&f.controllers, "controllers", "*", "comma-separated controllers to run: '*' for all, 'name' to enable, '-name' to disable; known: "+
+		strings.Join(controllermanager.Names(), ", "))
+	fs.IntVar(&f.workers, "workers", 0, "workers per controller (0: each controller's default)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if f.kubeconfig == "" {
+		problems = append(problems, "--kubeconfig is required")
+	}
+	if f.logFormat != "text" && f.logFormat != "json" {
+		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", f.logFormat))
+	}
+	known := map[string]bool{"*": true}
+	for _, n := range controllermanager.Names() {
+		known[n] = true
+	}
+	for _, n := range splitList(f.controllers) {
+		if !known[strings.TrimPrefix(n, "-")] {
+			problems = append(problems, fmt.Sprintf("--controllers: unknown controller %q", n))
+		}
+	}
+	if f.workers < 0 {
+		problems = append(problems, fmt.Sprintf("--workers must not be negative, not %d", f.workers))
+	}
+	if len(problems) > 0 {
+		err := fmt.Errorf("skiff controller-manager: %s", strings.Join(problems, "; "))
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr)
+		fs.Usage()
+		return f, err
+	}
+	return f, nil
+}
+
+// runControllerManager runs "skiff controller-manager" until SIGTERM or
+// SIGINT and returns the process exit code.
+func runControllerManager(args []string, stderr io.Writer) int {
+	f, err := parseControllerManagerFlags(args, stderr)
+	if err != nil {
+		return parseExit(err)
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
+	if f.logFormat == "json" {
+		handler = slog.NewJSONHandler(stderr, opts)
+	}
+	restConfig, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	if err != nil {
+		fmt.Fprintf(stderr, "skiff controller-manager: reading --kubeconfig: %v\n", err)
+		return exitError
+	}
+	cfg := controllermanager.Config{
+		RestConfig:     restConfig,
+		Logger:         slog.New(handler),
+		LeaderElection: f.leaderElect,
+		Controllers:    splitList(f.controllers),
+		Workers:        f.workers,
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		// After the first signal, a second one kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := controllermanager.Run(ctx, cfg); err != nil {
+		fmt.Fprintf(stderr, "skiff controller-manager: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}

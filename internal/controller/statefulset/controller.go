@@ -1,0 +1,270 @@
+package statefulset
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/controller/history"
+	"github.com/skiff-dev/skiff/internal/controller/ownership"
+	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+)
+
+// gvk is the kind of the controller references this controller writes.
+var gvk = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+
+// Controller reconciles StatefulSets. Create it with New, then Run it.
+type Controller struct {
+	client   kubernetes.Interface
+	recorder record.EventRecorder
+	log      *slog.Logger
+	now      func() time.Time
+	history  history.Store
+
+	sets   appslisters.StatefulSetLister
+	pods   corelisters.PodLister
+	revs   appslisters.ControllerRevisionLister
+	claims corelisters.PersistentVolumeClaimLister
+	synced []cache.InformerSynced
+
+	loop *reconcile.Loop
+}
+
+// New returns a controller and registers its informers (StatefulSets,
+// Pods, ControllerRevisions, PersistentVolumeClaims) on deps.Informers.
+func New(deps controller.Deps) *Controller {
+	c := &Controller{
+		client:   deps.Client,
+		recorder: deps.Recorder,
+		log:      deps.Logger,
+		now:      deps.Clock(),
+		history:  history.Store{Client: deps.Client},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.loop = reconcile.New("statefulset", c.sync, c.log)
+
+	setInf := deps.Informers.Apps().V1().StatefulSets()
+	podInf := deps.Informers.Core().V1().Pods()
+	revInf := deps.Informers.Apps().V1().ControllerRevisions()
+	claimInf := deps.Informers.Core().V1().PersistentVolumeClaims()
+	c.sets, c.pods, c.revs, c.claims = setInf.Lister(), podInf.Lister(), revInf.Lister(), claimInf.Lister()
+
+	setInf.Informer().AddEventHandler(c.loop.Handler())
+	podInf.Informer().AddEventHandler(c.loop.HandlerFor(c.ownerKeys))
+	revInf.Informer().AddEventHandler(c.loop.HandlerFor(c.ownerKeys))
+	claimInf.Informer()
+	c.synced = []cache.InformerSynced{
+		setInf.Informer().HasSynced, podInf.Informer().HasSynced,
+		revInf.Informer().HasSynced, claimInf.Informer().HasSynced,
+	}
+	return c
+}
+
+// Run processes StatefulSets with workers workers until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	return c.loop.Run(ctx, workers, c.synced...)
+}
+
+// ownerKeys maps a pod or revision to the set controlling it or, for an
+// orphan, to every set in its namespace whose selector matches it (one of
+// them may adopt it).
+func (c *Controller) ownerKeys(obj any) []string {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil
+	}
+	if ref := metav1.GetControllerOfNoCopy(m); ref != nil {
+		if ref.Kind != gvk.Kind || ref.APIVersion != gvk.GroupVersion().String() {
+			return nil
+		}
+		return []string{m.GetNamespace() + "/" + ref.Name}
+	}
+	sets, err := c.sets.StatefulSets(m.GetNamespace()).List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	var keys []string
+	for _, s := range sets {
+		sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(m.GetLabels())) {
+			continue
+		}
+		keys = append(keys, s.Namespace+"/"+s.Name)
+	}
+	return keys
+}
+
+// sync converges the StatefulSet named key.
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	set, err := c.sets.StatefulSets(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("getting statefulset %s: %w", key, err)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
+	if err != nil || selector.Empty() {
+		// Invalid sets are refused by validation; nothing to do.
+		return 0, nil
+	}
+	if set.DeletionTimestamp != nil {
+		return 0, nil
+	}
+
+	owner := ownership.Owner{Object: set, GVK: gvk, Selector: selector, CanAdopt: c.canAdopt(set)}
+	allPods, err := c.pods.Pods(ns).List(labels.Everything())
+	if err != nil {
+		return 0, fmt.Errorf("listing pods of %s: %w", key, err)
+	}
+	pods, err := ownership.Claim(ctx, owner, allPods, c.patchPod)
+	if err != nil {
+		return 0, fmt.Errorf("claiming pods of %s: %w", key, err)
+	}
+	allRevs, err := c.revs.ControllerRevisions(ns).List(labels.Everything())
+	if err != nil {
+		return 0, fmt.Errorf("listing revisions of %s: %w", key, err)
+	}
+	revs, err := ownership.Claim(ctx, owner, allRevs, c.history.Patcher())
+	if err != nil {
+		return 0, fmt.Errorf("claiming revisions of %s: %w", key, err)
+	}
+
+	var collisions int32
+	if set.Status.CollisionCount != nil {
+		collisions = *set.Status.CollisionCount
+	}
+	updateRev, revs, collisions, err := c.history.Sync(ctx, set, gvk, set.Spec.Template.Labels, &set.Spec.Template, revs, collisions)
+	if err != nil {
+		return 0, fmt.Errorf("syncing revisions of %s: %w", key, err)
+	}
+	currentRev := updateRev
+	for _, r := range revs {
+		if r.Name == set.Status.CurrentRevision {
+			currentRev = r
+		}
+	}
+	currentTmpl, err := history.Template(currentRev)
+	if err != nil {
+		return 0, err
+	}
+
+	st := &state{
+		set:         set,
+		currentRev:  currentRev.Name,
+		updateRev:   updateRev.Name,
+		currentTmpl: &currentTmpl,
+		now:         c.now(),
+	}
+	st.split(pods)
+	requeue, syncErr := c.syncPods(ctx, st)
+
+	status := st.status(collisions)
+	if err := c.updateStatus(ctx, set, status); err != nil {
+		return 0, err
+	}
+	if syncErr != nil {
+		return 0, syncErr
+	}
+	if err := c.truncateHistory(ctx, set, pods, revs, status); err != nil {
+		return 0, err
+	}
+	return requeue, nil
+}
+
+// canAdopt re-reads the set from the API server before the first adoption
+// so that a set being deleted, or replaced by another with the same name,
+// adopts nothing.
+func (c *Controller) canAdopt(set *appsv1.StatefulSet) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		fresh, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("re-reading statefulset: %w", err)
+		}
+		if fresh.UID != set.UID {
+			return fmt.Errorf("statefulset %s/%s was replaced (uid %s, want %s)", set.Namespace, set.Name, fresh.UID, set.UID)
+		}
+		if fresh.DeletionTimestamp != nil {
+			return fmt.Errorf("statefulset %s/%s is being deleted", set.Namespace, set.Name)
+		}
+		return nil
+	}
+}
+
+func (c *Controller) patchPod(ctx context.Context, ns, name string, pt types.PatchType, data []byte) error {
+	_, err := c.client.CoreV1().Pods(ns).Patch(ctx, name, pt, data, metav1.PatchOptions{})
+	return err
+}
+
+// updateStatus writes status if it differs from the set's.
+func (c *Controller) updateStatus(ctx context.Context, set *appsv1.StatefulSet, status appsv1.StatefulSetStatus) error {
+	status.Conditions = set.Status.Conditions
+	if apiequality.Semantic.DeepEqual(set.Status, status) {
+		return nil
+	}
+	s := set.DeepCopy()
+	s.Status = status
+	api := c.client.AppsV1().StatefulSets(s.Namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		_, err := api.UpdateStatus(ctx, s, metav1.UpdateOptions{})
+		if !apierrors.IsConflict(err) {
+			return err
+		}
+		// The cache is behind: write the same status over the latest object.
+		fresh, gerr := api.Get(ctx, s.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		if fresh.UID != s.UID || fresh.Generation != s.Generation {
+			return nil // changed meanwhile; its own event brings another sync
+		}
+		fresh.Status = status
+		s = fresh
+		return err
+	})
+	if err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("updating status of statefulset %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return nil
+}
+
+// truncateHistory keeps the current and update revisions, those of live
+// pods, and revisionHistoryLimit others.
+func (c *Controller) truncateHistory(ctx context.Context, set *appsv1.StatefulSet, pods []*corev1.Pod, revs []*appsv1.ControllerRevision, status appsv1.StatefulSetStatus) error {
+	live := map[string]bool{status.CurrentRevision: true, status.UpdateRevision: true}
+	for _, p := range pods {
+		if r := p.Labels[appsv1.StatefulSetRevisionLabel]; r != "" {
+			live[r] = true
+		}
+	}
+	limit := 10
+	if set.Spec.RevisionHistoryLimit != nil {
+		limit = int(*set.Spec.RevisionHistoryLimit)
+	}
+	return c.history.Truncate(ctx, revs, live, limit)
+}

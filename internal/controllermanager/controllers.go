@@ -1,0 +1,104 @@
+package controllermanager
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/controller/cronjob"
+	"github.com/skiff-dev/skiff/internal/controller/daemonset"
+	"github.com/skiff-dev/skiff/internal/controller/deployment"
+	"github.com/skiff-dev/skiff/internal/controller/endpoints"
+	"github.com/skiff-dev/skiff/internal/controller/endpointslice"
+	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
+	"github.com/skiff-dev/skiff/internal/controller/job"
+	"github.com/skiff-dev/skiff/internal/controller/namespace"
+	"github.com/skiff-dev/skiff/internal/controller/replicaset"
+	"github.com/skiff-dev/skiff/internal/controller/serviceaccount"
+	"github.com/skiff-dev/skiff/internal/controller/statefulset"
+)
+
+// controllers lists every controller the manager knows, in start order.
+// Adding one is one line; most use standard().
+func controllers() []entry {
+	return []entry{
+		{"namespace", "namespace-controller", 10, newNamespace},
+		{"replicaset", "replicaset-controller", 5, standard(replicaset.New)},
+		{"replicationcontroller", "replication-controller", 5, standard(replicaset.NewReplicationController)},
+		{"deployment", "deployment-controller", 5, standard(deployment.New)},
+		{"statefulset", "statefulset-controller", 5, standard(statefulset.New)},
+		{"daemonset", "daemonset-controller", 2, standard(daemonset.New)},
+		{"job", "job-controller", 5, standard(job.New)},
+		{"cronjob", "cronjob-controller", 5, standard(cronjob.New)},
+		{"endpoint", "endpoint-controller", 5, standard(endpoints.New)},
+		{"endpointslice", "endpointslice-controller", 5, standard(endpointslice.New)},
+		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
+		{"garbagecollector", "garbage-collector-controller", 20, withMetadata(garbagecollector.New)},
+	}
+}
+
+// entry describes one controller.
+type entry struct {
+	// name is the controller's name in --controllers and in logs.
+	name string
+	// component is the source of the events it records (upstream's name,
+	// e.g. "replicaset-controller").
+	component string
+	// workers is the default number of workers (upstream's
+	// --concurrent-*-syncs default), used when Config.Workers is 0.
+	workers int
+	// build constructs the controller; it must register the informers it
+	// needs on env.deps.Informers and not start anything.
+	build func(env) (runner, error)
+}
+
+// runner is a constructed controller.
+type runner interface {
+	// Run blocks until ctx is done and returns nil then; an error (or an
+	// early return) stops the whole manager.
+	Run(ctx context.Context, workers int) error
+}
+
+// env is what a controller's constructor receives.
+type env struct {
+	deps controller.Deps
+	// config is the controller's own client configuration (its user agent
+	// names it), for clients Deps does not carry (metadata, dynamic).
+	config *rest.Config
+}
+
+// standard adapts a constructor of the usual shape.
+func standard[T runner](newController func(controller.Deps) T) func(env) (runner, error) {
+	return func(e env) (runner, error) { return newController(e.deps), nil }
+}
+
+// withMetadata adapts a constructor that also needs a metadata client and
+// discovery (for example the garbage collector's
+// New(controller.Deps, metadata.Interface, discovery.DiscoveryInterface)).
+func withMetadata[T runner](newController func(controller.Deps, metadata.Interface, discovery.DiscoveryInterface) T) func(env) (runner, error) {
+	return func(e env) (runner, error) {
+		meta, err := metadata.NewForConfig(e.config)
+		if err != nil {
+			return nil, fmt.Errorf("building metadata client: %w", err)
+		}
+		return newController(e.deps, meta, e.deps.Client.Discovery()), nil
+	}
+}
+
+// namespaceRunner adapts the namespace controller, which owns its
+// informer and its workers.
+type namespaceRunner struct{ c *namespace.Controller }
+
+func (r namespaceRunner) Run(ctx context.Context, _ int) error { return r.c.Run(ctx) }
+
+func newNamespace(e env) (runner, error) {
+	meta, err := metadata.NewForConfig(e.config)
+	if err != nil {
+		return nil, fmt.Errorf("building metadata client: %w", err)
+	}
+	return namespaceRunner{namespace.New(e.deps.Client, meta, e.deps.Client.Discovery(), e.deps.Logger)}, nil
+}
