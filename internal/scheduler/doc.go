@@ -1,0 +1,34 @@
+// Package scheduler is skiff's scheduler: it watches unbound pods that
+// name it (spec.schedulerName, "default-scheduler" by default) and the
+// nodes, picks a node for each pod and binds the pod through the
+// pods/binding subresource.
+//
+// Reads (informers): pods, nodes, namespaces (for namespaceSelector),
+// priority classes, pod disruption budgets (preemption), and services,
+// replication controllers, replica sets and stateful sets (the default
+// spreading of their pods). Writes: pods/binding, pod status (the PodScheduled
+// condition and status.nominatedNodeName), events, and with leader
+// election a coordination.k8s.io Lease in kube-system. It talks to
+// nothing but the API server and never changes objects read from the
+// informer caches (it copies first).
+//
+// # Usage
+//
+//	err := scheduler.Run(ctx, scheduler.Config{RestConfig: cfg})
+//
+// The driving loop, one pod at a time:
+//
+//	pod := queue.Pop()
+//	cache.UpdateSnapshot(snap)                // incremental
+//	result, err := framework.Schedule(pod, snap) // pure
+//	fit error  -> preempt (maybe), PodScheduled=False, FailedScheduling event, queue.Requeue
+//	success    -> cache.AssumePod; go bind -> FinishBinding | ForgetPod + Readd
+//
+// A pod that fits nowhere may preempt: the pods of lower priority on one
+// node (the cheapest set, budgets honoured where possible) are deleted
+// and the pod is nominated to the node (status.nominatedNodeName); until
+// it is placed, pods of lower priority do not get the room it waits for.
+//
+// Pods that did not fit wait until an informer event that could make
+// them fit (a node added or changed, a pod deleted, …) moves them back.
+package scheduler

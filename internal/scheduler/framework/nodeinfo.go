@@ -1,0 +1,185 @@
+package framework
+
+import (
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// NodeInfo is a node with the aggregates of the pods on it (bound and
+// assumed). The cache owns and mutates its NodeInfos under its lock;
+// snapshots hold clones that nobody mutates.
+type NodeInfo struct {
+	node *v1.Node
+	// Pods are the pods on the node, in no particular order.
+	Pods []*PodInfo
+	// PodsWithAffinity are the Pods with any pod (anti-)affinity term;
+	// PodsWithRequiredAntiAffinity those with a required anti-affinity
+	// term.
+	PodsWithAffinity             []*PodInfo
+	PodsWithRequiredAntiAffinity []*PodInfo
+	// Requested sums the Pods' requests; NonZeroRequested their scoring
+	// requests.
+	Requested        Resource
+	NonZeroRequested Resource
+	// Allocatable is the node's status.allocatable.
+	Allocatable Resource
+	// UsedPorts are the host ports the Pods hold.
+	UsedPorts []HostPort
+	// Generation increases on every change (the cache sets it).
+	Generation int64
+}
+
+// HostPort is one host port held on a node.
+type HostPort struct {
+	IP       string
+	Protocol v1.Protocol
+	Port     int32
+}
+
+// Conflicts reports whether two host ports cannot coexist: same protocol
+// and port, and the same IP or either bound to every address.
+func (p HostPort) Conflicts(o HostPort) bool {
+	if p.Port != o.Port || p.Protocol != o.Protocol {
+		return false
+	}
+	return p.IP == o.IP || p.IP == "0.0.0.0" || o.IP == "0.0.0.0"
+}
+
+// PodHostPorts returns the host ports a pod asks for, with the upstream
+// defaults (IP 0.0.0.0, protocol TCP).
+func PodHostPorts(pod *v1.Pod) []HostPort {
+	var out []HostPort
+	add := func(cs []v1.Container) {
+		for i := range cs {
+			for _, p := range cs[i].Ports {
+				if p.HostPort <= 0 {
+					continue
+				}
+				hp := HostPort{IP: p.HostIP, Protocol: p.Protocol, Port: p.HostPort}
+				if hp.IP == "" {
+					hp.IP = "0.0.0.0"
+				}
+				if hp.Protocol == "" {
+					hp.Protocol = v1.ProtocolTCP
+				}
+				out = append(out, hp)
+			}
+		}
+	}
+	add(pod.Spec.Containers)
+	// Restartable init containers (sidecars) keep their ports.
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
+			add(pod.Spec.InitContainers[i : i+1])
+		}
+	}
+	return out
+}
+
+// NewNodeInfo returns a NodeInfo for node (which may be nil while only
+// pods are known) holding pods.
+func NewNodeInfo(node *v1.Node, pods ...*PodInfo) *NodeInfo {
+	ni := &NodeInfo{}
+	ni.SetNode(node)
+	for _, p := range pods {
+		ni.AddPod(p)
+	}
+	return ni
+}
+
+// Node returns the node, nil if only its pods are known.
+func (n *NodeInfo) Node() *v1.Node { return n.node }
+
+// SetNode sets the node object and its allocatable.
+func (n *NodeInfo) SetNode(node *v1.Node) {
+	n.node = node
+	n.Allocatable = Resource{}
+	if node != nil {
+		n.Allocatable = NewResource(node.Status.Allocatable)
+	}
+}
+
+// AddPod adds a pod's aggregates.
+func (n *NodeInfo) AddPod(p *PodInfo) {
+	n.Pods = append(n.Pods, p)
+	if p.HasAffinity() {
+		n.PodsWithAffinity = append(n.PodsWithAffinity, p)
+	}
+	if len(p.RequiredAntiAffinityTerms) > 0 {
+		n.PodsWithRequiredAntiAffinity = append(n.PodsWithRequiredAntiAffinity, p)
+	}
+	n.Requested.Plus(&p.Requests)
+	n.Requested.AllowedPodNumber++
+	n.NonZeroRequested.Plus(&p.NonZeroRequests)
+	n.UsedPorts = append(n.UsedPorts, PodHostPorts(p.Pod)...)
+}
+
+// RemovePod removes the pod with uid; it reports whether it was there.
+func (n *NodeInfo) RemovePod(uid types.UID) bool {
+	i := indexOf(n.Pods, uid)
+	if i < 0 {
+		return false
+	}
+	p := n.Pods[i]
+	n.Pods = removeAt(n.Pods, i)
+	if j := indexOf(n.PodsWithAffinity, uid); j >= 0 {
+		n.PodsWithAffinity = removeAt(n.PodsWithAffinity, j)
+	}
+	if j := indexOf(n.PodsWithRequiredAntiAffinity, uid); j >= 0 {
+		n.PodsWithRequiredAntiAffinity = removeAt(n.PodsWithRequiredAntiAffinity, j)
+	}
+	n.Requested.Minus(&p.Requests)
+	n.Requested.AllowedPodNumber--
+	n.NonZeroRequested.Minus(&p.NonZeroRequests)
+	for _, hp := range PodHostPorts(p.Pod) {
+		for k := range n.UsedPorts {
+			if n.UsedPorts[k] == hp {
+				n.UsedPorts = append(n.UsedPorts[:k:k], n.UsedPorts[k+1:]...)
+				break
+			}
+		}
+	}
+	return true
+}
+
+func indexOf(ps []*PodInfo, uid types.UID) int {
+	for i, p := range ps {
+		if p.Pod.UID == uid {
+			return i
+		}
+	}
+	return -1
+}
+
+// removeAt removes element i without reusing the backing array, so that
+// clones sharing it are not disturbed.
+func removeAt(ps []*PodInfo, i int) []*PodInfo {
+	out := make([]*PodInfo, 0, len(ps)-1)
+	out = append(out, ps[:i]...)
+	return append(out, ps[i+1:]...)
+}
+
+// Clone returns a copy whose slices and maps are its own (the PodInfos
+// and the node object are shared: they are immutable).
+func (n *NodeInfo) Clone() *NodeInfo {
+	return &NodeInfo{
+		node:                         n.node,
+		Pods:                         append([]*PodInfo(nil), n.Pods...),
+		PodsWithAffinity:             append([]*PodInfo(nil), n.PodsWithAffinity...),
+		PodsWithRequiredAntiAffinity: append([]*PodInfo(nil), n.PodsWithRequiredAntiAffinity...),
+		Requested:                    n.Requested.Clone(),
+		NonZeroRequested:             n.NonZeroRequested.Clone(),
+		Allocatable:                  n.Allocatable.Clone(),
+		UsedPorts:                    append([]HostPort(nil), n.UsedPorts...),
+		Generation:                   n.Generation,
+	}
+}
+
+// Name returns the node's name ("" without a node).
+func (n *NodeInfo) Name() string {
+	if n.node == nil {
+		return ""
+	}
+	return n.node.Name
+}

@@ -1,0 +1,101 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/skiff-dev/skiff/internal/scheduler/framework"
+)
+
+// Preemption messages, as upstream words them.
+const (
+	msgNoVictims    = "No preemption victims found for incoming pod"
+	msgNotHelpful   = "Preemption is not helpful for scheduling"
+	reasonPreempted = "Preempted"
+)
+
+// preempt tries to make room for pi, which fits nowhere, by evicting
+// lower-priority pods on one node. It returns the node to nominate, or
+// "" (then it sets the FitError's post-filter message). It runs on the
+// scheduling goroutine; snap is the decision's snapshot.
+func (s *Scheduler) preempt(ctx context.Context, log *slog.Logger, pi *framework.PodInfo, snap *framework.Snapshot, fit *framework.FitError) string {
+	pod := pi.Pod
+	if pod.Spec.PreemptionPolicy != nil && *pod.Spec.PreemptionPolicy == v1.PreemptNever {
+		return ""
+	}
+	// Victims already terminating on the nominated node: wait for them
+	// rather than evicting more.
+	if nn := pod.Status.NominatedNodeName; nn != "" {
+		if ni := snap.Get(nn); ni != nil {
+			for _, p := range ni.Pods {
+				if p.Pod.DeletionTimestamp != nil && p.Priority < pi.Priority {
+					return nn
+				}
+			}
+		}
+	}
+	v := s.fw.SelectVictims(ctx, pi, snap, fit.Diagnosis, s.violatesPDB)
+	if v == nil {
+		fit.Diagnosis.PostFilterMsg = preemptionFailureMessage(fit)
+		return ""
+	}
+	for _, victim := range v.Pods {
+		vp := victim.Pod
+		err := s.client.CoreV1().Pods(vp.Namespace).Delete(ctx, vp.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &vp.UID},
+		})
+		if err != nil {
+			log.Info("preempting pod failed", "victim", vp.Namespace+"/"+vp.Name, "err", err)
+			continue
+		}
+		s.recorder.Eventf(vp, v1.EventTypeNormal, reasonPreempted, "Preempted by pod %s/%s on node %s", pod.Namespace, pod.Name, v.Node)
+	}
+	s.nominated.set(pod, v.Node)
+	log.Info("preempting", "node", v.Node, "victims", len(v.Pods), "pdbViolations", v.PDBViolations)
+	return v.Node
+}
+
+// preemptionFailureMessage renders "preemption: 0/N nodes are available:
+// …." over the nodes' rejection codes.
+func preemptionFailureMessage(fit *framework.FitError) string {
+	counts := map[string]int{}
+	for _, st := range fit.Diagnosis.NodeStatuses {
+		if st.Code() == framework.Unschedulable {
+			counts[msgNoVictims]++
+		} else {
+			counts[msgNotHelpful]++
+		}
+	}
+	parts := make([]string, 0, len(counts))
+	for m, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, m))
+	}
+	sort.Strings(parts)
+	return fmt.Sprintf("preemption: 0/%d nodes are available: %s.", fit.NumAllNodes, strings.Join(parts, ", "))
+}
+
+// violatesPDB reports whether evicting p breaks a PodDisruptionBudget
+// that selects it (one with no disruptions allowed).
+func (s *Scheduler) violatesPDB(p *framework.PodInfo, _ []*framework.PodInfo) bool {
+	pdbs, err := s.pdbLister.PodDisruptionBudgets(p.Pod.Namespace).List(labels.Everything())
+	if err != nil {
+		return false
+	}
+	for _, pdb := range pdbs {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(p.Pod.Labels)) {
+			continue
+		}
+		if pdb.Status.DisruptionsAllowed <= 0 {
+			return true
+		}
+	}
+	return false
+}
