@@ -16,6 +16,10 @@ import (
 	"strings"
 	"syscall"
 
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/scheduler"
 	"github.com/skiff-dev/skiff/internal/server"
 )
 
@@ -33,8 +37,10 @@ const (
 const usage = `skiff is a container orchestrator that speaks the Kubernetes API.
 
 Usage:
-  skiff server --data-dir DIR [flags]   run the API server (and etcd)
-  skiff version                         print the version
+  skiff server --data-dir DIR [flags]            run the control plane (etcd, API server, scheduler, controllers)
+  skiff scheduler --kubeconfig FILE [flags]      run only the scheduler against an API server
+  skiff controller-manager --kubeconfig FILE     run only the controllers against an API server
+  skiff version                                  print the version
 
 Run "skiff <command> -h" for a command's flags.
 `
@@ -48,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "server":
 		return runServer(args[1:], stderr)
+	case "scheduler":
+		return runScheduler(args[1:], stderr)
+	case "controller-manager":
+		return runControllerManager(args[1:], stderr)
 	case "version":
 		return runVersion(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
@@ -141,6 +151,7 @@ func runServer(args []string, stderr io.Writer) int {
 		DisableAgent: f.disableAgent,
 		Logger:       slog.New(handler),
 		Progress:     stderr,
+		Components:   controlPlaneComponents(),
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -173,4 +184,18 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// controlPlaneComponents are what "skiff server" runs beside the API
+// server. Each holds a Lease, so that several servers sharing one etcd run
+// one active scheduler and one active controller manager.
+func controlPlaneComponents() []server.Component {
+	return []server.Component{
+		{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+		}},
+		{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+		}},
+	}
 }

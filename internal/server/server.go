@@ -27,11 +27,9 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/apiserver"
-	"github.com/skiff-dev/skiff/internal/controller/namespace"
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/openapi"
@@ -75,15 +73,25 @@ type Config struct {
 	// DisableAgent keeps the node agent from starting (it does not exist
 	// yet, so this changes nothing today).
 	DisableAgent bool
-	// APIOnly runs etcd and the API server but none of the components that
-	// act on objects (controllers, scheduler): tests of those components
-	// run their own against it.
-	APIOnly bool
+	// Components run once the API serves, as clients of it with the admin
+	// identity (the scheduler and the controller manager, from cmd/skiff).
+	// None means etcd and the API server only, which is what tests of those
+	// components want.
+	Components []Component
 	// Logger receives component logs; nil discards them.
 	Logger *slog.Logger
 	// Progress receives one short line per start-up stage; nil means
 	// os.Stderr.
 	Progress io.Writer
+}
+
+// Component is a long-running client of the API server that Run starts
+// once the API serves and stops before the API server. Run blocks until
+// ctx is done and returns nil then; any other return shuts the server down
+// with that cause.
+type Component struct {
+	Name string
+	Run  func(ctx context.Context, cfg *rest.Config, logger *slog.Logger) error
 }
 
 // Run starts the server and blocks until ctx is done or a component fails.
@@ -268,13 +276,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	g.Go("compactor", func(ctx context.Context) error {
 		return storage.RunCompactor(ctx, client, compactInterval, log.With("component", "compactor"))
 	})
-	metaClient, err := metadata.NewForConfig(restCfg)
-	if err != nil {
-		return fmt.Errorf("building metadata client: %w", err)
-	}
-	if !cfg.APIOnly {
-		nsc := namespace.New(clients, metaClient, clients.Discovery(), log)
-		g.Go("namespace controller", nsc.Run)
+	for _, c := range cfg.Components {
+		run := c.Run
+		clog := log.With("component", c.Name)
+		g.Go(c.Name, func(ctx context.Context) error { return run(ctx, rest.CopyConfig(restCfg), clog) })
 	}
 
 	if err := pki.WriteKubeconfig(kubeconfigPath, serverURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM); err != nil {

@@ -20,9 +20,9 @@ import (
 
 // Options tune Start.
 type Options struct {
-	// WithControllers also runs the server's own controllers; by default
-	// only etcd and the API server run (server.Config.APIOnly).
-	WithControllers bool
+	// Components also run against the server (by default only etcd and
+	// the API server run).
+	Components []server.Component
 }
 
 // Start runs a server for the rest of the test and returns an admin client
@@ -43,11 +43,11 @@ func Start(t testing.TB, opts Options) *rest.Config {
 	done := make(chan error, 1)
 	go func() {
 		done <- server.Run(ctx, server.Config{
-			DataDir:  dir,
-			Listen:   listen,
-			APIOnly:  !opts.WithControllers,
-			Logger:   logger,
-			Progress: io.Discard,
+			DataDir:    dir,
+			Listen:     listen,
+			Components: opts.Components,
+			Logger:     logger,
+			Progress:   io.Discard,
 		})
 	}()
 	t.Cleanup(func() {

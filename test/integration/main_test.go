@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/server"
 )
 
@@ -96,7 +97,15 @@ func startServer(dir, listen string) (*testServer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{dir: dir, listen: listen, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- server.Run(ctx, server.Config{DataDir: dir, Listen: listen, Logger: logger, Progress: progress})
+		s.done <- server.Run(ctx, server.Config{DataDir: dir, Listen: listen, Logger: logger, Progress: progress, Components: []server.Component{{
+			// The namespace controller, for namespace deletion; the other
+			// controllers would add their own writes to what the informer
+			// tests expect to see.
+			Name: "controller-manager",
+			Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+				return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, Controllers: []string{"namespace"}})
+			},
+		}}})
 	}()
 
 	deadline := time.Now().Add(startupTimeout)
