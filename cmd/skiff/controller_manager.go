@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -21,8 +17,7 @@ type controllerManagerFlags struct {
 	leaderElect bool
 	controllers string
 	workers     int
-	logFormat   string
-	verbose     bool
+	log         logFlags
 }
 
 func parseControllerManagerFlags(args []string, stderr io.Writer) (controllerManagerFlags, error) {
@@ -40,21 +35,15 @@ func parseControllerManagerFlags(args []string, stderr io.Writer) (controllerMan
 	fs.StringVar(&f.controllers, "controllers", "*", "comma-separated controllers to run: '*' for all, 'name' to enable, '-name' to disable; known: "+
 		strings.Join(controllermanager.Names(), ", "))
 	fs.IntVar(&f.workers, "workers", 0, "workers per controller (0: each controller's default)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
+	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	}
 	if f.kubeconfig == "" {
 		problems = append(problems, "--kubeconfig is required")
 	}
-	if f.logFormat != "text" && f.logFormat != "json" {
-		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", f.logFormat))
-	}
+	problems = append(problems, f.log.problems()...)
 	known := map[string]bool{"*": true}
 	for _, n := range controllermanager.Names() {
 		known[n] = true
@@ -67,14 +56,7 @@ func parseControllerManagerFlags(args []string, stderr io.Writer) (controllerMan
 	if f.workers < 0 {
 		problems = append(problems, fmt.Sprintf("--workers must not be negative, not %d", f.workers))
 	}
-	if len(problems) > 0 {
-		err := fmt.Errorf("skiff controller-manager: %s", strings.Join(problems, "; "))
-		fmt.Fprintln(stderr, err)
-		fmt.Fprintln(stderr)
-		fs.Usage()
-		return f, err
-	}
-	return f, nil
+	return f, checkFlags(fs, stderr, problems)
 }
 
 // runControllerManager runs "skiff controller-manager" until SIGTERM or
@@ -84,15 +66,6 @@ func runControllerManager(args []string, stderr io.Writer) int {
 	if err != nil {
 		return parseExit(err)
 	}
-	level := slog.LevelInfo
-	if f.verbose {
-		level = slog.LevelDebug
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	if f.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, opts)
-	}
 	restConfig, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
 	if err != nil {
 		fmt.Fprintf(stderr, "skiff controller-manager: reading --kubeconfig: %v\n", err)
@@ -100,19 +73,14 @@ func runControllerManager(args []string, stderr io.Writer) int {
 	}
 	cfg := controllermanager.Config{
 		RestConfig:     restConfig,
-		Logger:         slog.New(handler),
+		Logger:         f.log.logger(stderr),
 		LeaderElection: f.leaderElect,
 		Controllers:    splitList(f.controllers),
 		Workers:        f.workers,
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
-	go func() {
-		// After the first signal, a second one kills the process at once.
-		<-ctx.Done()
-		stop()
-	}()
 	if err := controllermanager.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "skiff controller-manager: %v\n", err)
 		return exitError

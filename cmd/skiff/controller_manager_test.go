@@ -27,12 +27,12 @@ func TestParseControllerManagerFlags(t *testing.T) {
 		{
 			name: "defaults",
 			args: []string{"--kubeconfig", "/k"},
-			want: controllerManagerFlags{kubeconfig: "/k", leaderElect: true, controllers: "*", logFormat: "text"},
+			want: controllerManagerFlags{kubeconfig: "/k", leaderElect: true, controllers: "*", log: logFlags{format: "text"}},
 		},
 		{
 			name: "everything",
 			args: []string{"--kubeconfig=/k", "--leader-elect=false", "--controllers", "replicaset,-namespace", "--workers", "3", "--log-format", "json", "-v"},
-			want: controllerManagerFlags{kubeconfig: "/k", controllers: "replicaset,-namespace", workers: 3, logFormat: "json", verbose: true},
+			want: controllerManagerFlags{kubeconfig: "/k", controllers: "replicaset,-namespace", workers: 3, log: logFlags{format: "json", verbose: true}},
 		},
 		{name: "no kubeconfig", args: nil, wantErr: "--kubeconfig is required"},
 		{name: "bad format", args: []string{"--kubeconfig", "/k", "--log-format", "xml"}, wantErr: "--log-format must be text or json"},
@@ -52,7 +52,7 @@ func TestParseControllerManagerFlags(t *testing.T) {
 			if err != nil {
 				t.Fatalf("unexpected error: %v", err)
 			}
-			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(controllerManagerFlags{})); diff != "" {
+			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(controllerManagerFlags{}, logFlags{})); diff != "" {
 				t.Errorf("flags (-want +got):\n%s", diff)
 			}
 		})

@@ -12,9 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"k8s.io/client-go/rest"
 
@@ -89,8 +87,7 @@ type serverFlags struct {
 	listen       string
 	etcdServers  string
 	disableAgent bool
-	logFormat    string
-	verbose      bool
+	log          logFlags
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -105,29 +102,16 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
 	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
 	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (the agent does not exist yet)")
-	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
-	fs.BoolVar(&f.verbose, "v", false, "log debug messages")
+	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
 	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
-	}
 	if f.dataDir == "" {
 		problems = append(problems, "--data-dir is required")
 	}
-	if f.logFormat != "text" && f.logFormat != "json" {
-		problems = append(problems, fmt.Sprintf("--log-format must be text or json, not %q", f.logFormat))
-	}
-	if len(problems) > 0 {
-		err := fmt.Errorf("skiff server: %s", strings.Join(problems, "; "))
-		fmt.Fprintln(stderr, err)
-		fmt.Fprintln(stderr)
-		fs.Usage()
-		return f, err
-	}
-	return f, nil
+	problems = append(problems, f.log.problems()...)
+	return f, checkFlags(fs, stderr, problems)
 }
 
 func runServer(args []string, stderr io.Writer) int {
@@ -135,32 +119,18 @@ func runServer(args []string, stderr io.Writer) int {
 	if err != nil {
 		return parseExit(err)
 	}
-	level := slog.LevelInfo
-	if f.verbose {
-		level = slog.LevelDebug
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	var handler slog.Handler = slog.NewTextHandler(stderr, opts)
-	if f.logFormat == "json" {
-		handler = slog.NewJSONHandler(stderr, opts)
-	}
 	cfg := server.Config{
 		DataDir:      f.dataDir,
 		Listen:       f.listen,
 		EtcdServers:  splitList(f.etcdServers),
 		DisableAgent: f.disableAgent,
-		Logger:       slog.New(handler),
+		Logger:       f.log.logger(stderr),
 		Progress:     stderr,
 		Components:   controlPlaneComponents(),
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signalContext()
 	defer stop()
-	go func() {
-		// After the first signal, a second one kills the process at once.
-		<-ctx.Done()
-		stop()
-	}()
 	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "skiff server: %v\n", err)
 		return exitError

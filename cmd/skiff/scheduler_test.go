@@ -18,7 +18,7 @@ func TestParseSchedulerFlags(t *testing.T) {
 		{
 			name: "all flags",
 			args: []string{"--kubeconfig", "/k", "--leader-elect", "--percentage-of-nodes-to-score", "30", "--log-format", "json", "-v"},
-			want: schedulerFlags{kubeconfig: "/k", leaderElect: true, percentage: 30, schedulerName: "default-scheduler", logFormat: "json", verbose: true},
+			want: schedulerFlags{kubeconfig: "/k", leaderElect: true, percentage: 30, schedulerName: "default-scheduler", log: logFlags{format: "json", verbose: true}},
 		},
 		{name: "kubeconfig required", args: nil, wantErr: "--kubeconfig is required"},
 		{name: "percentage range", args: []string{"--kubeconfig", "/k", "--percentage-of-nodes-to-score", "101"}, wantErr: "within 0-100"},
@@ -38,7 +38,7 @@ func TestParseSchedulerFlags(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v\n%s", err, stderr.String())
 			}
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(schedulerFlags{})); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(schedulerFlags{}, logFlags{})); diff != "" {
 				t.Errorf("flags (-want +got):\n%s", diff)
 			}
 		})
