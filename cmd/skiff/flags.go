@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"k8s.io/klog/v2"
 )
 
 // logFlags are the logging flags every long-running command takes.
@@ -32,17 +34,46 @@ func (l logFlags) problems() []string {
 }
 
 // logger builds the structured logger the flags ask for, writing to w.
+// It also becomes the sink of klog, which client-go libraries (leader
+// election, informers) log through: the process has one log, and their
+// chatter goes out at Debug. This is the one process-wide setting the
+// binary makes, here in main where it belongs.
 func (l logFlags) logger(w io.Writer) *slog.Logger {
 	level := slog.LevelInfo
 	if l.verbose {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if l.format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	klog.SetSlogLogger(slog.New(debugOnly{h.WithAttrs([]slog.Attr{slog.String("source", "client-go")})}))
+	return slog.New(h)
 }
+
+// debugOnly lowers every record below Warn to Debug.
+type debugOnly struct{ slog.Handler }
+
+func (d debugOnly) Enabled(ctx context.Context, level slog.Level) bool {
+	if level < slog.LevelWarn {
+		level = slog.LevelDebug
+	}
+	return d.Handler.Enabled(ctx, level)
+}
+
+func (d debugOnly) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn {
+		r.Level = slog.LevelDebug
+	}
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d debugOnly) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return debugOnly{d.Handler.WithAttrs(attrs)}
+}
+
+func (d debugOnly) WithGroup(name string) slog.Handler { return debugOnly{d.Handler.WithGroup(name)} }
 
 // checkFlags turns the problems found after fs was parsed (unexpected
 // arguments are added here) into one error, printed with the usage, named

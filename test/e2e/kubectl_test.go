@@ -58,9 +58,13 @@ func TestKubectl(t *testing.T) {
 			t.Errorf("server output after SIGTERM lacks %q:\n%s", "stopped", out)
 		}
 		srv2 := startServer(t, dir, srv.listen)
-		if out := srv2.output.String(); !regexp.MustCompile(`(?m)^ready in \d+ms$`).MatchString(out) {
-			t.Errorf("restarted server did not print its ready time:\n%s", out)
-		}
+		// The ready line follows the kubeconfig's appearance closely.
+		eventually(t, 10*time.Second, func() error {
+			if out := srv2.output.String(); !regexp.MustCompile(`(?m)^ready in \d+ms$`).MatchString(out) {
+				return fmt.Errorf("restarted server did not print its ready time:\n%s", out)
+			}
+			return nil
+		})
 		got := k.ok(t, "get", "configmap", "kept", "-n", "keep", "-o", "jsonpath={.metadata.uid} {.data.color}")
 		if diff := cmp.Diff(uid+" blue", got); diff != "" {
 			t.Errorf("configmap after restart (-want +got):\n%s", diff)

@@ -112,7 +112,7 @@ func (l *Loop) Run(ctx context.Context, workers int, synced ...cache.InformerSyn
 	if workers < 1 {
 		workers = 1
 	}
-	l.log.Info("started", "workers", workers)
+	l.log.Debug("started", "workers", workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -123,7 +123,7 @@ func (l *Loop) Run(ctx context.Context, workers int, synced ...cache.InformerSyn
 	<-ctx.Done()
 	l.queue.ShutDown()
 	wg.Wait()
-	l.log.Info("stopped")
+	l.log.Debug("stopped")
 	return nil
 }
 
