@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 
@@ -87,6 +88,7 @@ type serverFlags struct {
 	listen       string
 	etcdServers  string
 	disableAgent bool
+	serviceCIDR  string
 	log          logFlags
 }
 
@@ -102,6 +104,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
 	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
 	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (the agent does not exist yet)")
+	fs.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/12", "range of Services' cluster IPs; its first address is the kubernetes Service's")
 	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -109,6 +112,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	var problems []string
 	if f.dataDir == "" {
 		problems = append(problems, "--data-dir is required")
+	}
+	if _, err := netip.ParsePrefix(f.serviceCIDR); err != nil {
+		problems = append(problems, fmt.Sprintf("--service-cidr: %v", err))
 	}
 	problems = append(problems, f.log.problems()...)
 	return f, checkFlags(fs, stderr, problems)
@@ -124,6 +130,7 @@ func runServer(args []string, stderr io.Writer) int {
 		Listen:       f.listen,
 		EtcdServers:  splitList(f.etcdServers),
 		DisableAgent: f.disableAgent,
+		ServiceCIDR:  f.serviceCIDR,
 		Logger:       f.log.logger(stderr),
 		Progress:     stderr,
 		Components:   controlPlaneComponents(),

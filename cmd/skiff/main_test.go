@@ -54,7 +54,7 @@ func TestParseServerFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, stderr.String())
 	}
-	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, log: logFlags{format: "json", verbose: true}}
+	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", log: logFlags{format: "json", verbose: true}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{}, logFlags{})); diff != "" {
 		t.Errorf("flags (-want +got):\n%s", diff)
 	}

@@ -36,6 +36,25 @@ type Resource struct {
 	Scale *ScaleAccessor
 
 	Strategy Strategy
+
+	// Allocator, when not nil, reserves what objects claim from ranges all
+	// of them share (service cluster IPs and node ports), and releases it.
+	Allocator Allocator
+}
+
+// Allocator reserves and releases what an object claims from a shared
+// range. The Store calls it around its writes; implementations keep their
+// reservations in etcd, so they are shared by every server.
+type Allocator interface {
+	// Allocate fills in and reserves, for obj, what old (nil on create)
+	// did not already hold. It runs after defaulting and validation and
+	// before the write; undo releases what this call reserved, for when
+	// the write fails. With dryRun it fills in values but reserves nothing.
+	// A value that is out of range or taken is a 422 naming the field.
+	Allocate(ctx context.Context, obj, old runtime.Object, dryRun bool) (undo func(), err error)
+	// Release frees what old held and obj (nil once old is deleted) does
+	// not. It is best effort: a reservation left behind is repaired later.
+	Release(ctx context.Context, old, obj runtime.Object)
 }
 
 // GroupResource is a shorthand for r.GVR.GroupResource().

@@ -112,6 +112,9 @@ func (s *Store) createOnce(ctx context.Context, o runtime.Object, dryRun bool, g
 		return nil, err
 	}
 	if dryRun {
+		if _, err := s.allocate(ctx, o, nil, true); err != nil {
+			return nil, err
+		}
 		// Report a taken name as the real create would.
 		if _, err := s.Storage.Get(ctx, key); err == nil {
 			return nil, apierrors.NewAlreadyExists(s.Resource.GroupResource(), m.GetName())
@@ -120,8 +123,13 @@ func (s *Store) createOnce(ctx context.Context, o runtime.Object, dryRun bool, g
 		}
 		return o, nil
 	}
+	undo, err := s.allocate(ctx, o, nil, false)
+	if err != nil {
+		return nil, err
+	}
 	out, err := s.Storage.Create(ctx, key, o, guards...)
 	if err != nil {
+		undo()
 		if apierrors.IsAlreadyExists(err) {
 			return nil, s.alreadyExists(ctx, key, err)
 		}

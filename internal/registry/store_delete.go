@@ -254,6 +254,7 @@ func (s *Store) deleteObject(ctx context.Context, key, name string, opts metav1.
 	if err != nil {
 		return nil, false, err
 	}
+	s.released(ctx, out)
 	s.log.DebugContext(ctx, "deleted", "key", key)
 	return s.output(out), true, nil
 }

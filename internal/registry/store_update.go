@@ -77,9 +77,18 @@ func (s *Store) update(ctx context.Context, namespace, name string, sub Subresou
 		noop     runtime.Object // unchanged: the stored object
 		toDelete runtime.Object // finalized: the object to report
 		oldUID   string
+		held     runtime.Object // the stored object the write replaced
+		undo     = func() {}    // releases what the last call allocated
 	)
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	out, err := s.Storage.GuaranteedUpdate(ctx, key, allowCreate, func(current runtime.Object) (runtime.Object, error) {
-		created, noop, toDelete = false, nil, nil
+		created, noop, toDelete, held = false, nil, nil, current
+		undo()
+		undo = func() {}
 		if current == nil {
 			if !allowCreate {
 				return nil, apierrors.NewNotFound(s.Resource.GroupResource(), name)
@@ -89,6 +98,10 @@ func (s *Store) update(ctx context.Context, namespace, name string, sub Subresou
 				return nil, err
 			}
 			created = true
+			if undo, err = s.allocate(ctx, o, nil, dryRun); err != nil {
+				undo = func() {}
+				return nil, err
+			}
 			if dryRun {
 				return nil, &dryRunResult{obj: o}
 			}
@@ -117,6 +130,12 @@ func (s *Store) update(ctx context.Context, namespace, name string, sub Subresou
 			oldUID = string(om.GetUID())
 			return nil, errDeleteDuringUpdate
 		}
+		if sub == Main {
+			if undo, err = s.allocate(ctx, o, old, dryRun); err != nil {
+				undo = func() {}
+				return nil, err
+			}
+		}
 		if dryRun {
 			return nil, &dryRunResult{obj: o}
 		}
@@ -134,6 +153,9 @@ func (s *Store) update(ctx context.Context, namespace, name string, sub Subresou
 		return noop, false, nil
 	case out == nil:
 		return nil, false, apierrors.NewInternalError(fmt.Errorf("updating %s: storage returned no object", key))
+	}
+	if held != nil && s.Resource.Allocator != nil {
+		s.Resource.Allocator.Release(ctx, held, out)
 	}
 	if created {
 		s.log.DebugContext(ctx, "created on update", "namespace", namespace, "name", name)
@@ -326,10 +348,36 @@ func (s *Store) deleteFinalized(ctx context.Context, key, uid string, o runtime.
 	if dryRun {
 		return o, false, nil
 	}
-	_, err := s.Storage.Delete(ctx, key, &storage.Preconditions{UID: uid}, nil)
+	gone, err := s.Storage.Delete(ctx, key, &storage.Preconditions{UID: uid}, nil)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, false, err
 	}
+	if err == nil {
+		s.released(ctx, gone)
+	}
 	s.log.DebugContext(ctx, "deleted after finalization", "key", key)
 	return o, false, nil
+}
+
+// allocate runs the resource's Allocator, if any (see Allocator.Allocate).
+// The returned undo is never nil.
+func (s *Store) allocate(ctx context.Context, o, old runtime.Object, dryRun bool) (func(), error) {
+	if s.Resource.Allocator == nil {
+		return func() {}, nil
+	}
+	undo, err := s.Resource.Allocator.Allocate(ctx, o, old, dryRun)
+	if err != nil {
+		return func() {}, err
+	}
+	if undo == nil {
+		undo = func() {}
+	}
+	return undo, nil
+}
+
+// released frees what a deleted object held.
+func (s *Store) released(ctx context.Context, gone runtime.Object) {
+	if s.Resource.Allocator != nil && gone != nil {
+		s.Resource.Allocator.Release(ctx, gone, nil)
+	}
 }

@@ -5,19 +5,23 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"k8s.io/apimachinery/pkg/util/managedfields"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +40,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/registry"
 	"github.com/skiff-dev/skiff/internal/registry/builtin"
+	"github.com/skiff-dev/skiff/internal/servicealloc"
 	"github.com/skiff-dev/skiff/internal/storage"
 )
 
@@ -73,6 +78,9 @@ type Config struct {
 	// DisableAgent keeps the node agent from starting (it does not exist
 	// yet, so this changes nothing today).
 	DisableAgent bool
+	// ServiceCIDR is the range Services' cluster IPs come from; empty means
+	// 10.96.0.0/12. Its first address is the "kubernetes" Service's.
+	ServiceCIDR string
 	// Components run once the API serves, as clients of it with the admin
 	// identity (the scheduler and the controller manager, from cmd/skiff).
 	// None means etcd and the API server only, which is what tests of those
@@ -215,8 +223,29 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	storageCtx, stopStorage := context.WithCancel(context.Background())
 	g.OnStop("watch caches", func() error { stopStorage(); return nil })
 	resources := builtin.Resources()
+	serviceCIDR, err := parseServiceCIDR(cfg.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	alloc, err := servicealloc.New(servicealloc.Config{
+		Client:      client,
+		Prefix:      "/registry/ranges/",
+		ServiceCIDR: serviceCIDR,
+		Logger:      log.With("component", "servicealloc"),
+	})
+	if err != nil {
+		return fmt.Errorf("service allocation: %w", err)
+	}
+	for _, res := range resources {
+		if res.GVR.Group == "" && res.GVR.Resource == "services" {
+			res.Allocator = alloc
+		}
+	}
 	stores, err := newStores(storageCtx, client, scheme, resources, log)
 	if err != nil {
+		return err
+	}
+	if err := repairServiceAllocations(ctx, stores, alloc); err != nil {
 		return err
 	}
 	log.Debug("watch caches started", "resources", len(stores), "elapsed", time.Since(start))
@@ -267,6 +296,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Debug("API ready", "elapsed", time.Since(start))
 	if err := bootstrap(ctx, g, clients, log); err != nil {
+		return err
+	}
+	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), serverURL, log); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -508,4 +540,94 @@ func buildOpenAPI(resources []*registry.Resource) (http.Handler, managedfields.T
 		return nil, nil, fmt.Errorf("building the apply type converter: %w", err)
 	}
 	return h, tc, nil
+}
+
+// repairServiceAllocations makes the cluster IP and node port reservations
+// agree with the stored Services, before the API serves.
+func repairServiceAllocations(ctx context.Context, stores []*registry.Store, alloc *servicealloc.Allocator) error {
+	for _, st := range stores {
+		if st.Resource.GVR.Group != "" || st.Resource.GVR.Resource != "services" {
+			continue
+		}
+		list, err := st.List(ctx, "", storage.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("listing services to repair their allocations: %w", err)
+		}
+		svcs, ok := list.(*corev1.ServiceList)
+		if !ok {
+			return fmt.Errorf("listing services: unexpected %T", list)
+		}
+		return alloc.Repair(ctx, svcs.Items)
+	}
+	return nil
+}
+
+// bootstrapKubernetesService creates, through the API, the "kubernetes"
+// Service in "default" (the first cluster IP, port 443) and its Endpoints
+// pointing at this API server, as upstream's API server maintains them,
+// so that in-cluster clients find the API.
+func bootstrapKubernetesService(ctx context.Context, clients kubernetes.Interface, ip netip.Addr, serverURL string, log *slog.Logger) error {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return fmt.Errorf("kubernetes service: %w", err)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return fmt.Errorf("kubernetes service: port of %s: %w", serverURL, err)
+	}
+	labels := map[string]string{"component": "apiserver", "provider": "kubernetes"}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: labels},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: ip.String(),
+			Ports: []corev1.ServicePort{{
+				Name: "https", Protocol: corev1.ProtocolTCP, Port: 443, TargetPort: intstr.FromInt32(int32(port)),
+			}},
+		},
+	}
+	if _, err := clients.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the kubernetes service: %w", err)
+	}
+	eps := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: labels},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: endpointIP(u.Hostname())}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	cur, err := clients.CoreV1().Endpoints(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = clients.CoreV1().Endpoints(metav1.NamespaceDefault).Create(ctx, eps, metav1.CreateOptions{})
+	case err == nil:
+		cur.Subsets = eps.Subsets
+		_, err = clients.CoreV1().Endpoints(metav1.NamespaceDefault).Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("writing the kubernetes endpoints: %w", err)
+	}
+	log.Debug("kubernetes service ready", "clusterIP", ip, "endpoint", u.Host)
+	return nil
+}
+
+// parseServiceCIDR reads Config.ServiceCIDR.
+func parseServiceCIDR(v string) (netip.Prefix, error) {
+	if v == "" {
+		v = servicealloc.DefaultServiceCIDR
+	}
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("service CIDR %q: %w", v, err)
+	}
+	return p.Masked(), nil
+}
+
+// endpointIP is host when it is an IP address, and loopback otherwise (a
+// server listening on a name serves on loopback here).
+func endpointIP(host string) string {
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return addr.String()
+	}
+	return "127.0.0.1"
 }

@@ -163,7 +163,7 @@ func normalize(ss []corev1.EndpointSubset) []corev1.EndpointSubset {
 func service(ns, name string, selector map[string]string, ports ...corev1.ServicePort) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"team": "a"}},
-		Spec:       corev1.ServiceSpec{Selector: selector, Ports: ports, ClusterIP: "10.96.0.10"},
+		Spec:       corev1.ServiceSpec{Selector: selector, Ports: ports}, // the API server allocates the cluster IP
 	}
 }
 
