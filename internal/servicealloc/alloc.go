@@ -36,7 +36,7 @@ type Config struct {
 	// PortMin and PortMax bound node ports (inclusive); zero means the
 	// defaults.
 	PortMin, PortMax int
-	Logger  *slog.Logger
+	Logger           *slog.Logger
 }
 
 // Allocator reserves cluster IPs and node ports. It is safe for concurrent
