@@ -12,12 +12,17 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
+	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/controller/endpoints"
 	"github.com/skiff-dev/skiff/internal/controller/endpointslice"
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
+	"github.com/skiff-dev/skiff/internal/controller/nodeipam"
+	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-dev/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
+	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
 	"github.com/skiff-dev/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-dev/skiff/internal/controller/statefulset"
 )
@@ -38,6 +43,11 @@ func controllers() []entry {
 		{"endpointslice", "endpointslice-controller", 5, standard(endpointslice.New)},
 		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
 		{"garbagecollector", "garbage-collector-controller", 20, withMetadata(garbagecollector.New)},
+		{"horizontalpodautoscaling", "horizontal-pod-autoscaler", 5, withConfig(podautoscaler.NewForConfig)},
+		{"resourcequota", "resource-quota-controller", 5, withConfig(resourcequota.NewForConfig)},
+		{"disruption", "controllermanager", 1, withConfig(disruption.NewForConfig)},
+		{"nodelifecycle", "node-lifecycle-controller", 1, standard(nodelifecycle.New)},
+		{"nodeipam", "node-ipam-controller", 1, standard(nodeipam.New)},
 	}
 }
 
@@ -74,6 +84,12 @@ type env struct {
 // standard adapts a constructor of the usual shape.
 func standard[T runner](newController func(controller.Deps) T) func(env) (runner, error) {
 	return func(e env) (runner, error) { return newController(e.deps), nil }
+}
+
+// withConfig adapts a constructor that builds its own clients (scale,
+// metrics, metadata) from the controller's client configuration.
+func withConfig[T runner](newController func(controller.Deps, *rest.Config) (T, error)) func(env) (runner, error) {
+	return func(e env) (runner, error) { return newController(e.deps, e.config) }
 }
 
 // withMetadata adapts a constructor that also needs a metadata client and

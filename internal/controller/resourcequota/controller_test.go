@@ -1,0 +1,155 @@
+package resourcequota
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/testserver"
+)
+
+func poll(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatalf("waiting for %s: %v", what, t.Context().Err())
+		}
+	}
+}
+
+// usedIs compares the quota's status.used with want (quantities by value).
+func usedIs(ctx context.Context, client kubernetes.Interface, ns, name string, want map[string]string) error {
+	q, err := client.CoreV1().ResourceQuotas(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if len(q.Status.Hard) != len(q.Spec.Hard) {
+		return fmt.Errorf("status.hard %v, spec.hard %v", q.Status.Hard, q.Spec.Hard)
+	}
+	for res, v := range want {
+		got, ok := q.Status.Used[corev1.ResourceName(res)]
+		if !ok || got.Cmp(resource.MustParse(v)) != 0 {
+			return fmt.Errorf("used[%s] = %s (present %v), want %s; used %v", res, got.String(), ok, v, q.Status.Used)
+		}
+	}
+	return nil
+}
+
+func pod(name string, cpu, memLimit string, lbls map[string]string) *corev1.Pod {
+	c := corev1.Container{Name: "c", Image: "busybox"}
+	if cpu != "" {
+		c.Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
+	}
+	if memLimit != "" {
+		c.Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(memLimit)}
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls}, Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
+}
+
+func TestQuotaStatus(t *testing.T) {
+	cfg := testserver.Start(t, testserver.Options{})
+	client := kubernetes.NewForConfigOrDie(cfg)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	factory := informers.NewSharedInformerFactory(client, 0)
+	c, err := NewForConfig(controller.Deps{Client: client, Informers: factory}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	factory.Start(ctx.Done())
+	go func() { _ = c.Run(ctx, 2) }()
+
+	ns := "quota"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	hard := corev1.ResourceList{}
+	for k, v := range map[string]string{
+		"pods": "10", "count/pods": "10", "requests.cpu": "4", "cpu": "4", "limits.memory": "4Gi",
+		"configmaps": "5", "count/configmaps": "5", "services": "5", "resourcequotas": "2", "count/deployments.apps": "3",
+		"count/roles.rbac.authorization.k8s.io": "3",
+	} {
+		hard[corev1.ResourceName(k)] = resource.MustParse(v)
+	}
+	quotas := client.CoreV1().ResourceQuotas(ns)
+	if _, err := quotas.Create(ctx, &corev1.ResourceQuota{ObjectMeta: metav1.ObjectMeta{Name: "all"}, Spec: corev1.ResourceQuotaSpec{Hard: hard}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	best := &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "besteffort"},
+		Spec: corev1.ResourceQuotaSpec{
+			Hard:   corev1.ResourceList{corev1.ResourcePods: resource.MustParse("5")},
+			Scopes: []corev1.ResourceQuotaScope{corev1.ResourceQuotaScopeBestEffort},
+		},
+	}
+	if _, err := quotas.Create(ctx, best, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(what, name string, want map[string]string) {
+		t.Helper()
+		poll(t, 20*time.Second, what, func() error { return usedIs(ctx, client, ns, name, want) })
+	}
+	wait("empty namespace", "all", map[string]string{"pods": "0", "requests.cpu": "0", "cpu": "0", "configmaps": "0", "resourcequotas": "2", "count/deployments.apps": "0"})
+
+	// Roles have no informer here: they are listed at the next sync.
+	if _, err := client.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "r"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pods := client.CoreV1().Pods(ns)
+	for _, p := range []*corev1.Pod{pod("a", "500m", "256Mi", nil), pod("b", "500m", "256Mi", nil), pod("be", "", "", nil)} {
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait("pods and a configmap", "all", map[string]string{
+		"pods": "3", "count/pods": "3", "requests.cpu": "1", "cpu": "1", "limits.memory": "512Mi", "configmaps": "1", "count/configmaps": "1",
+		"count/roles.rbac.authorization.k8s.io": "1",
+	})
+	wait("best-effort pod", "besteffort", map[string]string{"pods": "1"})
+
+	// A finished pod no longer counts as a pod nor for compute, but
+	// count/pods counts every stored pod.
+	a, err := pods.Get(ctx, "a", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Status.Phase = corev1.PodSucceeded
+	if _, err := pods.UpdateStatus(ctx, a, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait("a finished pod", "all", map[string]string{"pods": "2", "count/pods": "3", "requests.cpu": "500m", "limits.memory": "256Mi"})
+
+	// Deletes are followed.
+	for _, name := range []string{"a", "b", "be"} {
+		if err := pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.CoreV1().ConfigMaps(ns).Delete(ctx, "cm", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wait("deletes", "all", map[string]string{"pods": "0", "count/pods": "0", "requests.cpu": "0", "configmaps": "0"})
+	wait("deletes", "besteffort", map[string]string{"pods": "0"})
+}
