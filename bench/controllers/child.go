@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// child is one `skiff server` process.
+type child struct {
+	cmd     *exec.Cmd
+	dir     string
+	logPath string
+	// exited is closed once cmd.Wait returned; waitErr is its result, read
+	// only after exited is closed.
+	exited  chan struct{}
+	waitErr error
+	// config reaches the server as the admin; QPS limits lifted.
+	config *rest.Config
+	// ready is the time from exec to ready.
+	ready time.Duration
+}
+
+// startChild runs `bin server --data-dir dir --listen 127.0.0.1:<free>
+// args...` and waits until it is ready: DIR/kubeconfig exists and /readyz
+// answers 200. Its output goes to dir + ".log".
+func startChild(ctx context.Context, bin, dir string, args ...string) (*child, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := os.Remove(kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("removing old kubeconfig: %w", err)
+	}
+	logPath := dir + ".log"
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("creating server log: %w", err)
+	}
+	defer logFile.Close()
+
+	argv := append([]string{"server", "--data-dir", dir, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)
+	cmd := exec.Command(bin, argv...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	c := &child{cmd: cmd, dir: dir, logPath: logPath, exited: make(chan struct{})}
+
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() {
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+
+	var httpClient *http.Client
+	var lastErr error
+	deadline := start.Add(60 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.exited:
+			return nil, fmt.Errorf("server exited during start-up (%v); log:\n%s", c.waitErr, tail(logPath))
+		case <-ctx.Done():
+			c.kill()
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		if c.config == nil {
+			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			cfg.QPS, cfg.Burst = -1, 0
+			if httpClient, err = rest.HTTPClientFor(cfg); err != nil {
+				lastErr = err
+				continue
+			}
+			c.config = cfg
+		}
+		resp, err := httpClient.Get(strings.TrimSuffix(c.config.Host, "/") + "/readyz")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			lastErr = fmt.Errorf("/readyz: %s", resp.Status)
+			continue
+		}
+		c.ready = time.Since(start)
+		httpClient.CloseIdleConnections()
+		return c, nil
+	}
+	c.kill()
+	return nil, fmt.Errorf("server not ready within 60s: %v; log:\n%s", lastErr, tail(logPath))
+}
+
+// memory returns the server's VmRSS and VmHWM (peak RSS) in KiB.
+func (c *child) memory() (rss, hwm int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading server memory: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok || (key != "VmRSS" && key != "VmHWM") {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("parsing %s %q: %w", key, val, err)
+		}
+		if key == "VmRSS" {
+			rss = n
+		} else {
+			hwm = n
+		}
+	}
+	return rss, hwm, sc.Err()
+}
+
+// stop sends SIGTERM and waits for the process to exit, killing it after
+// 30s.
+func (c *child) stop() error {
+	select {
+	case <-c.exited:
+		return fmt.Errorf("server had already exited (%v); log:\n%s", c.waitErr, tail(c.logPath))
+	default:
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("signalling server: %w", err)
+	}
+	select {
+	case <-c.exited:
+		if c.waitErr != nil {
+			return fmt.Errorf("server exited with %v; log:\n%s", c.waitErr, tail(c.logPath))
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		c.kill()
+		return errors.New("server did not stop within 30s after SIGTERM; killed")
+	}
+}
+
+// kill ends the process at once, unless it already exited, and reaps it.
+// It is safe to call after stop.
+func (c *child) kill() {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	c.cmd.Process.Kill()
+	<-c.exited
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// tail returns the last lines of a log file, for error messages.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	return strings.Join(lines, "\n")
+}
