@@ -10,6 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. hack/lib.sh
+# The runtime tests run real containers; they need the node's packages.
+# (As a non-root user this asks sudo; the root-only tests skip without it.)
+ensure_debian_packages "${node_packages[@]}"
+
 echo "==> go vet ./..."
 go vet ./...
 

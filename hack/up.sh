@@ -15,35 +15,13 @@ if [[ $# -gt 0 && "$1" != -* ]]; then
 	shift
 fi
 
-# ensure_debian_packages installs the named Debian packages that are not
-# installed yet, with apt-get (through sudo when not root). It does nothing
-# when all are present or none are named.
-ensure_debian_packages() {
-	local missing=() p
-	for p in "$@"; do
-		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-			missing+=("$p")
-		fi
-	done
-	if [[ ${#missing[@]} -eq 0 ]]; then
-		return 0
-	fi
-	local sudo=""
-	if [[ "$(id -u)" -ne 0 ]]; then
-		sudo="sudo"
-	fi
-	echo "up.sh: installing ${missing[*]}" >&2
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-}
+. hack/lib.sh
 
 if ! command -v go >/dev/null 2>&1; then
 	echo "up.sh: Go is required to build skiff (see https://go.dev/doc/install)" >&2
 	exit 1
 fi
-# The API server needs no system packages yet; the node agent will need
-# containerd and friends, which will be listed here.
-ensure_debian_packages
+ensure_debian_packages "${node_packages[@]}"
 
 echo "up.sh: building bin/skiff" >&2
 go build -o bin/skiff ./cmd/skiff

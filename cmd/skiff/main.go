@@ -39,6 +39,8 @@ Usage:
   skiff server --data-dir DIR [flags]            run the control plane (etcd, API server, scheduler, controllers)
   skiff scheduler --kubeconfig FILE [flags]      run only the scheduler against an API server
   skiff controller-manager --kubeconfig FILE     run only the controllers against an API server
+  skiff images build-test --out DIR              build the test images (busybox, pause, testserver) as OCI archives
+  skiff images import --data-dir DIR FILE.tar    load an image archive into the node's containerd
   skiff version                                  print the version
 
 Run "skiff <command> -h" for a command's flags.
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runScheduler(args[1:], stderr)
 	case "controller-manager":
 		return runControllerManager(args[1:], stderr)
+	case "images":
+		return runImages(args[1:], stdout, stderr)
 	case "version":
 		return runVersion(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
