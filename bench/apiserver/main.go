@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/bench/benchserver"
 	"github.com/skiff-dev/skiff/internal/etcd"
 )
 
@@ -115,33 +116,33 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // directory and records the time to ready again.
 func measureStartup(ctx context.Context, o options, dir string, r *results) error {
 	progress("start-up: fresh data dir")
-	c, err := startChild(ctx, o.bin, dir)
+	c, err := benchserver.Start(ctx, o.bin, dir)
 	if err != nil {
 		return fmt.Errorf("start-up: %w", err)
 	}
-	r.readyFresh, r.selfFresh = c.ready, c.reportedReady()
+	r.readyFresh, r.selfFresh = c.Ready, c.ReportedReady()
 	// Let start-up work (bootstrap, first compaction, GC) settle, then read
 	// the idle memory.
 	select {
 	case <-time.After(3 * time.Second):
 	case <-ctx.Done():
-		c.kill()
+		c.Kill()
 		return ctx.Err()
 	}
-	if r.idleRSS, _, err = c.memory(); err != nil {
-		c.kill()
+	if r.idleRSS, _, err = c.Memory(); err != nil {
+		c.Kill()
 		return err
 	}
-	if err := c.stop(); err != nil {
+	if err := c.Stop(); err != nil {
 		return fmt.Errorf("start-up: stopping: %w", err)
 	}
 	progress("start-up: restart on the same data dir")
-	c, err = startChild(ctx, o.bin, dir)
+	c, err = benchserver.Start(ctx, o.bin, dir)
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
 	}
-	r.readyRestart, r.selfRestart = c.ready, c.reportedReady()
-	return c.stop()
+	r.readyRestart, r.selfRestart = c.Ready, c.ReportedReady()
+	return c.Stop()
 }
 
 // measureLoad starts etcd in this process and a server using it, and runs
@@ -153,16 +154,16 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		return fmt.Errorf("starting etcd: %w", err)
 	}
 	defer e.Close()
-	c, err := startChild(ctx, o.bin, filepath.Join(dir, "server"), "--etcd-servers", strings.Join(e.Endpoints(), ","))
+	c, err := benchserver.Start(ctx, o.bin, filepath.Join(dir, "server"), "--etcd-servers", strings.Join(e.Endpoints(), ","))
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	defer c.kill()
-	cs, err := kubernetes.NewForConfig(c.config)
+	defer c.Kill()
+	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		return fmt.Errorf("building clientset: %w", err)
 	}
-	pbConfig := rest.CopyConfig(c.config)
+	pbConfig := rest.CopyConfig(c.Config)
 	pbConfig.ContentType = contentProtobuf
 	pbConfig.AcceptContentTypes = contentProtobuf + "," + contentJSON
 	csPB, err := kubernetes.NewForConfig(pbConfig)
@@ -221,10 +222,10 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 	if r.watch, err = watchFanout(ctx, cs, "bench-watch", o.watchers); err != nil {
 		return err
 	}
-	if r.loadRSS, r.peakRSS, err = c.memory(); err != nil {
+	if r.loadRSS, r.peakRSS, err = c.Memory(); err != nil {
 		return err
 	}
-	return c.stop()
+	return c.Stop()
 }
 
 // report prints the machine, the command and the results table.

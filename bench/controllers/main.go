@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/bench/benchserver"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 	"github.com/skiff-dev/skiff/internal/server"
@@ -111,7 +112,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	defer cancel()
 
 	var cfg *rest.Config
-	var c *child
+	var c *benchserver.Server
 	if o.inProcess {
 		progress("starting the server in this process")
 		var stopServer func() error
@@ -140,11 +141,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		if o.serverDebug {
 			args = append(args, "-v")
 		}
-		if c, err = startChild(ctx, o.bin, filepath.Join(tmp, "server"), args...); err != nil {
+		if c, err = benchserver.Start(ctx, o.bin, filepath.Join(tmp, "server"), args...); err != nil {
 			return err
 		}
-		defer c.kill()
-		cfg = c.config
+		defer c.Kill()
+		cfg = c.Config
 	}
 
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -269,10 +270,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	<-kubeletDone
 	factory.Shutdown()
 	if c != nil {
-		if res.serverRSS, res.serverPeak, err = c.memory(); err != nil {
+		if res.serverRSS, res.serverPeak, err = c.Memory(); err != nil {
 			return err
 		}
-		if err := c.stop(); err != nil {
+		if err := c.Stop(); err != nil {
 			return err
 		}
 	}
@@ -367,7 +368,7 @@ func startInProcess(ctx context.Context, dir string) (*rest.Config, func() error
 			return err
 		}}
 	}
-	port, err := freePort()
+	port, err := benchserver.FreePort()
 	if err != nil {
 		cancel()
 		return nil, nil, err

@@ -1,4 +1,8 @@
-package main
+// Package benchserver runs the real skiff binary as a child process for
+// the benchmarks under bench/: it starts `skiff server` on a data dir and a
+// free loopback port, waits until it is ready, reads its memory from
+// /proc, and stops it. It owns the child process and its log file.
+package benchserver
 
 import (
 	"bufio"
@@ -20,8 +24,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// child is one `skiff server` process.
-type child struct {
+// Server is one `skiff server` process.
+type Server struct {
 	cmd     *exec.Cmd
 	dir     string
 	logPath string
@@ -30,16 +34,16 @@ type child struct {
 	exited  chan struct{}
 	waitErr error
 	// config reaches the server as the admin; QPS limits lifted.
-	config *rest.Config
+	Config *rest.Config
 	// ready is the time from exec to ready.
-	ready time.Duration
+	Ready time.Duration
 }
 
-// startChild runs `bin server --data-dir dir --listen 127.0.0.1:<free>
+// Start runs `bin server --data-dir dir --listen 127.0.0.1:<free>
 // args...` and waits until it is ready: DIR/kubeconfig exists and /readyz
 // answers 200. Its output goes to dir + ".log".
-func startChild(ctx context.Context, bin, dir string, args ...string) (*child, error) {
-	port, err := freePort()
+func Start(ctx context.Context, bin, dir string, args ...string) (*Server, error) {
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +61,7 @@ func startChild(ctx context.Context, bin, dir string, args ...string) (*child, e
 	argv := append([]string{"server", "--data-dir", dir, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)
 	cmd := exec.Command(bin, argv...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	c := &child{cmd: cmd, dir: dir, logPath: logPath, exited: make(chan struct{})}
+	c := &Server{cmd: cmd, dir: dir, logPath: logPath, exited: make(chan struct{})}
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -76,13 +80,13 @@ func startChild(ctx context.Context, bin, dir string, args ...string) (*child, e
 	for time.Now().Before(deadline) {
 		select {
 		case <-c.exited:
-			return nil, fmt.Errorf("server exited during start-up (%v); log:\n%s", c.waitErr, tail(logPath))
+			return nil, fmt.Errorf("server exited during start-up (%v); log:\n%s", c.waitErr, Tail(logPath))
 		case <-ctx.Done():
-			c.kill()
+			c.Kill()
 			return nil, ctx.Err()
 		case <-tick.C:
 		}
-		if c.config == nil {
+		if c.Config == nil {
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				lastErr = err
@@ -93,9 +97,9 @@ func startChild(ctx context.Context, bin, dir string, args ...string) (*child, e
 				lastErr = err
 				continue
 			}
-			c.config = cfg
+			c.Config = cfg
 		}
-		resp, err := httpClient.Get(strings.TrimSuffix(c.config.Host, "/") + "/readyz")
+		resp, err := httpClient.Get(strings.TrimSuffix(c.Config.Host, "/") + "/readyz")
 		if err != nil {
 			lastErr = err
 			continue
@@ -106,16 +110,32 @@ func startChild(ctx context.Context, bin, dir string, args ...string) (*child, e
 			lastErr = fmt.Errorf("/readyz: %s", resp.Status)
 			continue
 		}
-		c.ready = time.Since(start)
+		c.Ready = time.Since(start)
 		httpClient.CloseIdleConnections()
 		return c, nil
 	}
-	c.kill()
-	return nil, fmt.Errorf("server not ready within 60s: %v; log:\n%s", lastErr, tail(logPath))
+	c.Kill()
+	return nil, fmt.Errorf("server not ready within 60s: %v; log:\n%s", lastErr, Tail(logPath))
 }
 
-// memory returns the server's VmRSS and VmHWM (peak RSS) in KiB.
-func (c *child) memory() (rss, hwm int64, err error) {
+// ReportedReady returns the start-up time the server printed itself
+// ("ready in 412ms"), or "" when it printed none.
+func (c *Server) ReportedReady() string {
+	b, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return ""
+	}
+	last := "" // the log is appended to across restarts: take the last
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "ready in "); ok {
+			last = strings.TrimSpace(rest)
+		}
+	}
+	return last
+}
+
+// Memory returns the server's VmRSS and VmHWM (peak RSS) in KiB.
+func (c *Server) Memory() (rss, hwm int64, err error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
 		return 0, 0, fmt.Errorf("reading server memory: %w", err)
@@ -140,12 +160,12 @@ func (c *child) memory() (rss, hwm int64, err error) {
 	return rss, hwm, sc.Err()
 }
 
-// stop sends SIGTERM and waits for the process to exit, killing it after
+// Stop sends SIGTERM and waits for the process to exit, killing it after
 // 30s.
-func (c *child) stop() error {
+func (c *Server) Stop() error {
 	select {
 	case <-c.exited:
-		return fmt.Errorf("server had already exited (%v); log:\n%s", c.waitErr, tail(c.logPath))
+		return fmt.Errorf("server had already exited (%v); log:\n%s", c.waitErr, Tail(c.logPath))
 	default:
 	}
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -154,18 +174,18 @@ func (c *child) stop() error {
 	select {
 	case <-c.exited:
 		if c.waitErr != nil {
-			return fmt.Errorf("server exited with %v; log:\n%s", c.waitErr, tail(c.logPath))
+			return fmt.Errorf("server exited with %v; log:\n%s", c.waitErr, Tail(c.logPath))
 		}
 		return nil
 	case <-time.After(30 * time.Second):
-		c.kill()
+		c.Kill()
 		return errors.New("server did not stop within 30s after SIGTERM; killed")
 	}
 }
 
-// kill ends the process at once, unless it already exited, and reaps it.
+// Kill ends the process at once, unless it already exited, and reaps it.
 // It is safe to call after stop.
-func (c *child) kill() {
+func (c *Server) Kill() {
 	select {
 	case <-c.exited:
 		return
@@ -175,8 +195,8 @@ func (c *child) kill() {
 	<-c.exited
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)
@@ -185,8 +205,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// tail returns the last lines of a log file, for error messages.
-func tail(path string) string {
+// Tail returns the last lines of a log file, for error messages.
+func Tail(path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
