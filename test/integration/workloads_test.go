@@ -8,13 +8,17 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 	"github.com/skiff-dev/skiff/internal/server"
@@ -168,6 +172,145 @@ func TestDeploymentEndToEnd(t *testing.T) {
 		}
 		if len(rs.Items) > 0 || len(pods.Items) > 0 {
 			t.Errorf("deployment gone before its dependents: %d replica sets, %d pods left", len(rs.Items), len(pods.Items))
+		}
+		return nil
+	})
+}
+
+// renewLease keeps node's Lease in kube-node-lease fresh until ctx is done,
+// as a node agent does.
+func renewLease(ctx context.Context, t *testing.T, cs kubernetes.Interface, node string) {
+	leases := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	holder, seconds := node, int32(40)
+	for ctx.Err() == nil {
+		now := metav1.NewMicroTime(time.Now())
+		l, err := leases.Get(ctx, node, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = leases.Create(ctx, &coordinationv1.Lease{
+				ObjectMeta: metav1.ObjectMeta{Name: node},
+				Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &seconds, RenewTime: &now},
+			}, metav1.CreateOptions{})
+		case err == nil:
+			l.Spec.RenewTime = &now
+			_, err = leases.Update(ctx, l, metav1.UpdateOptions{})
+		}
+		if err != nil && ctx.Err() == nil {
+			t.Logf("renewing the lease of %s: %v", node, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// TestDeadNodePodsReplacedElsewhere: when a node stops renewing its Lease,
+// the node lifecycle controller marks it unreachable and evicts its pods,
+// the replica set replaces them, and the scheduler puts the replacements
+// on the node that is still alive.
+func TestDeadNodePodsReplacedElsewhere(t *testing.T) {
+	t.Parallel()
+	cfg := testserver.Start(t, testserver.Options{Components: []server.Component{
+		{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log})
+		}},
+		{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, Controllers: []string{"*", "-nodelifecycle"}})
+		}},
+		{Name: "node-lifecycle", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			// The node lifecycle controller with a grace period short
+			// enough for a test (40 s by default).
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			factory := informers.NewSharedInformerFactory(client, 0)
+			c := nodelifecycle.New(controller.Deps{Client: client, Informers: factory, Logger: log})
+			c.GracePeriod = 2 * time.Second
+			factory.Start(ctx.Done())
+			return c.Run(ctx, 1)
+		}},
+	}})
+	cs := testserver.Client(t, cfg)
+	ctx := testContext(t, 2*time.Minute)
+	ns := newNamespace(t, cs)
+	nodeCtx, stopNodes := context.WithCancel(ctx)
+	defer stopNodes()
+	go actAsNodes(nodeCtx, cs, ns)
+
+	addNode(t, cs, "doomed")
+	doomedCtx, stopDoomed := context.WithCancel(nodeCtx)
+	go renewLease(doomedCtx, t, cs, "doomed")
+
+	replicas := int32(2)
+	labels := map[string]string{"app": "survivor"}
+	zero := int64(0)
+	_, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "survivor"},
+		Spec: appsv1.ReplicaSetSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Containers: []corev1.Container{{Name: "c", Image: "skiff-test/busybox:1.35"}},
+					// Leave an unreachable node at once rather than after
+					// the default 300 s.
+					Tolerations: []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: &zero}},
+				},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating replica set: %v", err)
+	}
+	podsOn := func(node string) (int, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=survivor"})
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for _, p := range pods.Items {
+			if p.Spec.NodeName == node && p.DeletionTimestamp == nil {
+				n++
+			}
+		}
+		return n, nil
+	}
+	eventually(t, time.Minute, "both pods running on node doomed", func() error {
+		if n, err := podsOn("doomed"); err != nil || n != 2 {
+			return fmt.Errorf("%d pods on doomed (%v)", n, err)
+		}
+		return nil
+	})
+
+	addNode(t, cs, "alive")
+	go renewLease(nodeCtx, t, cs, "alive")
+	stopDoomed() // the doomed node's agent dies
+
+	eventually(t, time.Minute, "pods replaced on node alive", func() error {
+		node, err := cs.CoreV1().Nodes().Get(ctx, "doomed", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		tainted := false
+		for _, taint := range node.Spec.Taints {
+			tainted = tainted || (taint.Key == corev1.TaintNodeUnreachable && taint.Effect == corev1.TaintEffectNoExecute)
+		}
+		if !tainted {
+			return fmt.Errorf("node doomed has no unreachable NoExecute taint yet: %v", node.Spec.Taints)
+		}
+		onDoomed, err := podsOn("doomed")
+		if err != nil {
+			return err
+		}
+		onAlive, err := podsOn("alive")
+		if err != nil {
+			return err
+		}
+		if onDoomed != 0 || onAlive != 2 {
+			return fmt.Errorf("%d pods on doomed, %d on alive", onDoomed, onAlive)
 		}
 		return nil
 	})
