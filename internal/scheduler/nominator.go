@@ -81,3 +81,17 @@ func (n *nominator) adjust(snap *framework.Snapshot, pi *framework.PodInfo, prio
 	}
 	return out
 }
+
+// lowerOn returns the pods nominated to node whose priority is below
+// prio, except the pod with uid except.
+func (n *nominator) lowerOn(node string, prio int32, priority func(*v1.Pod) int32, except types.UID) []*v1.Pod {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []*v1.Pod
+	for uid, p := range n.byNode[node] {
+		if uid != except && priority(p) < prio {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -10,6 +10,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 )
@@ -57,9 +58,29 @@ func (s *Scheduler) preempt(ctx context.Context, log *slog.Logger, pi *framework
 		}
 		s.recorder.Eventf(vp, v1.EventTypeNormal, reasonPreempted, "Preempted by pod %s/%s on node %s", pod.Namespace, pod.Name, v.Node)
 	}
+	// Pods of lower priority nominated to the same node lose their
+	// nomination (as upstream): the room is now this pod's, and they
+	// will look for another node.
+	for _, p := range s.nominated.lowerOn(v.Node, pi.Priority, s.priority, pod.UID) {
+		s.nominated.set(p, "")
+		if err := s.clearNomination(ctx, p); err != nil && ctx.Err() == nil {
+			log.Info("clearing nomination failed", "pod", p.Namespace+"/"+p.Name, "err", err)
+		}
+	}
 	s.nominated.set(pod, v.Node)
 	log.Info("preempting", "node", v.Node, "victims", len(v.Pods), "pdbViolations", v.PDBViolations)
 	return v.Node
+}
+
+// clearNomination removes status.nominatedNodeName from pod. The status
+// update comes back through the informer and queues the pod again.
+func (s *Scheduler) clearNomination(ctx context.Context, pod *v1.Pod) error {
+	patch := []byte(`{"status":{"nominatedNodeName":null}}`)
+	_, err := s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("clearing nominatedNodeName of pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
 }
 
 // preemptionFailureMessage renders "preemption: 0/N nodes are available:
@@ -81,19 +102,27 @@ func preemptionFailureMessage(fit *framework.FitError) string {
 	return fmt.Sprintf("preemption: 0/%d nodes are available: %s.", fit.NumAllNodes, strings.Join(parts, ", "))
 }
 
-// violatesPDB reports whether evicting p breaks a PodDisruptionBudget
-// that selects it (one with no disruptions allowed).
-func (s *Scheduler) violatesPDB(p *framework.PodInfo, _ []*framework.PodInfo) bool {
+// violatesPDB reports whether evicting p, after the pods in before,
+// breaks a PodDisruptionBudget that selects it: as upstream, each budget
+// allows disruptionsAllowed evictions, and the pods in before that it
+// selects use them up first.
+func (s *Scheduler) violatesPDB(p *framework.PodInfo, before []*framework.PodInfo) bool {
 	pdbs, err := s.pdbLister.PodDisruptionBudgets(p.Pod.Namespace).List(labels.Everything())
 	if err != nil {
 		return false
 	}
 	for _, pdb := range pdbs {
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || !sel.Matches(labels.Set(p.Pod.Labels)) {
+		if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Pod.Labels)) {
 			continue
 		}
-		if pdb.Status.DisruptionsAllowed <= 0 {
+		allowed := pdb.Status.DisruptionsAllowed
+		for _, b := range before {
+			if b.Pod.Namespace == pdb.Namespace && sel.Matches(labels.Set(b.Pod.Labels)) {
+				allowed--
+			}
+		}
+		if allowed <= 0 {
 			return true
 		}
 	}

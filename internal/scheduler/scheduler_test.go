@@ -325,3 +325,40 @@ func TestPreemption(t *testing.T) {
 		t.Errorf("sneaky was bound to %s; it should still wait", p.Spec.NodeName)
 	}
 }
+
+// TestPreemptionClearsLowerNomination: a pod nominated to a node loses
+// the nomination when a pod of higher priority preempts on that node.
+func TestPreemptionClearsLowerNomination(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for name, value := range map[string]int32{"low": 10, "mid": 500, "high": 1000} {
+		pc := &schedulingv1.PriorityClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Value: value}
+		if _, err := e.client.SchedulingV1().PriorityClasses().Create(ctx, pc, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating priority class: %v", err)
+		}
+	}
+	ns := e.namespace(t, "renominate")
+	e.addNode(t, "only", "1")
+	e.addPod(t, ns, "low", "800m", func(p *v1.Pod) { p.Spec.PriorityClassName = "low" })
+	e.waitBound(t, ns, "low")
+	e.addPod(t, ns, "mid", "800m", func(p *v1.Pod) { p.Spec.PriorityClassName = "mid" })
+	nominated := func(name, want string) {
+		t.Helper()
+		poll(t, "waiting for "+name+"'s nomination to be "+want, func() error {
+			p, err := e.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if p.Status.NominatedNodeName != want {
+				return fmt.Errorf("nominatedNodeName = %q", p.Status.NominatedNodeName)
+			}
+			return nil
+		})
+	}
+	nominated("mid", "only")
+	// low stays terminating (no node finishes its deletion), so high does
+	// not fit either and preempts on the same node.
+	e.addPod(t, ns, "high", "800m", func(p *v1.Pod) { p.Spec.PriorityClassName = "high" })
+	nominated("high", "only")
+	nominated("mid", "")
+}

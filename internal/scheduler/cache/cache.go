@@ -219,7 +219,9 @@ func (c *Cache) UpdateSnapshot(snap *framework.Snapshot) {
 		}
 		snap.RebuildOrdered(c.names)
 	} else {
-		rebuild := false
+		// rebuild: the list must be rebuilt from the map; reindex: only
+		// the affinity indexes, from the list patched in place.
+		rebuild, reindex := false, false
 		for name := range c.dirty {
 			ni := c.nodes[name]
 			if ni == nil || ni.Node() == nil {
@@ -229,18 +231,21 @@ func (c *Cache) UpdateSnapshot(snap *framework.Snapshot) {
 			clone := ni.Clone()
 			snap.NodeInfoMap[name] = clone
 			i, ok := slices.BinarySearch(c.names, name)
-			if !ok || i >= len(snap.NodeInfoList) || snap.NodeInfoList[i] != old {
+			if !ok || i >= len(snap.NodeInfoList) || old == nil || snap.NodeInfoList[i] != old {
 				rebuild = true
 				continue
 			}
 			snap.NodeInfoList[i] = clone
-			if old == nil || len(old.PodsWithAffinity)+len(clone.PodsWithAffinity) > 0 ||
+			if len(old.PodsWithAffinity)+len(clone.PodsWithAffinity) > 0 ||
 				len(old.PodsWithRequiredAntiAffinity)+len(clone.PodsWithRequiredAntiAffinity) > 0 {
-				rebuild = true
+				reindex = true
 			}
 		}
-		if rebuild {
+		switch {
+		case rebuild:
 			snap.RebuildOrdered(c.names)
+		case reindex:
+			snap.RebuildIndexes()
 		}
 	}
 	clear(c.dirty)

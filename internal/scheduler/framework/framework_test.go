@@ -179,3 +179,44 @@ func TestSelectVictims(t *testing.T) {
 		})
 	}
 }
+
+// TestSelectVictimsBudgetCountsEarlierVictims: the victims of one budget
+// use up its allowed disruptions together, so evicting three pods of a
+// budget that allows one violates it twice, and another node wins.
+func TestSelectVictimsBudgetCountsEarlierVictims(t *testing.T) {
+	nodes := []*v1.Node{node("a", "3"), node("b", "3")}
+	pods := []*v1.Pod{
+		pod("a1", "1", "a", 1), pod("a2", "1", "a", 2), pod("a3", "1", "a", 3),
+		pod("b1", "3", "b", 50),
+	}
+	inBudget := map[string]bool{"a1": true, "a2": true, "a3": true}
+	const allowed = 1
+	ps, w := plugins.Default()
+	fw := framework.New(ps, w, framework.Options{Parallelism: 1})
+	snap := framework.NewSnapshot(nodes, pods)
+	pi := framework.NewPodInfo(pod("p", "3", "", 100), 100)
+	_, err := fw.Schedule(context.Background(), pi, snap)
+	var fit *framework.FitError
+	if !errors.As(err, &fit) {
+		t.Fatalf("Schedule: %v, want a fit error", err)
+	}
+	v := fw.SelectVictims(context.Background(), pi, snap, fit.Diagnosis, func(p *framework.PodInfo, before []*framework.PodInfo) bool {
+		if !inBudget[p.Pod.Name] {
+			return false
+		}
+		used := 0
+		for _, b := range before {
+			if inBudget[b.Pod.Name] {
+				used++
+			}
+		}
+		return allowed-used <= 0
+	})
+	if v == nil {
+		t.Fatal("no victims")
+	}
+	got := []any{v.Node, v.PDBViolations}
+	if diff := cmp.Diff([]any{"b", 0}, got); diff != "" {
+		t.Errorf("node, violations (-want +got):\n%s", diff)
+	}
+}

@@ -27,7 +27,18 @@ type NodeInfo struct {
 	UsedPorts []HostPort
 	// Generation increases on every change (the cache sets it).
 	Generation int64
+	// version counts this NodeInfo's own mutations (SetNode, AddPod,
+	// RemovePod). Together with the pointer it identifies the content,
+	// also for clones that are changed outside the cache (preemption's
+	// what-ifs, nominated pods), whose Generation stays the original's.
+	version uint64
 }
+
+// Version returns a number that changes whenever n is mutated through
+// its methods. A (pointer, Version) pair therefore names one state of the
+// pods and node, which lets plugins memoize per-node results across
+// scheduling cycles.
+func (n *NodeInfo) Version() uint64 { return n.version }
 
 // HostPort is one host port held on a node.
 type HostPort struct {
@@ -93,6 +104,7 @@ func (n *NodeInfo) Node() *v1.Node { return n.node }
 
 // SetNode sets the node object and its allocatable.
 func (n *NodeInfo) SetNode(node *v1.Node) {
+	n.version++
 	n.node = node
 	n.Allocatable = Resource{}
 	if node != nil {
@@ -102,6 +114,7 @@ func (n *NodeInfo) SetNode(node *v1.Node) {
 
 // AddPod adds a pod's aggregates.
 func (n *NodeInfo) AddPod(p *PodInfo) {
+	n.version++
 	n.Pods = append(n.Pods, p)
 	if p.HasAffinity() {
 		n.PodsWithAffinity = append(n.PodsWithAffinity, p)
@@ -121,6 +134,7 @@ func (n *NodeInfo) RemovePod(uid types.UID) bool {
 	if i < 0 {
 		return false
 	}
+	n.version++
 	p := n.Pods[i]
 	n.Pods = removeAt(n.Pods, i)
 	if j := indexOf(n.PodsWithAffinity, uid); j >= 0 {

@@ -19,7 +19,9 @@ const maxPreemptionCandidates = 100
 // SelectVictims finds the node where evicting the fewest, lowest-priority
 // pods (priority below pod's) makes pod fit, honouring disruption budgets
 // where it can: violatesPDB reports whether evicting a pod breaks a
-// budget (it is called with the victims chosen so far on the node). Only
+// budget, given that the potential victims before it on the node (most
+// important first) are evicted too (the second argument), so that the
+// victims of one budget count against each other as upstream. Only
 // nodes whose rejection was Unschedulable (not ...AndUnresolvable) are
 // tried. It returns nil when no node qualifies. It is pure.
 func (f *Framework) SelectVictims(ctx context.Context, pod *PodInfo, snap *Snapshot, diag Diagnosis, violatesPDB func(p *PodInfo, chosen []*PodInfo) bool) *Victims {
@@ -77,8 +79,8 @@ func (f *Framework) victimsOn(ctx context.Context, pod *PodInfo, snap *Snapshot,
 		return potential[i].Pod.CreationTimestamp.Before(&potential[j].Pod.CreationTimestamp)
 	})
 	var violating, ok []*PodInfo
-	for _, p := range potential {
-		if violatesPDB != nil && violatesPDB(p, nil) {
+	for i, p := range potential {
+		if violatesPDB != nil && violatesPDB(p, potential[:i]) {
 			violating = append(violating, p)
 		} else {
 			ok = append(ok, p)

@@ -89,6 +89,22 @@ func (s *Snapshot) RebuildOrdered(names []string) {
 	}
 }
 
+// RebuildIndexes recomputes HavePodsWithAffinity and
+// HavePodsWithRequiredAntiAffinity from NodeInfoList, for callers that
+// replaced list entries in place.
+func (s *Snapshot) RebuildIndexes() {
+	s.HavePodsWithAffinity = s.HavePodsWithAffinity[:0]
+	s.HavePodsWithRequiredAntiAffinity = s.HavePodsWithRequiredAntiAffinity[:0]
+	for _, ni := range s.NodeInfoList {
+		if len(ni.PodsWithAffinity) > 0 {
+			s.HavePodsWithAffinity = append(s.HavePodsWithAffinity, ni)
+		}
+		if len(ni.PodsWithRequiredAntiAffinity) > 0 {
+			s.HavePodsWithRequiredAntiAffinity = append(s.HavePodsWithRequiredAntiAffinity, ni)
+		}
+	}
+}
+
 // RecountImages recomputes ImageNodes from NodeInfoList; callers do it
 // only when a node object changed.
 func (s *Snapshot) RecountImages() {

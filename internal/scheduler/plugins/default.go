@@ -28,8 +28,8 @@ func Default() ([]framework.Plugin, map[string]int64) {
 		NodePorts{},
 		NodeResourcesFit{},
 		BalancedAllocation{},
-		PodTopologySpread{},
-		InterPodAffinity{},
+		NewPodTopologySpread(),
+		NewInterPodAffinity(),
 		ImageLocality{},
 	}
 	weights := map[string]int64{

@@ -5,9 +5,17 @@
 // PodTopologySpread, InterPodAffinity and ImageLocality.
 //
 // Plugins read only the framework.Snapshot and the pod they are given;
-// they do no I/O, keep no state between pods (per-pod state goes through
-// the framework.CycleState) and never mutate what they read. Filter and
-// Score are called concurrently for different nodes.
+// they do no I/O and never mutate what they read. Per-pod state goes
+// through the framework.CycleState. The one state kept between pods is a
+// cache, never a decision: PodTopologySpread and InterPodAffinity (as
+// built by Default) remember per-node counts and per-domain sums keyed by
+// NodeInfo pointer and NodeInfo.Version, so that a cycle only revisits the
+// nodes that changed (domainsums.go, podcount.go); their zero values walk
+// every node's pods each time and decide the same (memo_test.go). The
+// states their PreFilter/PreScore write share those sums and are valid
+// until the plugin's next PreFilter/PreScore: one cycle at a time, as the
+// framework runs them. Filter and Score are called concurrently for
+// different nodes.
 //
 // Default returns the plugin set and score weights upstream's default
 // profile uses.

@@ -3,6 +3,9 @@ package plugins
 import (
 	"context"
 	"math"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/sets"
 
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 )
@@ -11,7 +14,94 @@ import (
 // incoming pod's terms and the anti-affinity terms of pods already
 // placed, for any topologyKey and across namespaces by namespaces or
 // namespaceSelector) and scores the preferred terms of both sides.
-type InterPodAffinity struct{}
+//
+// The zero value works; NewInterPodAffinity adds memos of per-node term
+// matches, so that a cycle costs O(nodes) rather than O(pods) when few
+// nodes changed since the last one.
+type InterPodAffinity struct {
+	// counts memoizes, per term, the node's pods the term selects.
+	counts *nodeMemo[int]
+	// existing memoizes, per node, the terms of the pods on it, merged
+	// by identical term.
+	existing *nodeMemo[[]mergedTerm]
+	// sums keeps the scoring sums per domain from cycle to cycle.
+	sums *domainSumsMemo
+}
+
+// NewInterPodAffinity returns the plugin with its memos. The score
+// states its PreScore writes share the memo's maps: they are valid until
+// the plugin's next PreScore, which the framework never runs before the
+// cycle is done.
+func NewInterPodAffinity() InterPodAffinity {
+	return InterPodAffinity{counts: newNodeMemo[int](), existing: newNodeMemo[[]mergedTerm](), sums: newDomainSumsMemo()}
+}
+
+// mergedTerm is the sum of the score weights of identical terms held by
+// the pods on one node.
+type mergedTerm struct {
+	key    string
+	term   *framework.AffinityTerm
+	weight int64
+}
+
+// termKey names what an affinity term selects (namespaces, namespace
+// selector, selector) and its topology key.
+func termKey(t *framework.AffinityTerm) string {
+	ns := sets.List(t.Namespaces)
+	nsSel := "-"
+	if t.NamespaceSelector != nil {
+		nsSel = selectorKey("", t.NamespaceSelector)
+	}
+	return strings.Join(ns, ",") + "\x00" + nsSel + "\x00" + selectorKey("", t.Selector) + "\x00" + t.TopologyKey
+}
+
+// termCountPass starts a pass counting the pods on each node that t
+// selects. Terms with a namespace selector depend on namespace labels,
+// which change without the node changing: they are not memoized.
+func (pl InterPodAffinity) termCountPass(t *framework.AffinityTerm, ns framework.NamespaceLabels) memoPass[int] {
+	compute := func(ni *framework.NodeInfo) int {
+		n := 0
+		for _, existing := range ni.Pods {
+			if t.Matches(existing.Pod, ns) {
+				n++
+			}
+		}
+		return n
+	}
+	if t.NamespaceSelector != nil {
+		return (*nodeMemo[int])(nil).pass("", compute)
+	}
+	return pl.counts.pass(termKey(t), compute)
+}
+
+// mergeExisting merges the scoring terms of the pods with affinity on ni:
+// required affinity terms weigh hardPodAffinityWeight, preferred ones
+// their weight, preferred anti-affinity ones minus their weight.
+func mergeExisting(ni *framework.NodeInfo) []mergedTerm {
+	var out []mergedTerm
+	add := func(t *framework.AffinityTerm, w int64) {
+		k := termKey(t)
+		for i := range out {
+			if out[i].key == k {
+				out[i].weight += w
+				return
+			}
+		}
+		out = append(out, mergedTerm{key: k, term: t, weight: w})
+	}
+	for _, existing := range ni.PodsWithAffinity {
+		for i := range existing.RequiredAffinityTerms {
+			add(&existing.RequiredAffinityTerms[i], hardPodAffinityWeight)
+		}
+		for i := range existing.PreferredAffinityTerms {
+			add(&existing.PreferredAffinityTerms[i].AffinityTerm, int64(existing.PreferredAffinityTerms[i].Weight))
+		}
+		for i := range existing.PreferredAntiAffinityTerms {
+			add(&existing.PreferredAntiAffinityTerms[i].AffinityTerm, -int64(existing.PreferredAntiAffinityTerms[i].Weight))
+		}
+	}
+	return out
+}
 
 var (
 	_ framework.PreFilterPlugin = InterPodAffinity{}
@@ -55,7 +145,7 @@ type affinityState struct {
 }
 
 // PreFilter implements framework.PreFilterPlugin.
-func (InterPodAffinity) PreFilter(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot) *framework.Status {
+func (pl InterPodAffinity) PreFilter(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot) *framework.Status {
 	hasOwn := len(pod.RequiredAffinityTerms)+len(pod.RequiredAntiAffinityTerms) > 0
 	if !hasOwn && len(snap.HavePodsWithRequiredAntiAffinity) == 0 {
 		return framework.NewStatus(framework.Skip)
@@ -73,13 +163,10 @@ func (InterPodAffinity) PreFilter(_ context.Context, state *framework.CycleState
 		}
 	}
 	if hasOwn {
-		for _, ni := range snap.NodeInfoList {
-			nodeLabels := ni.Node().Labels
-			for _, existing := range ni.Pods {
-				countTerms(s.affinity, pod.RequiredAffinityTerms, existing, nodeLabels, snap.NamespaceLabels)
-				countTerms(s.anti, pod.RequiredAntiAffinityTerms, existing, nodeLabels, snap.NamespaceLabels)
-			}
-		}
+		pl.counts.lock()
+		countTerms(s.affinity, pl.termPasses(pod.RequiredAffinityTerms, snap.NamespaceLabels), pod.RequiredAffinityTerms, snap)
+		countTerms(s.anti, pl.termPasses(pod.RequiredAntiAffinityTerms, snap.NamespaceLabels), pod.RequiredAntiAffinityTerms, snap)
+		pl.counts.unlock()
 		s.selfMatch = true
 		for i := range pod.RequiredAffinityTerms {
 			if !pod.RequiredAffinityTerms[i].Matches(pod.Pod, snap.NamespaceLabels) {
@@ -91,14 +178,28 @@ func (InterPodAffinity) PreFilter(_ context.Context, state *framework.CycleState
 	return nil
 }
 
-// countTerms counts existing under every term (all must match for
-// affinity upstream counts per term; a pod matching several terms counts
-// once per term).
-func countTerms(counts map[topologyPair]int, terms []framework.AffinityTerm, existing *framework.PodInfo, nodeLabels map[string]string, ns framework.NamespaceLabels) {
+func (pl InterPodAffinity) termPasses(terms []framework.AffinityTerm, ns framework.NamespaceLabels) []memoPass[int] {
+	out := make([]memoPass[int], len(terms))
 	for i := range terms {
-		t := &terms[i]
-		if v, ok := nodeLabels[t.TopologyKey]; ok && t.Matches(existing.Pod, ns) {
-			counts[topologyPair{t.TopologyKey, v}]++
+		out[i] = pl.termCountPass(&terms[i], ns)
+	}
+	return out
+}
+
+// countTerms counts, per topology pair, the existing pods every term
+// selects (as upstream, a pod matching several terms counts once per
+// term). passes[i] counts terms[i] per node.
+func countTerms(counts map[topologyPair]int, passes []memoPass[int], terms []framework.AffinityTerm, snap *framework.Snapshot) {
+	for _, ni := range snap.NodeInfoList {
+		nodeLabels := ni.Node().Labels
+		for i := range terms {
+			v, ok := nodeLabels[terms[i].TopologyKey]
+			if !ok {
+				continue
+			}
+			if n := passes[i].get(ni); n > 0 {
+				counts[topologyPair{terms[i].TopologyKey, v}] += n
+			}
 		}
 	}
 }
@@ -145,11 +246,110 @@ func (InterPodAffinity) Filter(_ context.Context, state *framework.CycleState, p
 }
 
 type affinityScoreState struct {
-	scores map[string]map[string]int64 // topology key -> value -> score
+	components []scoreComponent
+}
+
+// scoreComponent adds factor × values[v] to a node whose key label is v.
+type scoreComponent struct {
+	key    string
+	values map[string]int
+	factor int64
 }
 
 // PreScore implements framework.PreScorePlugin.
-func (InterPodAffinity) PreScore(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot, _ []*framework.NodeInfo) *framework.Status {
+func (pl InterPodAffinity) PreScore(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot, _ []*framework.NodeInfo) *framework.Status {
+	hasPreferred := len(pod.PreferredAffinityTerms)+len(pod.PreferredAntiAffinityTerms) > 0
+	if !hasPreferred && len(snap.HavePodsWithAffinity) == 0 {
+		return framework.NewStatus(framework.Skip)
+	}
+	if pl.sums == nil {
+		return pl.preScoreWalk(state, pod, snap)
+	}
+	for i := range pod.PreferredAffinityTerms {
+		if pod.PreferredAffinityTerms[i].NamespaceSelector != nil {
+			return pl.preScoreWalk(state, pod, snap)
+		}
+	}
+	for i := range pod.PreferredAntiAffinityTerms {
+		if pod.PreferredAntiAffinityTerms[i].NamespaceSelector != nil {
+			return pl.preScoreWalk(state, pod, snap)
+		}
+	}
+	ns := snap.NamespaceLabels
+	st := &affinityScoreState{}
+	pl.sums.lock()
+	defer pl.sums.unlock()
+	// The incoming pod's preferred terms, counting the pods they select.
+	own := func(t *framework.AffinityTerm, w int64) {
+		d := pl.sums.get("own\x00"+termKey(t), snap.NodeInfoList, func(ni *framework.NodeInfo) []contribution {
+			n := 0
+			for _, existing := range ni.Pods {
+				if t.Matches(existing.Pod, ns) {
+					n++
+				}
+			}
+			if n == 0 {
+				return nil
+			}
+			return []contribution{{topoKey: t.TopologyKey, n: n}}
+		})
+		if len(d.sums[""]) > 0 {
+			st.components = append(st.components, scoreComponent{key: t.TopologyKey, values: d.sums[""], factor: w})
+		}
+	}
+	for i := range pod.PreferredAffinityTerms {
+		own(&pod.PreferredAffinityTerms[i].AffinityTerm, int64(pod.PreferredAffinityTerms[i].Weight))
+	}
+	for i := range pod.PreferredAntiAffinityTerms {
+		own(&pod.PreferredAntiAffinityTerms[i].AffinityTerm, -int64(pod.PreferredAntiAffinityTerms[i].Weight))
+	}
+	// The existing pods' terms that select the incoming pod, merged by
+	// identical term; terms remembers one of each group.
+	terms := map[string]*framework.AffinityTerm{}
+	d := pl.sums.get("existing", snap.NodeInfoList, func(ni *framework.NodeInfo) []contribution {
+		var out []contribution
+		for _, m := range mergeExisting(ni) {
+			if m.weight != 0 {
+				out = append(out, contribution{group: m.key, topoKey: m.term.TopologyKey, n: int(m.weight)})
+			}
+		}
+		return out
+	})
+	if len(d.sums) > 0 {
+		pl.existing.lock()
+		merged := pl.existing.pass("", mergeExisting)
+		defer pl.existing.unlock()
+		for _, ni := range snap.HavePodsWithAffinity {
+			for _, m := range merged.get(ni) {
+				if _, want := d.sums[m.key]; !want {
+					continue
+				}
+				if _, ok := terms[m.key]; !ok {
+					terms[m.key] = m.term
+				}
+			}
+			if len(terms) >= len(d.sums) {
+				break
+			}
+		}
+	}
+	for group, values := range d.sums {
+		t := terms[group]
+		if len(values) == 0 || t == nil || !t.Matches(pod.Pod, ns) {
+			continue
+		}
+		st.components = append(st.components, scoreComponent{key: t.TopologyKey, values: values, factor: 1})
+	}
+	if len(st.components) == 0 {
+		return framework.NewStatus(framework.Skip)
+	}
+	state.Write(affinityScoreKey, st)
+	return nil
+}
+
+// preScoreWalk is PreScore by visiting every node's pods (per-node
+// results memoized); it handles what the sums cannot.
+func (pl InterPodAffinity) preScoreWalk(state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot) *framework.Status {
 	hasPreferred := len(pod.PreferredAffinityTerms)+len(pod.PreferredAntiAffinityTerms) > 0
 	nodes := snap.HavePodsWithAffinity
 	if hasPreferred {
@@ -158,7 +358,8 @@ func (InterPodAffinity) PreScore(_ context.Context, state *framework.CycleState,
 	if len(nodes) == 0 {
 		return framework.NewStatus(framework.Skip)
 	}
-	s := &affinityScoreState{scores: map[string]map[string]int64{}}
+	st := &affinityScoreState{}
+	s := struct{ scores map[string]map[string]int }{scores: map[string]map[string]int{}}
 	add := func(key string, nodeLabels map[string]string, w int64) {
 		v, ok := nodeLabels[key]
 		if !ok || w == 0 {
@@ -166,55 +367,63 @@ func (InterPodAffinity) PreScore(_ context.Context, state *framework.CycleState,
 		}
 		m := s.scores[key]
 		if m == nil {
-			m = map[string]int64{}
+			m = make(map[string]int, domainsHint(key, snap))
 			s.scores[key] = m
 		}
-		m[v] += w
+		m[v] += int(w)
 	}
 	ns := snap.NamespaceLabels
+
+	// The incoming pod's preferred terms, over every pod.
+	type weighted struct {
+		t    *framework.AffinityTerm
+		w    int64
+		pass memoPass[int]
+	}
+	var own []weighted
+	pl.counts.lock()
+	defer pl.counts.unlock()
+	for i := range pod.PreferredAffinityTerms {
+		t := &pod.PreferredAffinityTerms[i]
+		own = append(own, weighted{&t.AffinityTerm, int64(t.Weight), pl.termCountPass(&t.AffinityTerm, ns)})
+	}
+	for i := range pod.PreferredAntiAffinityTerms {
+		t := &pod.PreferredAntiAffinityTerms[i]
+		own = append(own, weighted{&t.AffinityTerm, -int64(t.Weight), pl.termCountPass(&t.AffinityTerm, ns)})
+	}
+	// The existing pods' terms that select the incoming pod.
+	pl.existing.lock()
+	defer pl.existing.unlock()
+	existing := pl.existing.pass("", mergeExisting)
+	selects := map[string]bool{} // term key -> the term selects pod
 	for _, ni := range nodes {
 		nodeLabels := ni.Node().Labels
-		pods := ni.PodsWithAffinity
-		if hasPreferred {
-			pods = ni.Pods
+		for _, o := range own {
+			if n := o.pass.get(ni); n > 0 {
+				add(o.t.TopologyKey, nodeLabels, o.w*int64(n))
+			}
 		}
-		for _, existing := range pods {
-			for i := range pod.PreferredAffinityTerms {
-				t := &pod.PreferredAffinityTerms[i]
-				if t.Matches(existing.Pod, ns) {
-					add(t.TopologyKey, nodeLabels, int64(t.Weight))
-				}
+		if len(ni.PodsWithAffinity) == 0 {
+			continue
+		}
+		for _, m := range existing.get(ni) {
+			match, ok := selects[m.key]
+			if !ok {
+				match = m.term.Matches(pod.Pod, ns)
+				selects[m.key] = match
 			}
-			for i := range pod.PreferredAntiAffinityTerms {
-				t := &pod.PreferredAntiAffinityTerms[i]
-				if t.Matches(existing.Pod, ns) {
-					add(t.TopologyKey, nodeLabels, -int64(t.Weight))
-				}
-			}
-			for i := range existing.RequiredAffinityTerms {
-				t := &existing.RequiredAffinityTerms[i]
-				if t.Matches(pod.Pod, ns) {
-					add(t.TopologyKey, nodeLabels, hardPodAffinityWeight)
-				}
-			}
-			for i := range existing.PreferredAffinityTerms {
-				t := &existing.PreferredAffinityTerms[i]
-				if t.Matches(pod.Pod, ns) {
-					add(t.TopologyKey, nodeLabels, int64(t.Weight))
-				}
-			}
-			for i := range existing.PreferredAntiAffinityTerms {
-				t := &existing.PreferredAntiAffinityTerms[i]
-				if t.Matches(pod.Pod, ns) {
-					add(t.TopologyKey, nodeLabels, -int64(t.Weight))
-				}
+			if match {
+				add(m.term.TopologyKey, nodeLabels, m.weight)
 			}
 		}
 	}
 	if len(s.scores) == 0 {
 		return framework.NewStatus(framework.Skip)
 	}
-	state.Write(affinityScoreKey, s)
+	for key, values := range s.scores {
+		st.components = append(st.components, scoreComponent{key: key, values: values, factor: 1})
+	}
+	state.Write(affinityScoreKey, st)
 	return nil
 }
 
@@ -225,9 +434,9 @@ func (InterPodAffinity) Score(_ context.Context, state *framework.CycleState, _ 
 		return 0, nil
 	}
 	var score int64
-	for key, values := range s.scores {
-		if v, ok := node.Node().Labels[key]; ok {
-			score += values[v]
+	for _, c := range s.components {
+		if v, ok := node.Node().Labels[c.key]; ok {
+			score += int64(c.values[v]) * c.factor
 		}
 	}
 	return score, nil

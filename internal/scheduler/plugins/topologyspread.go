@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"math"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,7 +23,104 @@ import (
 // default nodeAffinityPolicy Honor, match the pod's node selector and
 // required node affinity; under nodeTaintsPolicy Honor they also have no
 // untolerated NoSchedule/NoExecute taint.
-type PodTopologySpread struct{}
+//
+// The zero value works; NewPodTopologySpread adds a memo of the per-node
+// counts, so that a cycle costs O(nodes) rather than O(pods) when few
+// nodes changed since the last one.
+type PodTopologySpread struct {
+	counts *nodeMemo[int]
+	// sums keeps the per-domain counts of the common case (every node
+	// with the keys is eligible) from cycle to cycle.
+	sums *domainSumsMemo
+}
+
+// NewPodTopologySpread returns the plugin with its memos. The states its
+// PreFilter and PreScore write share the memo's maps: they are valid
+// until the plugin's next PreFilter or PreScore, which the framework
+// never runs before the cycle is done.
+func NewPodTopologySpread() PodTopologySpread {
+	return PodTopologySpread{counts: newNodeMemo[int](), sums: newDomainSumsMemo()}
+}
+
+// everyNodeEligible reports whether, for every constraint, a node is
+// eligible just by carrying the topology key: the pod has no node
+// selector or required node affinity to honor, and taints are ignored.
+func everyNodeEligible(pod *framework.PodInfo, cs []constraint) bool {
+	spec := &pod.Pod.Spec
+	hasReq := len(spec.NodeSelector) > 0 ||
+		(spec.Affinity != nil && spec.Affinity.NodeAffinity != nil && spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil)
+	for i := range cs {
+		if cs[i].honorTaints || (cs[i].honorAff && hasReq) {
+			return false
+		}
+	}
+	return true
+}
+
+// countAll fills counts[i] with constraint i's matching pods per domain
+// by visiting every node (per-node counts memoized). When all is set, a
+// node counts only if it carries every constraint's key (the filter's
+// rule).
+func (pl PodTopologySpread) countAll(counts []map[string]int, cs []constraint, pod *framework.PodInfo, req *nodeaffinity.RequiredNodeAffinity, snap *framework.Snapshot, all bool) {
+	passes := make([]memoPass[int], len(cs))
+	pl.counts.lock()
+	defer pl.counts.unlock()
+	for i := range cs {
+		counts[i] = make(map[string]int, domainsHint(cs[i].key, snap))
+		passes[i] = pl.countPass(&cs[i], pod)
+	}
+	for _, ni := range snap.NodeInfoList {
+		if all {
+			carries := true
+			for i := range cs {
+				if _, ok := ni.Node().Labels[cs[i].key]; !ok {
+					carries = false
+					break
+				}
+			}
+			if !carries {
+				continue
+			}
+		}
+		for i := range cs {
+			c := &cs[i]
+			if !c.eligible(pod, req, ni) {
+				continue
+			}
+			counts[i][ni.Node().Labels[c.key]] += passes[i].get(ni)
+		}
+	}
+}
+
+// sumCounts fills counts[i] with constraint i's matching pods per domain
+// from the memo. When all is set, a node counts only if it carries every
+// constraint's key (the filter's rule); otherwise its own key suffices.
+func (pl PodTopologySpread) sumCounts(counts []map[string]int, cs []constraint, pod *framework.PodInfo, snap *framework.Snapshot, all bool) {
+	var keys []string
+	prefix := "score\x00"
+	if all {
+		for i := range cs {
+			keys = append(keys, cs[i].key)
+		}
+		prefix = "filter\x00" + strings.Join(keys, ",") + "\x00"
+	}
+	for i := range cs {
+		c := &cs[i]
+		d := pl.sums.get(prefix+c.key+"\x00"+selectorKey(pod.Pod.Namespace, c.selector), snap.NodeInfoList, func(ni *framework.NodeInfo) []contribution {
+			nodeLabels := ni.Node().Labels
+			for _, k := range keys {
+				if _, ok := nodeLabels[k]; !ok {
+					return nil
+				}
+			}
+			return []contribution{{topoKey: c.key, n: countMatching(c, pod, ni)}}
+		})
+		counts[i] = d.sums[""]
+		if counts[i] == nil {
+			counts[i] = map[string]int{}
+		}
+	}
+}
 
 var (
 	_ framework.PreFilterPlugin = PodTopologySpread{}
@@ -120,6 +218,24 @@ func (c *constraint) eligible(pod *framework.PodInfo, req *nodeaffinity.Required
 	return true
 }
 
+// countPass starts a (memoized) pass counting c's matching pods per node;
+// the caller holds the memo's lock.
+func (pl PodTopologySpread) countPass(c *constraint, pod *framework.PodInfo) memoPass[int] {
+	return pl.counts.pass(selectorKey(pod.Pod.Namespace, c.selector), func(ni *framework.NodeInfo) int {
+		return countMatching(c, pod, ni)
+	})
+}
+
+// selectorKey names a selector in a namespace for memos. Everything and
+// Nothing both print as "", so emptiness is part of the key.
+func selectorKey(namespace string, sel labels.Selector) string {
+	kind := "S"
+	if sel.Empty() {
+		kind = "E"
+	}
+	return namespace + "\x00" + kind + sel.String()
+}
+
 func countMatching(c *constraint, pod *framework.PodInfo, ni *framework.NodeInfo) int {
 	n := 0
 	for _, p := range ni.Pods {
@@ -134,7 +250,7 @@ func countMatching(c *constraint, pod *framework.PodInfo, ni *framework.NodeInfo
 }
 
 // PreFilter implements framework.PreFilterPlugin.
-func (PodTopologySpread) PreFilter(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot) *framework.Status {
+func (pl PodTopologySpread) PreFilter(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot) *framework.Status {
 	cs, err := parseConstraints(pod, v1.DoNotSchedule)
 	if err != nil {
 		return framework.AsStatus(err)
@@ -144,28 +260,12 @@ func (PodTopologySpread) PreFilter(_ context.Context, state *framework.CycleStat
 	}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod.Pod)
 	s := &spreadState{constraints: cs, counts: make([]map[string]int, len(cs)), minMatch: make([]int, len(cs))}
-	for i := range cs {
-		s.counts[i] = map[string]int{}
-	}
-	for _, ni := range snap.NodeInfoList {
-		// A node counts only if it carries every constraint's key.
-		all := true
-		for i := range cs {
-			if _, ok := ni.Node().Labels[cs[i].key]; !ok {
-				all = false
-				break
-			}
-		}
-		if !all {
-			continue
-		}
-		for i := range cs {
-			c := &cs[i]
-			if !c.eligible(pod, &req, ni) {
-				continue
-			}
-			s.counts[i][ni.Node().Labels[c.key]] += countMatching(c, pod, ni)
-		}
+	pl.sums.lock()
+	defer pl.sums.unlock()
+	if pl.sums != nil && everyNodeEligible(pod, cs) {
+		pl.sumCounts(s.counts, cs, pod, snap, true)
+	} else {
+		pl.countAll(s.counts, cs, pod, &req, snap, true)
 	}
 	for i := range cs {
 		min := math.MaxInt
@@ -181,6 +281,15 @@ func (PodTopologySpread) PreFilter(_ context.Context, state *framework.CycleStat
 	}
 	state.Write(spreadFilterKey, s)
 	return nil
+}
+
+// domainsHint sizes a per-domain count map: one domain per node for the
+// hostname key, few otherwise.
+func domainsHint(key string, snap *framework.Snapshot) int {
+	if key == v1.LabelHostname {
+		return len(snap.NodeInfoList)
+	}
+	return 0
 }
 
 // Filter implements framework.FilterPlugin.
@@ -223,8 +332,10 @@ type spreadScoreState struct {
 }
 
 // PreScore implements framework.PreScorePlugin: counts matching pods per
-// domain of the ScheduleAnyway constraints over the eligible nodes.
-func (PodTopologySpread) PreScore(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot, _ []*framework.NodeInfo) *framework.Status {
+// domain of the ScheduleAnyway constraints over the eligible nodes, and
+// weighs each constraint by the number of domains among the filtered
+// nodes.
+func (pl PodTopologySpread) PreScore(_ context.Context, state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot, filtered []*framework.NodeInfo) *framework.Status {
 	cs, err := parseConstraints(pod, v1.ScheduleAnyway)
 	if err != nil {
 		return framework.AsStatus(err)
@@ -239,21 +350,33 @@ func (PodTopologySpread) PreScore(_ context.Context, state *framework.CycleState
 	}
 	req := nodeaffinity.GetRequiredNodeAffinity(pod.Pod)
 	s := &spreadScoreState{systemDefaulted: systemDefaulted, constraints: cs, counts: make([]map[string]int, len(cs)), weights: make([]float64, len(cs))}
-	for i := range cs {
-		s.counts[i] = map[string]int{}
+	pl.sums.lock()
+	defer pl.sums.unlock()
+	if pl.sums != nil && everyNodeEligible(pod, cs) {
+		pl.sumCounts(s.counts, cs, pod, snap, false)
+	} else {
+		pl.countAll(s.counts, cs, pod, &req, snap, false)
 	}
-	for _, ni := range snap.NodeInfoList {
-		for i := range cs {
-			c := &cs[i]
-			if !c.eligible(pod, &req, ni) {
-				continue
+	// More domains weigh more (upstream: log(domains + 2)), counting the
+	// domains of the nodes that passed the filters and carry the keys
+	// (every key, unless the constraints are the system defaults).
+	for i := range cs {
+		domains := make(map[string]struct{}, domainsHint(cs[i].key, snap))
+	nodes:
+		for _, ni := range filtered {
+			nodeLabels := ni.Node().Labels
+			if !systemDefaulted {
+				for j := range cs {
+					if _, ok := nodeLabels[cs[j].key]; !ok {
+						continue nodes
+					}
+				}
 			}
-			s.counts[i][ni.Node().Labels[c.key]] += countMatching(c, pod, ni)
+			if v, ok := nodeLabels[cs[i].key]; ok {
+				domains[v] = struct{}{}
+			}
 		}
-	}
-	for i := range cs {
-		// More domains weigh more (upstream: log(domains + 2)).
-		s.weights[i] = math.Log(float64(len(s.counts[i]) + 2))
+		s.weights[i] = math.Log(float64(len(domains) + 2))
 	}
 	state.Write(spreadScoreKey, s)
 	return nil
