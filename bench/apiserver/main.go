@@ -154,7 +154,10 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		return fmt.Errorf("starting etcd: %w", err)
 	}
 	defer e.Close()
-	c, err := benchserver.Start(ctx, o.bin, filepath.Join(dir, "server"), "--etcd-servers", strings.Join(e.Endpoints(), ","))
+	c, err := benchserver.Start(ctx, o.bin, filepath.Join(dir, "server"), "--etcd-servers", strings.Join(e.Endpoints(), ","),
+		// The API server alone: a scheduler would add a status write and
+		// an event for every pod created here (there are no nodes).
+		"--disable-scheduler", "--disable-controller-manager")
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

@@ -92,8 +92,12 @@ type serverFlags struct {
 	listen       string
 	etcdServers  string
 	disableAgent bool
-	serviceCIDR  string
-	log          logFlags
+	// disableScheduler and disableControllers leave those components to
+	// be run elsewhere (skiff scheduler, skiff controller-manager).
+	disableScheduler   bool
+	disableControllers bool
+	serviceCIDR        string
+	log                logFlags
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -108,6 +112,8 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
 	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
 	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (the agent does not exist yet)")
+	fs.BoolVar(&f.disableScheduler, "disable-scheduler", false, "do not run the scheduler (run skiff scheduler elsewhere)")
+	fs.BoolVar(&f.disableControllers, "disable-controller-manager", false, "do not run the controllers (run skiff controller-manager elsewhere)")
 	fs.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/12", "range of Services' cluster IPs; its first address is the kubernetes Service's")
 	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -137,7 +143,7 @@ func runServer(args []string, stderr io.Writer) int {
 		ServiceCIDR:  f.serviceCIDR,
 		Logger:       f.log.logger(stderr),
 		Progress:     stderr,
-		Components:   controlPlaneComponents(),
+		Components:   controlPlaneComponents(!f.disableScheduler, !f.disableControllers),
 	}
 
 	ctx, stop := signalContext()
@@ -170,13 +176,17 @@ func splitList(s string) []string {
 // controlPlaneComponents are what "skiff server" runs beside the API
 // server. Each holds a Lease, so that several servers sharing one etcd run
 // one active scheduler and one active controller manager.
-func controlPlaneComponents() []server.Component {
-	return []server.Component{
-		{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+func controlPlaneComponents(withScheduler, withControllers bool) []server.Component {
+	var out []server.Component
+	if withScheduler {
+		out = append(out, server.Component{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
 			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
-		}},
-		{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
-		}},
+		}})
 	}
+	if withControllers {
+		out = append(out, server.Component{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+		}})
+	}
+	return out
 }
