@@ -109,7 +109,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("controllermanager: building client: %w", err)
 	}
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	// The broadcaster outlives ctx until the controllers have stopped (the
+	// deferred Shutdown), so events they record while stopping are not
+	// refused with errors.
+	broadcaster := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
 	defer broadcaster.Shutdown()
 	eventClient, err := kubernetes.NewForConfig(withUserAgent(cfg.RestConfig, "events"))
 	if err != nil {
