@@ -25,6 +25,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -607,6 +608,31 @@ func bootstrapKubernetesService(ctx context.Context, clients kubernetes.Interfac
 	if err != nil {
 		return fmt.Errorf("writing the kubernetes endpoints: %w", err)
 	}
+	// Its EndpointSlice too, which service proxies read; no selector means
+	// no controller writes it, so the API server does, as upstream does.
+	ready := true
+	addressType := discoveryv1.AddressTypeIPv4
+	if addr, err := netip.ParseAddr(endpointIP(u.Hostname())); err == nil && addr.Is6() {
+		addressType = discoveryv1.AddressTypeIPv6
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{discoveryv1.LabelServiceName: "kubernetes"}},
+		AddressType: addressType,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{endpointIP(u.Hostname())}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptrTo("https"), Port: ptrTo(int32(port)), Protocol: ptrTo(corev1.ProtocolTCP)}},
+	}
+	slices := clients.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault)
+	curSlice, err := slices.Get(ctx, "kubernetes", metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = slices.Create(ctx, slice, metav1.CreateOptions{})
+	case err == nil:
+		curSlice.AddressType, curSlice.Endpoints, curSlice.Ports = slice.AddressType, slice.Endpoints, slice.Ports
+		_, err = slices.Update(ctx, curSlice, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("writing the kubernetes endpoint slice: %w", err)
+	}
 	log.Debug("kubernetes service ready", "clusterIP", ip, "endpoint", u.Host)
 	return nil
 }
@@ -631,3 +657,5 @@ func endpointIP(host string) string {
 	}
 	return "127.0.0.1"
 }
+
+func ptrTo[T any](v T) *T { return &v }

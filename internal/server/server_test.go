@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -108,6 +109,24 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x"}}, metav1.CreateOptions{}); err != nil {
 		t.Errorf("creating a config map as admin: %v", err)
+	}
+	// The kubernetes Service points at this server, through Endpoints and
+	// an EndpointSlice.
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("getting the kubernetes service: %v", err)
+	}
+	_, port, _ := strings.Cut(cfg.Host, "127.0.0.1:")
+	if got := fmt.Sprintf("%s %d->%s", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, svc.Spec.Ports[0].TargetPort.String()); got != "10.96.0.1 443->"+port {
+		t.Errorf("kubernetes service: %s, want 10.96.0.1 443->%s", got, port)
+	}
+	eps, err := cs.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil || len(eps.Subsets) != 1 || eps.Subsets[0].Addresses[0].IP != "127.0.0.1" || fmt.Sprint(eps.Subsets[0].Ports[0].Port) != port {
+		t.Errorf("kubernetes endpoints: %+v, %v", eps, err)
+	}
+	slice, err := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil || len(slice.Endpoints) != 1 || slice.Endpoints[0].Addresses[0] != "127.0.0.1" || fmt.Sprint(*slice.Ports[0].Port) != port {
+		t.Errorf("kubernetes endpoint slice: %+v, %v", slice, err)
 	}
 
 	cancel()
