@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -234,9 +232,7 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 // report prints the machine, the command and the results table.
 func report(w io.Writer, o options, r *results) {
 	fmt.Fprintf(w, "date:    %s\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "machine: %d CPUs (nproc), %s, %s RAM, %s/%s, %s\n",
-		runtime.NumCPU(), procField("/proc/cpuinfo", "model name"), procField("/proc/meminfo", "MemTotal"),
-		runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(w, "machine: %s\n", benchserver.Machine())
 	fmt.Fprintf(w, "command: go run ./bench/apiserver %s\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(w, "pod stored size: %d bytes (%s)\n\n", r.podSize, r.podKey)
 
@@ -245,7 +241,7 @@ func report(w io.Writer, o options, r *results) {
 	for _, row := range r.creates {
 		target := ""
 		if row.clients == 64 {
-			target = fmt.Sprintf(">= 70%%: %s", verdict(row.creates >= 0.7*row.puts))
+			target = fmt.Sprintf(">= 70%%: %s", benchserver.Verdict(row.creates >= 0.7*row.puts))
 		}
 		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f%%\t%s\t\n", row.clients, row.creates, row.createsPB, row.puts, 100*row.creates/row.puts, target)
 	}
@@ -255,50 +251,17 @@ func report(w io.Writer, o options, r *results) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measurement\tresult\ttarget\t")
 	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0 (cache), %d runs\tp50 %v, p99 %v (%.1f MiB JSON)\t< 100ms: %s\t\n",
-		o.pods, len(r.listCache), ms(percentile(r.listCache, 50)), ms(percentile(r.listCache, 99)), float64(r.listBytes)/(1<<20),
-		verdict(percentile(r.listCache, 99) < 100*time.Millisecond))
+		o.pods, len(r.listCache), benchserver.Round(percentile(r.listCache, 50)), benchserver.Round(percentile(r.listCache, 99)), float64(r.listBytes)/(1<<20),
+		benchserver.Verdict(percentile(r.listCache, 99) < 100*time.Millisecond))
 	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0, protobuf, %d runs\tp50 %v, p99 %v (%.1f MiB)\t\t\n",
-		o.pods, len(r.listProtobuf), ms(percentile(r.listProtobuf, 50)), ms(percentile(r.listProtobuf, 99)), float64(r.listPBBytes)/(1<<20))
+		o.pods, len(r.listProtobuf), benchserver.Round(percentile(r.listProtobuf, 50)), benchserver.Round(percentile(r.listProtobuf, 99)), float64(r.listPBBytes)/(1<<20))
 	fmt.Fprintf(tw, "LIST %d pods, consistent read, %d runs\tp50 %v, p99 %v\t\t\n",
-		o.pods, len(r.listConsistent), ms(percentile(r.listConsistent, 50)), ms(percentile(r.listConsistent, 99)))
+		o.pods, len(r.listConsistent), benchserver.Round(percentile(r.listConsistent, 50)), benchserver.Round(percentile(r.listConsistent, 99)))
 	fmt.Fprintf(tw, "%d watchers, update to last watcher\t%v (p50 %v)\t\t\n",
-		len(r.watch), ms(percentile(r.watch, 100)), ms(percentile(r.watch, 50)))
-	fmt.Fprintf(tw, "idle RSS (server + embedded etcd)\t%.1f MiB\t< 100 MiB: %s\t\n", float64(r.idleRSS)/1024, verdict(r.idleRSS < 100*1024))
+		len(r.watch), benchserver.Round(percentile(r.watch, 100)), benchserver.Round(percentile(r.watch, 50)))
+	fmt.Fprintf(tw, "idle RSS (server + embedded etcd)\t%.1f MiB\t< 100 MiB: %s\t\n", float64(r.idleRSS)/1024, benchserver.Verdict(r.idleRSS < 100*1024))
 	fmt.Fprintf(tw, "RSS after load (server only), peak\t%.1f MiB, peak %.1f MiB\t\t\n", float64(r.loadRSS)/1024, float64(r.peakRSS)/1024)
-	fmt.Fprintf(tw, "exec to ready, fresh data dir (server says)\t%v (%s)\t< 2s: %s\t\n", ms(r.readyFresh), r.selfFresh, verdict(r.readyFresh < 2*time.Second))
-	fmt.Fprintf(tw, "exec to ready, restart (server says)\t%v (%s)\t< 2s: %s\t\n", ms(r.readyRestart), r.selfRestart, verdict(r.readyRestart < 2*time.Second))
+	fmt.Fprintf(tw, "exec to ready, fresh data dir (server says)\t%v (%s)\t< 2s: %s\t\n", benchserver.Round(r.readyFresh), r.selfFresh, benchserver.Verdict(r.readyFresh < 2*time.Second))
+	fmt.Fprintf(tw, "exec to ready, restart (server says)\t%v (%s)\t< 2s: %s\t\n", benchserver.Round(r.readyRestart), r.selfRestart, benchserver.Verdict(r.readyRestart < 2*time.Second))
 	tw.Flush()
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-// ms rounds d for printing.
-func ms(d time.Duration) time.Duration {
-	if d >= 10*time.Millisecond {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(10 * time.Microsecond)
-}
-
-// procField returns the value of the first "key: value" line of a /proc
-// file, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }

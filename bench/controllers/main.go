@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -236,7 +234,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if oldHash == "" {
 		return errors.New("phase 1: the pods do not share one pod-template-hash")
 	}
-	progress("phase 1 done in %v", ms(res.create[goalAvailable]))
+	progress("phase 1 done in %v", benchserver.Round(res.create[goalAvailable]))
 
 	progress("phase 2: changing the pod template (rolling update, 25%%/25%%)")
 	isNew := func(h string) bool { return h != oldHash }
@@ -260,7 +258,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return fmt.Errorf("phase 2: %w", err)
 	}
 	res.kubeRoll = k.stats()
-	progress("phase 2 done in %v", ms(res.rollout[goalComplete]))
+	progress("phase 2 done in %v", benchserver.Round(res.rollout[goalComplete]))
 	if o.cpuProfile != "" {
 		pprof.StopCPUProfile()
 		progress("CPU profile written to %s", o.cpuProfile)
@@ -428,9 +426,7 @@ func startInProcess(ctx context.Context, dir string) (*rest.Config, func() error
 // report prints the machine, the command and the results table.
 func report(w io.Writer, o options, r *results) {
 	fmt.Fprintf(w, "date:    %s\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "machine: %d CPUs (nproc), %s, %s RAM, %s/%s, %s\n",
-		runtime.NumCPU(), procField("/proc/cpuinfo", "model name"), procField("/proc/meminfo", "MemTotal"),
-		runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(w, "machine: %s\n", benchserver.Machine())
 	fmt.Fprintf(w, "command: go run ./bench/controllers %s\n", strings.Join(os.Args[1:], " "))
 	where := "skiff server child process"
 	if o.inProcess {
@@ -442,11 +438,11 @@ func report(w io.Writer, o options, r *results) {
 	fmt.Fprintln(tw, "phase\tmilestone\ttime\trate\t")
 	for _, g := range []string{goalCreated, goalBound, goalReady, goalAvailable} {
 		d := r.create[g]
-		fmt.Fprintf(tw, "create\t%s\t%v\t%.0f pods/s\t\n", g, ms(d), float64(o.replicas)/d.Seconds())
+		fmt.Fprintf(tw, "create\t%s\t%v\t%.0f pods/s\t\n", g, benchserver.Round(d), float64(o.replicas)/d.Seconds())
 	}
 	for _, g := range []string{goalNewReady, goalComplete, goalOldGone} {
 		d := r.rollout[g]
-		fmt.Fprintf(tw, "rollout\t%s\t%v\t%.0f pods/s\t\n", g, ms(d), float64(o.replicas)/d.Seconds())
+		fmt.Fprintf(tw, "rollout\t%s\t%v\t%.0f pods/s\t\n", g, benchserver.Round(d), float64(o.replicas)/d.Seconds())
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -457,36 +453,10 @@ func report(w io.Writer, o options, r *results) {
 		name string
 		s    kubeletStats
 	}{{"create", r.kubeCreate}, {"rollout", r.kubeRoll}} {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%v, %v\t\n", row.name, row.s.statusUpdates, row.s.deletes, row.s.conflicts, row.s.rate, ms(row.s.p50), ms(row.s.p99))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%v, %v\t\n", row.name, row.s.statusUpdates, row.s.deletes, row.s.conflicts, row.s.rate, benchserver.Round(row.s.p50), benchserver.Round(row.s.p99))
 	}
 	tw.Flush()
 	if r.serverRSS > 0 {
 		fmt.Fprintf(w, "\nserver RSS at the end: %.1f MiB (peak %.1f MiB)\n", float64(r.serverRSS)/1024, float64(r.serverPeak)/1024)
 	}
-}
-
-// ms rounds d for printing.
-func ms(d time.Duration) time.Duration {
-	if d >= 10*time.Millisecond {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(10 * time.Microsecond)
-}
-
-// procField returns the value of the first "key: value" line of a /proc
-// file, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }

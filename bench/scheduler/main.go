@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -193,7 +191,7 @@ func runCluster(ctx context.Context, o options, dir string, n int) ([]row, error
 		if err != nil {
 			return nil, fmt.Errorf("%s pods: %w", kind, err)
 		}
-		progress("%d nodes: %s: %.0f pods/s, p50 %v, p99 %v", n, kind, m.rate(), ms(percentile(m.latency, 50)), ms(percentile(m.latency, 99)))
+		progress("%d nodes: %s: %.0f pods/s, p50 %v, p99 %v", n, kind, m.rate(), benchserver.Round(percentile(m.latency, 50)), benchserver.Round(percentile(m.latency, 99)))
 		rows = append(rows, row{nodes: n, kind: kind, m: m})
 	}
 	select {
@@ -210,9 +208,7 @@ func runCluster(ctx context.Context, o options, dir string, n int) ([]row, error
 // report prints the machine, the command and the results table.
 func report(w io.Writer, o options, rows []row) {
 	fmt.Fprintf(w, "date:      %s\n", time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "machine:   %d CPUs (nproc), %s, %s RAM, %s/%s, %s\n",
-		runtime.NumCPU(), procField("/proc/cpuinfo", "model name"), procField("/proc/meminfo", "MemTotal"),
-		runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Fprintf(w, "machine:   %s\n", benchserver.Machine())
 	fmt.Fprintf(w, "command:   go run ./bench/scheduler %s\n", strings.Join(os.Args[1:], " "))
 	fmt.Fprintf(w, "scheduler: %s, %d creating clients\n\n", o.schedMode, o.clients)
 
@@ -225,45 +221,12 @@ func report(w io.Writer, o options, rows []row) {
 			if r.kind == "constrained" {
 				want = 300
 			}
-			target = fmt.Sprintf(">= %.0f/s: %s", want, verdict(r.m.rate() >= want))
+			target = fmt.Sprintf(">= %.0f/s: %s", want, benchserver.Verdict(r.m.rate() >= want))
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%.0f\t%.0f\t%v\t%v\t%v\t%d, %d-%d\t%s\t\n",
 			r.nodes, len(r.m.latency), r.kind, float64(len(r.m.latency))/r.m.created.Seconds(), r.m.rate(),
-			ms(percentile(r.m.latency, 50)), ms(percentile(r.m.latency, 99)), ms(percentile(r.m.latency, 100)),
+			benchserver.Round(percentile(r.m.latency, 50)), benchserver.Round(percentile(r.m.latency, 99)), benchserver.Round(percentile(r.m.latency, 100)),
 			r.m.nodes, r.m.minPer, r.m.maxPer, target)
 	}
 	tw.Flush()
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
-}
-
-// ms rounds d for printing.
-func ms(d time.Duration) time.Duration {
-	if d >= 10*time.Millisecond {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(10 * time.Microsecond)
-}
-
-// procField returns the value of the first "key: value" line of a /proc
-// file, or "unknown".
-func procField(path, key string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return "unknown"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && strings.TrimSpace(k) == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown"
 }
