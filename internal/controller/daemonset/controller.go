@@ -184,7 +184,9 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	now := c.now()
 
-	owner := ownership.Owner{Object: ds, GVK: gvk, Selector: selector, CanAdopt: c.canAdopt(ds)}
+	owner := ownership.Owner{Object: ds, GVK: gvk, Selector: selector, Reread: func(ctx context.Context) (metav1.Object, error) {
+		return c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+	}}
 	allPods, err := c.pods.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return 0, fmt.Errorf("listing pods of %s: %w", key, err)
@@ -409,23 +411,6 @@ func (c *Controller) deletePod(ctx context.Context, key string, ds *appsv1.Daemo
 	c.pending.deleted(key, pod, c.now())
 	c.event(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", pod.Name)
 	return nil
-}
-
-// canAdopt re-reads ds before the first adoption (see ownership.Owner).
-func (c *Controller) canAdopt(ds *appsv1.DaemonSet) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		fresh, err := c.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("re-reading daemonset: %w", err)
-		}
-		if fresh.UID != ds.UID {
-			return fmt.Errorf("daemonset %s/%s was replaced", ds.Namespace, ds.Name)
-		}
-		if fresh.DeletionTimestamp != nil {
-			return fmt.Errorf("daemonset %s/%s is being deleted", ds.Namespace, ds.Name)
-		}
-		return nil
-	}
 }
 
 func (c *Controller) patchPod(ctx context.Context, ns, name string, pt types.PatchType, data []byte) error {

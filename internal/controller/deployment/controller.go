@@ -238,18 +238,8 @@ func (c *Controller) claimReplicaSets(ctx context.Context, d *appsv1.Deployment)
 		Object:   d,
 		GVK:      controllerKind(),
 		Selector: sel,
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != d.UID {
-				return fmt.Errorf("original deployment %s/%s is gone: got uid %s, wanted %s", d.Namespace, d.Name, fresh.UID, d.UID)
-			}
-			if fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("deployment %s/%s has just been deleted at %v", d.Namespace, d.Name, fresh.DeletionTimestamp)
-			}
-			return nil
+		Reread: func(ctx context.Context) (metav1.Object, error) {
+			return c.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
 		},
 	}
 	patch := func(ctx context.Context, ns, name string, pt types.PatchType, data []byte) error {

@@ -215,18 +215,8 @@ func (c *Controller) ownedPods(ctx context.Context, job *batchv1.Job) ([]*corev1
 		Object:   job,
 		GVK:      jobGVK,
 		Selector: sel,
-		CanAdopt: func(ctx context.Context) error {
-			fresh, err := c.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if fresh.UID != job.UID {
-				return fmt.Errorf("job %s/%s was recreated", job.Namespace, job.Name)
-			}
-			if fresh.DeletionTimestamp != nil {
-				return fmt.Errorf("job %s/%s is being deleted", job.Namespace, job.Name)
-			}
-			return nil
+		Reread: func(ctx context.Context) (metav1.Object, error) {
+			return c.client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
 		},
 	}
 	return ownership.Claim(ctx, owner, all, func(ctx context.Context, ns, name string, pt types.PatchType, data []byte) error {

@@ -23,11 +23,30 @@ type Owner struct {
 	GVK    schema.GroupVersionKind
 	// Selector picks the objects the owner wants.
 	Selector labels.Selector
-	// CanAdopt, when not nil, is called once before the first adoption and
-	// may refuse (for example after re-reading the owner and finding it
-	// deleted or replaced by one with another uid). Upstream does this to
-	// avoid adopting into an owner that is going away.
-	CanAdopt func(ctx context.Context) error
+	// Reread, when not nil, reads the owner afresh from the API server. Claim
+	// calls it once before the first adoption and adopts nothing if the
+	// owner is gone, was replaced by one with another uid, or is being
+	// deleted (the cache may lag); upstream does the same.
+	Reread func(ctx context.Context) (metav1.Object, error)
+}
+
+// canAdopt re-reads the owner (see Owner.Reread).
+func (o Owner) canAdopt(ctx context.Context) error {
+	if o.Reread == nil {
+		return nil
+	}
+	live, err := o.Reread(ctx)
+	if err != nil {
+		return fmt.Errorf("re-reading %s %s: %w", o.GVK.Kind, o.Object.GetName(), err)
+	}
+	if live.GetUID() != o.Object.GetUID() {
+		return fmt.Errorf("original %s %s/%s is gone: got uid %s, wanted %s",
+			o.GVK.Kind, o.Object.GetNamespace(), o.Object.GetName(), live.GetUID(), o.Object.GetUID())
+	}
+	if live.GetDeletionTimestamp() != nil {
+		return fmt.Errorf("%s %s/%s is being deleted", o.GVK.Kind, o.Object.GetNamespace(), o.Object.GetName())
+	}
+	return nil
 }
 
 // NewControllerRef returns the controller reference owner puts on what it
@@ -75,11 +94,9 @@ func Claim[T metav1.Object](ctx context.Context, owner Owner, objs []T, patch Pa
 		default:
 			if adoptable == nil {
 				ok := true
-				if owner.CanAdopt != nil {
-					if err := owner.CanAdopt(ctx); err != nil {
-						ok = false
-						errs = append(errs, fmt.Errorf("adopting into %s: %w", owner.Object.GetName(), err))
-					}
+				if err := owner.canAdopt(ctx); err != nil {
+					ok = false
+					errs = append(errs, fmt.Errorf("adopting into %s: %w", owner.Object.GetName(), err))
 				}
 				adoptable = &ok
 			}

@@ -162,7 +162,9 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		Object:   o.meta,
 		GVK:      c.gvk,
 		Selector: o.selector,
-		CanAdopt: c.canAdopt(o),
+		Reread: func(ctx context.Context) (metav1.Object, error) {
+			return c.kind.getLive(ctx, o.meta.GetNamespace(), o.meta.GetName())
+		},
 	}, active, c.patchPod)
 	if err != nil {
 		return 0, fmt.Errorf("claiming pods for %s %s: %w", c.gvk.Kind, key, err)
@@ -189,27 +191,6 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 func isControlledBy(p *corev1.Pod, uid types.UID) bool {
 	ref := metav1.GetControllerOfNoCopy(p)
 	return ref != nil && ref.UID == uid
-}
-
-// canAdopt re-reads the owner from the API server before the first
-// adoption: an owner that is being deleted or was replaced by another of
-// the same name must not adopt (upstream's RecheckDeletionTimestamp).
-func (c *Controller) canAdopt(o *owner) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		live, err := c.kind.getLive(ctx, o.meta.GetNamespace(), o.meta.GetName())
-		if err != nil {
-			return err
-		}
-		if live.GetUID() != o.meta.GetUID() {
-			return fmt.Errorf("original %s %s/%s is gone: got uid %v, wanted %v",
-				c.gvk.Kind, o.meta.GetNamespace(), o.meta.GetName(), live.GetUID(), o.meta.GetUID())
-		}
-		if live.GetDeletionTimestamp() != nil {
-			return fmt.Errorf("%s %s/%s has just been deleted at %v",
-				c.gvk.Kind, o.meta.GetNamespace(), o.meta.GetName(), live.GetDeletionTimestamp())
-		}
-		return nil
-	}
 }
 
 func (c *Controller) patchPod(ctx context.Context, namespace, name string, pt types.PatchType, data []byte) error {

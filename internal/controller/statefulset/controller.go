@@ -134,7 +134,9 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		return 0, nil
 	}
 
-	owner := ownership.Owner{Object: set, GVK: gvk, Selector: selector, CanAdopt: c.canAdopt(set)}
+	owner := ownership.Owner{Object: set, GVK: gvk, Selector: selector, Reread: func(ctx context.Context) (metav1.Object, error) {
+		return c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
+	}}
 	allPods, err := c.pods.Pods(ns).List(labels.Everything())
 	if err != nil {
 		return 0, fmt.Errorf("listing pods of %s: %w", key, err)
@@ -197,22 +199,6 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 // canAdopt re-reads the set from the API server before the first adoption
 // so that a set being deleted, or replaced by another with the same name,
 // adopts nothing.
-func (c *Controller) canAdopt(set *appsv1.StatefulSet) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		fresh, err := c.client.AppsV1().StatefulSets(set.Namespace).Get(ctx, set.Name, metav1.GetOptions{})
-		if err != nil {
-			return fmt.Errorf("re-reading statefulset: %w", err)
-		}
-		if fresh.UID != set.UID {
-			return fmt.Errorf("statefulset %s/%s was replaced (uid %s, want %s)", set.Namespace, set.Name, fresh.UID, set.UID)
-		}
-		if fresh.DeletionTimestamp != nil {
-			return fmt.Errorf("statefulset %s/%s is being deleted", set.Namespace, set.Name)
-		}
-		return nil
-	}
-}
-
 func (c *Controller) patchPod(ctx context.Context, ns, name string, pt types.PatchType, data []byte) error {
 	_, err := c.client.CoreV1().Pods(ns).Patch(ctx, name, pt, data, metav1.PatchOptions{})
 	return err
