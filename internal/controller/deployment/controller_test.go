@@ -280,6 +280,15 @@ func TestDeployments(t *testing.T) {
 		if _, err := c.client.AppsV1().ReplicaSets(ns).Create(ctx, orphan, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("creating orphan: %v", err)
 		}
+		// Only an orphan the controller has seen can be adopted rather than
+		// replaced by a replica set of its own.
+		deadline := time.Now().Add(10 * time.Second)
+		for _, err := c.rsCache.ReplicaSets(ns).Get("orphan"); err != nil; _, err = c.rsCache.ReplicaSets(ns).Get("orphan") {
+			if time.Now().After(deadline) {
+				t.Fatalf("the controllers' cache never showed the orphan: %v", err)
+			}
+			<-time.After(10 * time.Millisecond)
+		}
 		created, err := c.client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatalf("creating deployment: %v", err)

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -37,6 +38,9 @@ const neverReadyLabel = "test.skiff.dev/never-ready"
 type cluster struct {
 	cfg    *rest.Config
 	client kubernetes.Interface
+	// replicaSets is the controllers' own cache of replica sets, for tests
+	// that must know the controllers have seen an object.
+	rsCache appslisters.ReplicaSetLister
 	// offset is added to the real time to make the deployment
 	// controller's clock (the replica set controller uses the real one).
 	offset atomic.Int64
@@ -72,6 +76,7 @@ func startCluster(t *testing.T) *cluster {
 		Client: client, Informers: factory, Logger: logger.With("controller", "replicaset"),
 		Recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "replicaset-controller"}),
 	})
+	c.rsCache = factory.Apps().V1().ReplicaSets().Lister()
 	node := informers.NewSharedInformerFactory(client, 0)
 	podInf := node.Core().V1().Pods().Informer()
 	mark := func(obj any) { markReady(ctx, t, client, obj) }
