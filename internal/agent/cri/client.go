@@ -120,26 +120,16 @@ func (c *Client) RunSandbox(ctx context.Context, cfg SandboxConfig) (string, err
 func (c *Client) StopSandbox(ctx context.Context, id string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	if _, err := c.runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id}); err != nil {
-		if status.Code(err) == codes.NotFound {
-			return nil
-		}
-		return wrap("stopping sandbox", id, err)
-	}
-	return nil
+	_, err := c.runtime.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: id})
+	return ignoreNotFound("stopping sandbox", id, err)
 }
 
 // RemoveSandbox implements Runtime.
 func (c *Client) RemoveSandbox(ctx context.Context, id string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	if _, err := c.runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id}); err != nil {
-		if status.Code(err) == codes.NotFound {
-			return nil
-		}
-		return wrap("removing sandbox", id, err)
-	}
-	return nil
+	_, err := c.runtime.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: id})
+	return ignoreNotFound("removing sandbox", id, err)
 }
 
 // SandboxStatus implements Runtime.
@@ -220,26 +210,16 @@ func (c *Client) StopContainer(ctx context.Context, id string, grace time.Durati
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout+grace)
 	defer cancel()
 	secs := int64((grace + time.Second - 1) / time.Second)
-	if _, err := c.runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: secs}); err != nil {
-		if status.Code(err) == codes.NotFound {
-			return nil
-		}
-		return wrap("stopping container", id, err)
-	}
-	return nil
+	_, err := c.runtime.StopContainer(ctx, &runtimeapi.StopContainerRequest{ContainerId: id, Timeout: secs})
+	return ignoreNotFound("stopping container", id, err)
 }
 
 // RemoveContainer implements Runtime.
 func (c *Client) RemoveContainer(ctx context.Context, id string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	if _, err := c.runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id}); err != nil {
-		if status.Code(err) == codes.NotFound {
-			return nil
-		}
-		return wrap("removing container", id, err)
-	}
-	return nil
+	_, err := c.runtime.RemoveContainer(ctx, &runtimeapi.RemoveContainerRequest{ContainerId: id})
+	return ignoreNotFound("removing container", id, err)
 }
 
 // ContainerStatus implements Runtime.
@@ -483,4 +463,13 @@ func containerConfig(cfg ContainerConfig) *runtimeapi.ContainerConfig {
 		sc.RunAsGroup = &runtimeapi.Int64Value{Value: *cfg.RunAsGroup}
 	}
 	return out
+}
+
+// ignoreNotFound wraps err from op on id, treating NotFound as done: stop
+// and remove calls are idempotent.
+func ignoreNotFound(op, id string, err error) error {
+	if err == nil || status.Code(err) == codes.NotFound {
+		return nil
+	}
+	return wrap(op, id, err)
 }
