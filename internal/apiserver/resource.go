@@ -483,28 +483,39 @@ func checkName(obj runtime.Object, name string) error {
 	return nil
 }
 
-func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
-	res := st.Resource
-	var opts metav1.CreateOptions
-	if err := s.decodeQuery(r, &opts); err != nil {
-		s.fail(w, r, err)
-		return
+// readWrite reads what a create or update request carries: its options
+// from the query (filled into opts and checked by validate, 422 naming
+// optsKind), how the answer is to be rendered, and the object in the body,
+// decoded with the request's field validation (read from *fieldValidation
+// once opts is filled) and placed in the URL's namespace.
+func (s *Server) readWrite(r *http.Request, ri *requestInfo, res *registry.Resource, opts runtime.Object, optsKind string,
+	validate func() field.ErrorList, fieldValidation *string) (*render, runtime.Object, []string, error) {
+	if err := s.decodeQuery(r, opts); err != nil {
+		return nil, nil, nil, err
 	}
-	if err := invalidOptions("CreateOptions", metavalidation.ValidateCreateOptions(&opts)); err != nil {
-		s.fail(w, r, err)
-		return
+	if err := invalidOptions(optsKind, validate()); err != nil {
+		return nil, nil, nil, err
 	}
 	rd, err := s.newRender(r, res, viewsAllowed{}, false)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, nil, nil, err
 	}
-	obj, warnings, err := s.decodeBody(r, res.GroupVersionKind(), res.Strategy.New(), opts.FieldValidation)
+	obj, warnings, err := s.decodeBody(r, res.GroupVersionKind(), res.Strategy.New(), *fieldValidation)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, nil, nil, err
 	}
 	if err := ensureNamespace(obj, ri.namespace, res.Namespaced); err != nil {
+		return nil, nil, nil, err
+	}
+	return rd, obj, warnings, nil
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
+	res := st.Resource
+	var opts metav1.CreateOptions
+	rd, obj, warnings, err := s.readWrite(r, ri, res, &opts, "CreateOptions",
+		func() field.ErrorList { return metavalidation.ValidateCreateOptions(&opts) }, &opts.FieldValidation)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -521,29 +532,12 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 func (s *Server) update(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store, sub registry.Subresource) {
 	res := st.Resource
 	var opts metav1.UpdateOptions
-	if err := s.decodeQuery(r, &opts); err != nil {
-		s.fail(w, r, err)
-		return
+	rd, obj, warnings, err := s.readWrite(r, ri, res, &opts, "UpdateOptions",
+		func() field.ErrorList { return metavalidation.ValidateUpdateOptions(&opts) }, &opts.FieldValidation)
+	if err == nil {
+		err = checkName(obj, ri.name)
 	}
-	if err := invalidOptions("UpdateOptions", metavalidation.ValidateUpdateOptions(&opts)); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	rd, err := s.newRender(r, res, viewsAllowed{}, false)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	obj, warnings, err := s.decodeBody(r, res.GroupVersionKind(), res.Strategy.New(), opts.FieldValidation)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := checkName(obj, ri.name); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := ensureNamespace(obj, ri.namespace, res.Namespaced); err != nil {
 		s.fail(w, r, err)
 		return
 	}
