@@ -32,6 +32,13 @@ const (
 	// AdminUser and AdminGroup are the identity of the admin certificate.
 	AdminUser  = "skiff-admin"
 	AdminGroup = "system:masters"
+
+	// KubeletClientUser is the API server's identity towards node agents
+	// (in group AdminGroup), as upstream's apiserver-kubelet-client.
+	KubeletClientUser = "kube-apiserver-kubelet-client"
+	// NodesGroup is the group of node agents' identities
+	// ("system:node:<name>").
+	NodesGroup = "system:nodes"
 )
 
 // File names inside Options.Dir.
@@ -84,6 +91,11 @@ type Bundle struct {
 
 	// Issued lists the files (re)written by this Ensure call, for logging.
 	Issued []string
+
+	// dir, caKey and now let ClientCert issue more client certificates.
+	dir   string
+	caKey crypto.Signer
+	now   func() time.Time
 }
 
 // ClientCAs returns a pool holding the cluster CA.
@@ -146,6 +158,7 @@ func Ensure(opts Options) (*Bundle, error) {
 	}
 	b.CA = caCert
 	b.CAPEM = encodeCert(caCert)
+	b.dir, b.caKey, b.now = opts.Dir, caKey, now
 
 	// Serving certificate.
 	servCert, servKey, err := loadPair(opts.Dir, servingCertFile, servingKeyFile)
@@ -182,6 +195,35 @@ func Ensure(opts Options) (*Bundle, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// ClientCert returns a client certificate and key (PEM) for user cn in
+// groups orgs, kept as name.crt and name.key in the directory: reused while
+// it is valid for the same identity, issued by the cluster CA otherwise.
+// The server uses it for its own identities towards node agents
+// (KubeletClientUser) and for the node agent it runs itself.
+func (b *Bundle) ClientCert(name, cn string, orgs []string) (certPEM, keyPEM []byte, err error) {
+	if b.caKey == nil {
+		return nil, nil, errors.New("pki: bundle cannot issue certificates (not from Ensure)")
+	}
+	if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
+		return nil, nil, fmt.Errorf("pki: invalid certificate name %q", name)
+	}
+	certFile, keyFile := name+".crt", name+".key"
+	cert, key, err := loadPair(b.dir, certFile, keyFile)
+	if err != nil || !leafUsable(cert, b.CA, b.now()) || cert.Subject.CommonName != cn || !slices.Equal(cert.Subject.Organization, orgs) {
+		cert, key, err = issue(b.dir, certFile, keyFile, b.CA, b.caKey, b.now(), leafTemplate{
+			cn: cn, org: orgs, usage: x509.ExtKeyUsageClientAuth,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	keyPEM, err = encodeKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return encodeCert(cert), keyPEM, nil
 }
 
 // servingNames returns the de-duplicated SANs for the serving certificate.

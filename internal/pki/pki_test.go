@@ -269,3 +269,50 @@ func parsePEM(t *testing.T, p []byte) *x509.Certificate {
 	}
 	return c
 }
+
+func TestClientCert(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Ensure(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := b.ClientCert("node-a", "system:node:a", []string{NodesGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.Subject.CommonName != "system:node:a" || len(leaf.Subject.Organization) != 1 || leaf.Subject.Organization[0] != NodesGroup {
+		t.Errorf("subject = %v", leaf.Subject)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: b.ClientCAs(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("not verified by the CA: %v", err)
+	}
+
+	// Reused while valid for the same identity; re-issued for another.
+	again, _, err := b.ClientCert("node-a", "system:node:a", []string{NodesGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again) != string(certPEM) {
+		t.Error("same identity: certificate re-issued")
+	}
+	other, _, err := b.ClientCert("node-a", "system:node:b", []string{NodesGroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(other) == string(certPEM) {
+		t.Error("other identity: certificate reused")
+	}
+	for _, bad := range []string{"", "../x", "a/b", ".hidden"} {
+		if _, _, err := b.ClientCert(bad, "x", nil); err == nil {
+			t.Errorf("name %q accepted", bad)
+		}
+	}
+}
