@@ -8,10 +8,11 @@
 // (apidiscovery.k8s.io/v2 or v2beta1 APIGroupDiscoveryList) with an ETag
 // and 304 on If-None-Match.
 //
-// Its only input is the []*registry.Resource list given to New; every
-// document is computed once there, so serving reads only immutable bytes
-// and the handler is safe for concurrent use. It never reads storage and
-// never writes anything.
+// Its only inputs are the []*registry.Resource list and the ExtraGroups
+// given to New (groups another handler serves, like metrics.k8s.io; they
+// are advertised without a storageVersionHash). Every document is computed
+// once there, so serving reads only immutable bytes and the handler is safe
+// for concurrent use. It never reads storage and never writes anything.
 //
 // Beyond what a Resource states (Status, Scale), the well-known
 // subresources of pods, namespaces and serviceaccounts (binding, eviction,
@@ -22,7 +23,7 @@
 //
 // # Usage
 //
-//	h := discovery.New(builtin.Resources())
+//	h := discovery.New(builtin.Resources(), metricsapi.Group())
 //	mux.Handle("/api", h)
 //	mux.Handle("/api/", h)  // only /api/v1 is answered
 //	mux.Handle("/apis", h)

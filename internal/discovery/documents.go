@@ -141,7 +141,9 @@ func hasPods(rs []*registry.Resource) bool {
 }
 
 // resourceList builds the legacy APIResourceList of one group version.
-func resourceList(gv schema.GroupVersion, rs []*registry.Resource) *metav1.APIResourceList {
+// Resources in notStored (extra groups' resources) get no storageVersionHash:
+// nothing stores them.
+func resourceList(gv schema.GroupVersion, rs []*registry.Resource, notStored map[*registry.Resource]bool) *metav1.APIResourceList {
 	list := &metav1.APIResourceList{
 		TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
 		GroupVersion: gv.String(),
@@ -154,15 +156,17 @@ func resourceList(gv schema.GroupVersion, rs []*registry.Resource) *metav1.APIRe
 	}
 	for _, r := range rs {
 		list.APIResources = append(list.APIResources, metav1.APIResource{
-			Name:               r.GVR.Resource,
-			SingularName:       singularOf(r),
-			Namespaced:         r.Namespaced,
-			Kind:               r.Kind,
-			Verbs:              verbsOf(r),
-			ShortNames:         slices.Clone(r.ShortNames),
-			Categories:         slices.Clone(r.Categories),
-			StorageVersionHash: StorageVersionHash(r.GroupVersionKind()),
+			Name:         r.GVR.Resource,
+			SingularName: singularOf(r),
+			Namespaced:   r.Namespaced,
+			Kind:         r.Kind,
+			Verbs:        verbsOf(r),
+			ShortNames:   slices.Clone(r.ShortNames),
+			Categories:   slices.Clone(r.Categories),
 		})
+		if !notStored[r] {
+			list.APIResources[len(list.APIResources)-1].StorageVersionHash = StorageVersionHash(r.GroupVersionKind())
+		}
 		for _, s := range subresourcesOf(r) {
 			e := metav1.APIResource{
 				Name:       r.GVR.Resource + "/" + s.name,

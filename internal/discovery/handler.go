@@ -44,18 +44,20 @@ type handler struct {
 	aggAPIs map[string]*document
 }
 
-// New returns the discovery handler for resources. It serves /api, /api/v1,
-// /apis, /apis/<g> and /apis/<g>/<v> (GET and HEAD) and answers 404 for any
-// other path. The documents are computed once, here; resources is not
-// retained.
-func New(resources []*registry.Resource) http.Handler {
+// New returns the discovery handler for resources and the extra groups
+// other handlers serve. It serves /api, /api/v1, /apis, /apis/<g> and
+// /apis/<g>/<v> (GET and HEAD) and answers 404 for any other path. The
+// documents are computed once, here; resources and extra are not retained.
+// Extra groups are listed after the built-in ones.
+func New(resources []*registry.Resource, extra ...ExtraGroup) http.Handler {
 	h := &handler{
 		groups:       map[string]*document{},
 		groupVersion: map[string]*document{},
 		aggAPI:       map[string]*document{},
 		aggAPIs:      map[string]*document{},
 	}
-	groups := groupsOf(resources)
+	all, notStored := withExtra(resources, extra)
+	groups := groupsOf(all)
 
 	groupList := &metav1.APIGroupList{
 		TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"},
@@ -67,7 +69,7 @@ func New(resources []*registry.Resource) http.Handler {
 		if g.name == "" {
 			if rs, ok := g.resources["v1"]; ok {
 				h.coreVersions = []string{"v1"}
-				h.apiV1 = mustJSON(resourceList(schema.GroupVersion{Version: "v1"}, rs))
+				h.apiV1 = mustJSON(resourceList(schema.GroupVersion{Version: "v1"}, rs, notStored))
 				core := &groupInfo{name: "", versions: []string{"v1"}, resources: map[string][]*registry.Resource{"v1": rs}}
 				aggCore.Items = append(aggCore.Items, aggregatedGroup(core))
 			}
@@ -78,7 +80,7 @@ func New(resources []*registry.Resource) http.Handler {
 		h.groups[g.name] = mustJSON(gd)
 		for _, v := range g.versions {
 			gv := schema.GroupVersion{Group: g.name, Version: v}
-			h.groupVersion[gv.String()] = mustJSON(resourceList(gv, g.resources[v]))
+			h.groupVersion[gv.String()] = mustJSON(resourceList(gv, g.resources[v], notStored))
 		}
 		aggNamed.Items = append(aggNamed.Items, aggregatedGroup(g))
 	}
