@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
 	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
+	"github.com/skiff-dev/skiff/internal/controller/rootcacert"
 	"github.com/skiff-dev/skiff/internal/controller/serviceaccount"
 	"github.com/skiff-dev/skiff/internal/controller/statefulset"
 )
@@ -42,6 +43,7 @@ func controllers() []entry {
 		{"endpoint", "endpoint-controller", 5, standard(endpoints.New)},
 		{"endpointslice", "endpointslice-controller", 5, standard(endpointslice.New)},
 		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
+		{"root-ca-cert-publisher", rootcacert.Name, 1, withConfig(rootcacert.NewForConfig)},
 		{"garbagecollector", "garbage-collector-controller", 20, withMetadata(garbagecollector.New)},
 		{"horizontalpodautoscaling", "horizontal-pod-autoscaler", 5, withConfig(podautoscaler.NewForConfig)},
 		{"resourcequota", "resource-quota-controller", 5, withConfig(resourcequota.NewForConfig)},
