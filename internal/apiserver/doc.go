@@ -9,18 +9,26 @@
 // delete, deletecollection), server-side apply and managedFields tracking
 // (when Config.TypeConverter is set), and the subresources status, scale,
 // binding and finalize, plus /version, /healthz, /livez, /readyz and
-// /metrics.
+// /metrics. The connect subresources pods/log, pods/exec, pods/attach,
+// pods/portforward and nodes/proxy are proxied to the kubelet of the node
+// through Config.Kubelet (kubeletclient); exec and attach websockets
+// (v5/v4.channel.k8s.io) are translated to SPDY streams, port-forward
+// websockets (SPDY/3.1+portforward.k8s.io) are tunneled, and SPDY
+// upgrades are passed through. These requests are long-running, like
+// watches.
 //
 // The filter chain, outermost first:
 //
 //	recover + log + metrics -> authenticate (TLS client cert, else anonymous:
 //	only /healthz, /livez, /readyz, /version) -> in-flight limit (429) ->
-//	timeout (504; watches are exempt from both) -> body limit (413) -> route
+//	timeout (504; watches and connect subresources are exempt from both)
+//	-> body limit (413) -> route
 //
 // Files: server.go (Config, New, Serve), filters.go and timeout.go (the
 // chain), routing.go (path -> requestInfo), resource.go (verbs), patch.go
 // and apply.go (PATCH), watch.go (streaming), subresource.go (scale,
-// binding), negotiate.go and output.go (content types, Table and
+// binding), podproxy.go and podproxy_stream.go (connect subresources),
+// negotiate.go and output.go (content types, Table and
 // PartialObjectMetadata views), errors.go (Status), health.go, metrics.go,
 // auth.go (User in the request context).
 //

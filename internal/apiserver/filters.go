@@ -50,7 +50,7 @@ func (s *Server) buildHandler() http.Handler {
 			return
 		}
 
-		longRunning := ri.verb == "watch"
+		longRunning := ri.verb == "watch" || isConnect(ri)
 		if !longRunning && !slices.Contains(user.Groups, groupMasters) {
 			// system:masters is exempt from the limit, as upstream.
 			select {
@@ -145,6 +145,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 		s.metrics.handler().ServeHTTP(w, r)
 	case len(parts) >= 1 && parts[0] == "openapi":
 		serveOrNotFound(s, s.cfg.OpenAPI, w, r)
+	case ri.isResource && s.cfg.Groups[ri.group] != nil:
+		s.cfg.Groups[ri.group].ServeHTTP(w, r)
 	case ri.isResource:
 		s.serveResource(w, r, ri)
 	case isDiscoveryPath(parts):
@@ -220,4 +222,5 @@ func (s *Server) metricsInfo(ri *requestInfo) *requestInfo {
 }
 
 // knownSubresources are the subresources this server serves.
-var knownSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true}
+var knownSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true,
+	"log": true, "exec": true, "attach": true, "portforward": true, "proxy": true}

@@ -162,6 +162,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 			return
 		}
 		s.update(w, r, ri, st, registry.Finalize)
+	case isConnect(ri):
+		s.serveConnect(w, r, ri, st)
 	default:
 		s.writeError(w, notFoundPath())
 	}

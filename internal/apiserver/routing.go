@@ -73,7 +73,8 @@ func parseRequestInfo(r *http.Request) *requestInfo {
 	if len(parts) > 2 {
 		ri.subresource = parts[2]
 	}
-	if len(parts) > 3 {
+	if len(parts) > 3 && !(ri.resource == "nodes" && ri.namespace == "" && ri.subresource == "proxy") {
+		// nodes/<name>/proxy/<path...> carries the proxied path.
 		ri.extra = true
 	}
 

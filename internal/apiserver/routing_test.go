@@ -34,6 +34,8 @@ func TestParseRequestInfo(t *testing.T) {
 		{"namespace finalize", "PUT", "/api/v1/namespaces/ns/finalize", info{true, "update", "", "v1", "", "namespaces", "ns", "finalize", false, false}},
 		{"binding", "POST", "/api/v1/namespaces/ns/pods/p/binding", info{true, "create", "", "v1", "ns", "pods", "p", "binding", false, false}},
 		{"too deep", "GET", "/api/v1/namespaces/ns/pods/p/log/extra", info{true, "get", "", "v1", "ns", "pods", "p", "log", false, true}},
+		{"node proxy path", "GET", "/api/v1/nodes/n1/proxy/stats/summary", info{true, "get", "", "v1", "", "nodes", "n1", "proxy", false, false}},
+		{"pod proxy path", "GET", "/api/v1/namespaces/ns/pods/p/proxy/x", info{true, "get", "", "v1", "ns", "pods", "p", "proxy", false, true}},
 		{"discovery api", "GET", "/api/v1", info{false, "get", "", "v1", "", "", "", "", false, false}},
 		{"discovery group", "GET", "/apis/apps", info{Verb: "get"}},
 		{"discovery group version", "GET", "/apis/apps/v1", info{false, "get", "apps", "v1", "", "", "", "", false, false}},

@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/skiff-dev/skiff/internal/kubeletclient"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
@@ -54,6 +55,13 @@ type Config struct {
 	// tracking (build it with managedfields.NewTypeConverter from
 	// openapi.Schemas). Nil means apply patches are 415.
 	TypeConverter managedfields.TypeConverter
+	// Kubelet reaches the kubelets for pods/log, pods/exec, pods/attach,
+	// pods/portforward and nodes/proxy. Nil means those answer 503.
+	Kubelet *kubeletclient.Client
+	// Groups serves API groups not backed by stores (metrics.k8s.io),
+	// by group name: every resource path of the group goes to its handler,
+	// after authentication; discovery of the group is Discovery's.
+	Groups map[string]http.Handler
 }
 
 const (

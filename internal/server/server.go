@@ -36,6 +36,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/discovery"
+	"github.com/skiff-dev/skiff/internal/metricsapi"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/openapi"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -76,9 +77,6 @@ type Config struct {
 	// EtcdServers, when not empty, are the client URLs of an external etcd
 	// cluster to use instead of the embedded member.
 	EtcdServers []string
-	// DisableAgent keeps the node agent from starting (it does not exist
-	// yet, so this changes nothing today).
-	DisableAgent bool
 	// ServiceCIDR is the range Services' cluster IPs come from; empty means
 	// 10.96.0.0/12. Its first address is the "kubernetes" Service's.
 	ServiceCIDR string
@@ -101,6 +99,18 @@ type Config struct {
 type Component struct {
 	Name string
 	Run  func(ctx context.Context, cfg *rest.Config, logger *slog.Logger) error
+	// Identity, when set, is the user the component acts as: it gets a
+	// client certificate of its own (DataDir/pki/<Identity.CertName>.crt)
+	// instead of the admin's.
+	Identity *Identity
+}
+
+// Identity is a component's user and groups.
+type Identity struct {
+	// CertName names the certificate files; User and Groups are its
+	// subject (CN and O).
+	CertName, User string
+	Groups         []string
 }
 
 // Run starts the server and blocks until ctx is done or a component fails.
@@ -251,7 +261,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Debug("watch caches started", "resources", len(stores), "elapsed", time.Since(start))
 
-	disc := discovery.New(resources)
+	kubelets, metricsAPI, err := kubeletAccess(certs, stores, log)
+	if err != nil {
+		return err
+	}
+	disc := discovery.New(resources, metricsapi.Group())
 	oa := <-openapiDone
 	if oa.err != nil {
 		return fmt.Errorf("building OpenAPI documents: %w", oa.err)
@@ -268,6 +282,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Version:   versionInfo(),
 		// Server-side apply needs the schemas to merge by list keys.
 		TypeConverter: oa.tc,
+		Kubelet:       kubelets,
+		Groups:        map[string]http.Handler{metricsapi.GroupVersion.Group: metricsAPI},
 	})
 	if err != nil {
 		return fmt.Errorf("building API server: %w", err)
@@ -312,7 +328,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	for _, c := range cfg.Components {
 		run := c.Run
 		clog := log.With("component", c.Name)
-		g.Go(c.Name, func(ctx context.Context) error { return run(ctx, rest.CopyConfig(restCfg), clog) })
+		ccfg := rest.CopyConfig(restCfg)
+		if id := c.Identity; id != nil {
+			certPEM, keyPEM, err := certs.ClientCert(id.CertName, id.User, id.Groups)
+			if err != nil {
+				return fmt.Errorf("certificate of %s: %w", c.Name, err)
+			}
+			ccfg.TLSClientConfig.CertData, ccfg.TLSClientConfig.KeyData = certPEM, keyPEM
+		}
+		g.Go(c.Name, func(ctx context.Context) error { return run(ctx, ccfg, clog) })
 	}
 
 	if err := pki.WriteKubeconfig(kubeconfigPath, serverURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM); err != nil {
