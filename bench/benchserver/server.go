@@ -40,9 +40,17 @@ type Server struct {
 }
 
 // Start runs `bin server --data-dir dir --listen 127.0.0.1:<free>
-// args...` and waits until it is ready: DIR/kubeconfig exists and /readyz
-// answers 200. Its output goes to dir + ".log".
+// --disable-agent args...` and waits until it is ready: DIR/kubeconfig
+// exists and /readyz answers 200. Its output goes to dir + ".log". The
+// control plane is measured without a node agent, which would need root
+// and containerd; StartNode runs one.
 func Start(ctx context.Context, bin, dir string, args ...string) (*Server, error) {
+	return StartNode(ctx, bin, dir, append([]string{"--disable-agent"}, args...)...)
+}
+
+// StartNode is Start with the server's node agent running (unless args
+// disable it).
+func StartNode(ctx context.Context, bin, dir string, args ...string) (*Server, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err

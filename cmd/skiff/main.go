@@ -36,7 +36,8 @@ const (
 const usage = `skiff is a container orchestrator that speaks the Kubernetes API.
 
 Usage:
-  skiff server --data-dir DIR [flags]            run the control plane (etcd, API server, scheduler, controllers)
+  skiff server --data-dir DIR [flags]            run the control plane (etcd, API server, scheduler, controllers) and a node agent
+  skiff agent --data-dir DIR --kubeconfig FILE   run the node agent: this machine becomes a Node running pods
   skiff scheduler --kubeconfig FILE [flags]      run only the scheduler against an API server
   skiff controller-manager --kubeconfig FILE     run only the controllers against an API server
   skiff images build-test --out DIR              build the test images (busybox, pause, testserver) as OCI archives
@@ -55,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "server":
 		return runServer(args[1:], stderr)
+	case "agent":
+		return runAgent(args[1:], stderr)
 	case "scheduler":
 		return runScheduler(args[1:], stderr)
 	case "controller-manager":
@@ -92,6 +95,7 @@ type serverFlags struct {
 	listen       string
 	etcdServers  string
 	disableAgent bool
+	node         nodeFlags
 	// disableScheduler and disableControllers leave those components to
 	// be run elsewhere (skiff scheduler, skiff controller-manager).
 	disableScheduler   bool
@@ -111,10 +115,11 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for etcd data, certificates and the admin kubeconfig (required; e.g. /var/lib/skiff)")
 	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
 	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
-	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (the agent does not exist yet)")
+	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (a control plane without pods of its own)")
 	fs.BoolVar(&f.disableScheduler, "disable-scheduler", false, "do not run the scheduler (run skiff scheduler elsewhere)")
 	fs.BoolVar(&f.disableControllers, "disable-controller-manager", false, "do not run the controllers (run skiff controller-manager elsewhere)")
 	fs.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/12", "range of Services' cluster IPs; its first address is the kubernetes Service's")
+	f.node.register(fs)
 	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -126,6 +131,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	if _, err := netip.ParsePrefix(f.serviceCIDR); err != nil {
 		problems = append(problems, fmt.Sprintf("--service-cidr: %v", err))
 	}
+	problems = append(problems, f.node.problems()...)
 	problems = append(problems, f.log.problems()...)
 	return f, checkFlags(fs, stderr, problems)
 }
@@ -136,14 +142,21 @@ func runServer(args []string, stderr io.Writer) int {
 		return parseExit(err)
 	}
 	cfg := server.Config{
-		DataDir:      f.dataDir,
-		Listen:       f.listen,
-		EtcdServers:  splitList(f.etcdServers),
-		DisableAgent: f.disableAgent,
-		ServiceCIDR:  f.serviceCIDR,
-		Logger:       f.log.logger(stderr),
-		Progress:     stderr,
-		Components:   controlPlaneComponents(!f.disableScheduler, !f.disableControllers),
+		DataDir:     f.dataDir,
+		Listen:      f.listen,
+		EtcdServers: splitList(f.etcdServers),
+		ServiceCIDR: f.serviceCIDR,
+		Logger:      f.log.logger(stderr),
+		Progress:    stderr,
+		Components:  controlPlaneComponents(!f.disableScheduler, !f.disableControllers),
+	}
+	if !f.disableAgent {
+		c, err := agentComponent(f.dataDir, f.node, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "skiff server: %v\n", err)
+			return exitError
+		}
+		cfg.Components = append(cfg.Components, c)
 	}
 
 	ctx, stop := signalContext()

@@ -17,7 +17,7 @@ func TestRunCommandLine(t *testing.T) {
 		wantStderr string // substring
 	}{
 		{name: "no command", args: nil, wantCode: exitUsage, wantStderr: "Usage:"},
-		{name: "unknown command", args: []string{"agent"}, wantCode: exitUsage, wantStderr: `unknown command "agent"`},
+		{name: "unknown command", args: []string{"kubelet"}, wantCode: exitUsage, wantStderr: `unknown command "kubelet"`},
 		{name: "help", args: []string{"--help"}, wantCode: exitOK, wantStdout: "skiff server --data-dir DIR"},
 		{name: "version", args: []string{"version"}, wantCode: exitOK, wantStdout: "skiff 0.1.0-dev (Kubernetes API v1.33.0)"},
 		{name: "version extra arg", args: []string{"version", "x"}, wantCode: exitUsage, wantStderr: `unexpected argument "x"`},
@@ -25,6 +25,10 @@ func TestRunCommandLine(t *testing.T) {
 		{name: "server bad flag", args: []string{"server", "--nope"}, wantCode: exitUsage, wantStderr: "flag provided but not defined: -nope"},
 		{name: "server bad log format", args: []string{"server", "--data-dir", "/x", "--log-format", "xml"}, wantCode: exitUsage, wantStderr: `--log-format must be text or json, not "xml"`},
 		{name: "server help", args: []string{"server", "-h"}, wantCode: exitOK, wantStderr: "-etcd-servers"},
+		{name: "server bad node ip", args: []string{"server", "--data-dir", "/x", "--node-ip", "nope"}, wantCode: exitUsage, wantStderr: `--node-ip: "nope" is not an IP address`},
+		{name: "server bad taint", args: []string{"server", "--data-dir", "/x", "--register-with-taints", "k=v:Sometimes"}, wantCode: exitUsage, wantStderr: "effect must be NoSchedule"},
+		{name: "agent without kubeconfig", args: []string{"agent", "--data-dir", "/x"}, wantCode: exitUsage, wantStderr: "--kubeconfig is required"},
+		{name: "agent help", args: []string{"agent", "-h"}, wantCode: exitOK, wantStderr: "-kubelet-port"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,13 +53,15 @@ func TestParseServerFlags(t *testing.T) {
 	var stderr strings.Builder
 	got, err := parseServerFlags([]string{
 		"--data-dir", "/d", "--listen", "0.0.0.0:7443", "--etcd-servers", "http://a:2379, http://b:2379,",
-		"--disable-agent", "--log-format", "json", "-v",
+		"--disable-agent", "--log-format", "json", "-v", "--node-name", "n1", "--node-ip", "10.0.0.5",
+		"--node-labels", "a=b,c=", "--register-with-taints", "k=v:NoSchedule",
 	}, &stderr)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, stderr.String())
 	}
-	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", log: logFlags{format: "json", verbose: true}}
-	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{}, logFlags{})); diff != "" {
+	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", log: logFlags{format: "json", verbose: true},
+		node: nodeFlags{nodeName: "n1", nodeIP: "10.0.0.5", kubeletPort: 10250, clusterDomain: "cluster.local", labels: "a=b,c=", taints: "k=v:NoSchedule"}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{}, logFlags{}, nodeFlags{})); diff != "" {
 		t.Errorf("flags (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"http://a:2379", "http://b:2379"}, splitList(got.etcdServers)); diff != "" {

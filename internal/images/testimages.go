@@ -86,7 +86,7 @@ func BuildTest(ctx context.Context, opts BuildOptions) (map[string]string, error
 	out := map[string]string{}
 	for _, i := range imgs {
 		p := filepath.Join(opts.OutDir, i.file)
-		if err := writeArchiveFile(p, i.img); err != nil {
+		if err := WriteArchiveFile(p, i.img); err != nil {
 			return nil, err
 		}
 		out[i.name] = p
@@ -94,9 +94,12 @@ func BuildTest(ctx context.Context, opts BuildOptions) (map[string]string, error
 	return out, nil
 }
 
-// writeArchiveFile writes img's archive to p through a temporary file so a
-// reader never sees half an archive.
-func writeArchiveFile(p string, img Image) error {
+// WriteArchiveFile writes img's archive to p through a temporary file so a
+// reader never sees half an archive. It creates p's directory when missing.
+func WriteArchiveFile(p string, img Image) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("images: writing %s: %w", p, err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p))
 	if err != nil {
 		return fmt.Errorf("images: writing %s: %w", p, err)
@@ -196,6 +199,28 @@ func PauseImageSpec(pauseBin []byte) Image {
 			File{Path: "pause", Mode: 0o755, Data: pauseBin})}},
 		Config: Config{Entrypoint: []string{"/pause"}, Env: []string{defaultPath}, WorkingDir: "/", StopSignal: "SIGINT"},
 	}
+}
+
+// SandboxImageSpec describes the node's sandbox image ref (as pods would
+// name it, e.g. "skiff/pause:3.10") around pauseBin (see PauseBinary).
+func SandboxImageSpec(ref string, pauseBin []byte) Image {
+	img := PauseImageSpec(pauseBin)
+	img.Ref = qualify(ref)
+	return img
+}
+
+// qualify returns ref as containerd stores it: with a registry host
+// ("docker.io/" when the first path element is not one) and "library/" for
+// single-element names.
+func qualify(ref string) string {
+	first, rest, found := strings.Cut(ref, "/")
+	if !found {
+		return "docker.io/library/" + ref
+	}
+	if strings.ContainsAny(first, ".:") || first == "localhost" {
+		return ref
+	}
+	return "docker.io/" + first + "/" + rest
 }
 
 // TestServerImageSpec describes skiff-test/testserver:1 around the test

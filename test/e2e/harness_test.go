@@ -74,10 +74,17 @@ type serverProc struct {
 	waitErr    error         // valid after done
 }
 
-// startServer runs skiff server on dataDir and listen and waits until its
-// kubeconfig appears (which the server writes only once it is ready). The
-// process is killed at test cleanup if still running.
+// startServer runs skiff server on dataDir and listen, without a node
+// agent, and waits until its kubeconfig appears (which the server writes
+// only once it is ready). The process is killed at test cleanup if still
+// running.
 func startServer(t *testing.T, dataDir, listen string) *serverProc {
+	t.Helper()
+	return startServerArgs(t, dataDir, listen, "--disable-agent")
+}
+
+// startServerArgs is startServer with the server's other flags given.
+func startServerArgs(t *testing.T, dataDir, listen string, args ...string) *serverProc {
 	t.Helper()
 	s := &serverProc{
 		dir:        dataDir,
@@ -91,7 +98,7 @@ func startServer(t *testing.T, dataDir, listen string) *serverProc {
 	if err := os.Remove(s.kubeconfig); err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(skiffBin, "server", "--data-dir", dataDir, "--listen", listen, "--disable-agent")
+	s.cmd = exec.Command(skiffBin, append([]string{"server", "--data-dir", dataDir, "--listen", listen}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	start := time.Now()
 	if err := s.cmd.Start(); err != nil {

@@ -185,7 +185,7 @@ func (c *Client) CreateContainer(ctx context.Context, sandboxID string, sandbox 
 	defer cancel()
 	r, err := c.runtime.CreateContainer(ctx, &runtimeapi.CreateContainerRequest{
 		PodSandboxId:  sandboxID,
-		Config:        containerConfig(cfg),
+		Config:        containerConfig(cfg, sandbox),
 		SandboxConfig: sandboxConfig(sandbox),
 	})
 	if err != nil {
@@ -375,6 +375,24 @@ func namespaceMode(host bool) runtimeapi.NamespaceMode {
 	return runtimeapi.NamespaceMode_POD
 }
 
+// namespaceOptions are the namespaces of a sandbox and of its containers:
+// the pod's network and IPC namespaces, and a PID namespace per container
+// unless the pod shares one (or the node's).
+func namespaceOptions(cfg SandboxConfig) *runtimeapi.NamespaceOption {
+	pid := runtimeapi.NamespaceMode_CONTAINER
+	switch {
+	case cfg.HostPID:
+		pid = runtimeapi.NamespaceMode_NODE
+	case cfg.ShareProcessNamespace:
+		pid = runtimeapi.NamespaceMode_POD
+	}
+	return &runtimeapi.NamespaceOption{
+		Network: namespaceMode(cfg.HostNetwork),
+		Pid:     pid,
+		Ipc:     namespaceMode(cfg.HostIPC),
+	}
+}
+
 // sandboxConfig translates our SandboxConfig into the CRI's.
 func sandboxConfig(cfg SandboxConfig) *runtimeapi.PodSandboxConfig {
 	out := &runtimeapi.PodSandboxConfig{
@@ -387,11 +405,7 @@ func sandboxConfig(cfg SandboxConfig) *runtimeapi.PodSandboxConfig {
 			CgroupParent: cfg.CgroupParent,
 			Sysctls:      cfg.Sysctls,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: &runtimeapi.NamespaceOption{
-					Network: namespaceMode(cfg.HostNetwork),
-					Pid:     namespaceMode(cfg.HostPID),
-					Ipc:     namespaceMode(cfg.HostIPC),
-				},
+				NamespaceOptions: namespaceOptions(cfg),
 			},
 		},
 	}
@@ -420,8 +434,9 @@ func protocol(p string) runtimeapi.Protocol {
 	}
 }
 
-// containerConfig translates our ContainerConfig into the CRI's.
-func containerConfig(cfg ContainerConfig) *runtimeapi.ContainerConfig {
+// containerConfig translates our ContainerConfig, for a container of
+// sandbox, into the CRI's.
+func containerConfig(cfg ContainerConfig, sandbox SandboxConfig) *runtimeapi.ContainerConfig {
 	out := &runtimeapi.ContainerConfig{
 		Metadata:    &runtimeapi.ContainerMetadata{Name: cfg.Name, Attempt: cfg.Attempt},
 		Image:       &runtimeapi.ImageSpec{Image: cfg.Image},
@@ -435,8 +450,9 @@ func containerConfig(cfg ContainerConfig) *runtimeapi.ContainerConfig {
 		Tty:         cfg.TTY,
 		Linux: &runtimeapi.LinuxContainerConfig{
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{
-				Privileged:     cfg.Privileged,
-				ReadonlyRootfs: cfg.ReadOnlyRootFS,
+				Privileged:       cfg.Privileged,
+				ReadonlyRootfs:   cfg.ReadOnlyRootFS,
+				NamespaceOptions: namespaceOptions(sandbox),
 			},
 		},
 	}

@@ -73,9 +73,13 @@ type SandboxConfig struct {
 	LogDir string
 	// HostNetwork, HostPID and HostIPC share the node's namespaces.
 	HostNetwork, HostPID, HostIPC bool
-	DNS                           *DNSConfig
-	Ports                         []PortMapping
-	Labels, Annotations           map[string]string
+	// ShareProcessNamespace puts the sandbox's containers in one PID
+	// namespace (pod.spec.shareProcessNamespace); otherwise each
+	// container has its own, its process PID 1, unless HostPID.
+	ShareProcessNamespace bool
+	DNS                   *DNSConfig
+	Ports                 []PortMapping
+	Labels, Annotations   map[string]string
 	// CgroupParent is the pod's cgroup (cgroupfs path); "" means the
 	// runtime's default.
 	CgroupParent string

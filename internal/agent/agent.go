@@ -1,0 +1,391 @@
+package agent
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-dev/skiff/internal/agent/cni"
+	"github.com/skiff-dev/skiff/internal/agent/containerd"
+	"github.com/skiff-dev/skiff/internal/agent/cri"
+	"github.com/skiff-dev/skiff/internal/agent/eviction"
+	"github.com/skiff-dev/skiff/internal/agent/kubeletserver"
+	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
+	"github.com/skiff-dev/skiff/internal/agent/pods"
+	"github.com/skiff-dev/skiff/internal/agent/podstatus"
+	"github.com/skiff-dev/skiff/internal/agent/prober"
+	"github.com/skiff-dev/skiff/internal/agent/pull"
+	"github.com/skiff-dev/skiff/internal/agent/stats"
+	"github.com/skiff-dev/skiff/internal/agent/volumes"
+	"github.com/skiff-dev/skiff/internal/images"
+)
+
+// Defaults of Config.
+const (
+	DefaultKubeletPort   = 10250
+	DefaultClusterDomain = "cluster.local"
+	// SandboxImage is the pause image the agent builds and loads into its
+	// own containerd.
+	SandboxImage = "skiff/pause:3.10"
+)
+
+// Config configures one node agent. DataDir and Kube are required.
+type Config struct {
+	// DataDir holds the agent's state (DataDir/agent) and, unless
+	// RuntimeEndpoint is set, its containerd (DataDir/containerd).
+	DataDir string
+	// NodeName is the Node's name; "" means the host name, lower-cased.
+	NodeName string
+	// NodeIP is the node's address; "" means detected.
+	NodeIP string
+	// KubeletPort is the kubelet API's port; 0 means DefaultKubeletPort.
+	KubeletPort int32
+	// KubeletAddress is the address the kubelet API listens on; "" means
+	// all addresses.
+	KubeletAddress string
+	// RuntimeEndpoint is the socket of a running CRI runtime to use
+	// instead of starting containerd.
+	RuntimeEndpoint string
+	// Kube is the agent's identity towards the API server.
+	Kube *rest.Config
+	// ClientCAs verifies the API server's client certificate on the
+	// kubelet API; nil means the CA in Kube.
+	ClientCAs *x509.CertPool
+	// ClusterDNS are the nameservers of pods with dnsPolicy ClusterFirst;
+	// empty means they get the node's resolv.conf.
+	ClusterDNS []string
+	// ClusterDomain is the cluster's DNS domain; "" means cluster.local.
+	ClusterDomain string
+	// NodeLabels are added to the Node's labels; Taints are registered.
+	NodeLabels map[string]string
+	Taints     []corev1.Taint
+	// ImageArchives are imported into the agent's own containerd at every
+	// start (ignored with RuntimeEndpoint).
+	ImageArchives []string
+	// Version is reported as the kubelet version.
+	Version string
+	// Logger receives the agent's logs; nil discards them.
+	Logger *slog.Logger
+	// Progress receives one short line per start-up stage; nil discards.
+	Progress func(format string, args ...any)
+}
+
+func (cfg *Config) defaults() error {
+	if cfg.DataDir == "" {
+		return errors.New("agent: no data dir")
+	}
+	if cfg.Kube == nil {
+		return errors.New("agent: no API server configuration")
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("agent: data dir %q: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = dir
+	if cfg.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("agent: no node name given and the host name is unknown: %w", err)
+		}
+		cfg.NodeName = strings.ToLower(h)
+	}
+	if cfg.KubeletPort == 0 {
+		cfg.KubeletPort = DefaultKubeletPort
+	}
+	if cfg.ClusterDomain == "" {
+		cfg.ClusterDomain = DefaultClusterDomain
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = func(string, ...any) {}
+	}
+	if cfg.NodeIP == "" {
+		ip, err := nodestatus.DetectNodeIP()
+		if err != nil {
+			return fmt.Errorf("agent: detecting the node IP (set --node-ip): %w", err)
+		}
+		cfg.NodeIP = ip
+	}
+	if cfg.ClientCAs == nil {
+		pool, err := caPool(cfg.Kube)
+		if err != nil {
+			return err
+		}
+		cfg.ClientCAs = pool
+	}
+	return nil
+}
+
+// caPool returns the CA that kube trusts for the API server, which also
+// signs the API server's client certificate.
+func caPool(kube *rest.Config) (*x509.CertPool, error) {
+	data := kube.TLSClientConfig.CAData
+	if len(data) == 0 && kube.TLSClientConfig.CAFile != "" {
+		b, err := os.ReadFile(kube.TLSClientConfig.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: reading CA file: %w", err)
+		}
+		data = b
+	}
+	pool := x509.NewCertPool()
+	if len(data) == 0 || !pool.AppendCertsFromPEM(data) {
+		return nil, errors.New("agent: the kubeconfig holds no CA certificate to verify the API server's client certificate with")
+	}
+	return pool, nil
+}
+
+// Run runs the agent until ctx is done, then stops it leaving every
+// container running. It returns nil after ctx ends, and the first failure
+// otherwise.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.defaults(); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	root := filepath.Join(cfg.DataDir, "agent")
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+
+	// The runtime first: nothing works without it.
+	socket := cfg.RuntimeEndpoint
+	cniConfDir := ""
+	if socket == "" {
+		pauseArchive, err := writePauseArchive(root)
+		if err != nil {
+			return err
+		}
+		sup, err := containerd.New(containerd.Config{
+			DataDir:       cfg.DataDir,
+			SandboxImage:  SandboxImage,
+			ImageArchives: append([]string{pauseArchive}, cfg.ImageArchives...),
+			Logger:        log,
+		})
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		supErr := make(chan error, 1)
+		g.Go(func() error {
+			err := sup.Run(ctx)
+			supErr <- err
+			if err != nil {
+				return fmt.Errorf("containerd: %w", err)
+			}
+			return nil
+		})
+		select {
+		case <-sup.Ready():
+		case err := <-supErr:
+			if err == nil {
+				err = ctx.Err()
+			}
+			_ = g.Wait()
+			return fmt.Errorf("agent: starting containerd: %w", err)
+		case <-ctx.Done():
+			return g.Wait()
+		}
+		socket = sup.Socket()
+		cniConfDir = sup.Layout().CNIConfDir
+		cfg.Progress("containerd ready")
+	}
+	rt, err := cri.Dial(cri.Config{Socket: socket})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer rt.Close()
+
+	client, err := kubernetes.NewForConfig(cfg.Kube)
+	if err != nil {
+		return fmt.Errorf("agent: building API client: %w", err)
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName})
+
+	statsProvider := stats.New(stats.Config{NodeName: cfg.NodeName, Runtime: rt, RootFS: root, Logger: log.With("component", "stats")})
+	g.Go(func() error { return statsProvider.Run(ctx) })
+
+	// The pods: the manager is built first because eviction and the
+	// prober call into it; it runs once everything it uses exists.
+	vols, err := volumes.New(volumes.Config{RootDir: filepath.Join(root, "pods"), Client: client, NodeName: cfg.NodeName, Logger: log.With("component", "volumes")})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	g.Go(func() error { return vols.Run(ctx) })
+	writer := podstatus.NewWriter(client, log.With("component", "podstatus"))
+	g.Go(func() error { return writer.Run(ctx) })
+	var mgr *pods.Manager
+	probes := prober.New(prober.Config{
+		Runtime:  rt,
+		Recorder: recorder,
+		Logger:   log.With("component", "prober"),
+		OnChange: func(uid types.UID) { mgr.Resync(uid) },
+	})
+	mgr, err = pods.New(pods.Config{
+		Client:        client,
+		NodeName:      cfg.NodeName,
+		NodeIP:        cfg.NodeIP,
+		Runtime:       rt,
+		Volumes:       vols,
+		Prober:        probes,
+		Images:        pull.New(rt, client, recorder, log.With("component", "pull")),
+		Status:        podstatus.Computer{},
+		Writer:        writer,
+		Recorder:      recorder,
+		RootDir:       root,
+		ClusterDNS:    cfg.ClusterDNS,
+		ClusterDomain: cfg.ClusterDomain,
+		Logger:        log.With("component", "pods"),
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	evict, err := eviction.New(eviction.Config{
+		Usage:    eviction.HostUsage(root, root),
+		Pods:     mgr.ActivePods,
+		PodUsage: podUsage(statsProvider),
+		Evict:    mgr.Evict,
+		Logger:   log.With("component", "eviction"),
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+
+	reporter, err := nodestatus.New(nodestatus.Config{
+		Client:      client,
+		NodeName:    cfg.NodeName,
+		NodeIP:      cfg.NodeIP,
+		KubeletPort: cfg.KubeletPort,
+		Version:     cfg.Version,
+		Labels:      cfg.NodeLabels,
+		Taints:      cfg.Taints,
+		Runtime:     rt,
+		Usage:       evict.Pressure,
+		RootDir:     root,
+		Recorder:    recorder,
+		Logger:      log.With("component", "nodestatus"),
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if cniConfDir == "" {
+		reporter.SetNetworkReady(true, "")
+	} else if _, err := os.Stat(filepath.Join(cniConfDir, cni.ConfFile)); err == nil {
+		// A restart: the pod network is there already.
+		reporter.SetNetworkReady(true, "")
+	}
+	g.Go(func() error { return reporter.Run(ctx) })
+
+	// The kubelet API.
+	cert, err := kubeletserver.SelfSignedCert(filepath.Join(root, "pki"), []string{cfg.NodeName, cfg.NodeIP, "localhost", "127.0.0.1"})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	srv, err := kubeletserver.New(kubeletserver.Config{
+		Runtime:   rt,
+		ClientCAs: cfg.ClientCAs,
+		Summary:   func(ctx context.Context) (any, error) { return statsProvider.Summary(ctx) },
+		Logger:    log.With("component", "kubeletserver"),
+	})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	addr := net.JoinHostPort(cfg.KubeletAddress, strconv.Itoa(int(cfg.KubeletPort)))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("agent: kubelet API cannot listen on %s (another agent? pick --kubelet-port): %w", addr, err)
+	}
+	g.Go(func() error { return srv.Serve(ctx, ln, cert) })
+
+	// The pod network, once the node has its pod CIDR.
+	if cniConfDir != "" {
+		g.Go(func() error {
+			cidr, err := reporter.PodCIDR(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("waiting for the pod CIDR: %w", err)
+			}
+			changed, err := cni.WriteConfig(cniConfDir, cidr, filepath.Join(root, "cni"))
+			if err != nil {
+				return fmt.Errorf("writing the CNI config: %w", err)
+			}
+			reporter.SetNetworkReady(true, "")
+			if changed {
+				cfg.Progress("pod network %s ready", cidr)
+			}
+			return nil
+		})
+	}
+
+	g.Go(func() error { return probes.Run(ctx) })
+	g.Go(func() error { return mgr.Run(ctx) })
+	g.Go(func() error { return evict.Run(ctx) })
+	cfg.Progress("node %s (%s) agent running, kubelet API on %s", cfg.NodeName, cfg.NodeIP, ln.Addr())
+	log.Info("agent running", "node", cfg.NodeName, "nodeIP", cfg.NodeIP, "kubeletAPI", ln.Addr().String(), "runtime", socket)
+
+	err = g.Wait()
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// writePauseArchive writes the sandbox image's archive under root/images
+// (when missing or different) and returns its path.
+func writePauseArchive(root string) (string, error) {
+	bin, err := images.PauseBinary()
+	if err != nil {
+		return "", fmt.Errorf("agent: %w", err)
+	}
+	p := filepath.Join(root, "images", "pause.tar")
+	if err := images.WriteArchiveFile(p, images.SandboxImageSpec(SandboxImage, bin)); err != nil {
+		return "", fmt.Errorf("agent: writing the pause image: %w", err)
+	}
+	return p, nil
+}
+
+// podUsage adapts the stats provider's summary to eviction's per-pod
+// usage.
+func podUsage(p *stats.Provider) func(ctx context.Context) (map[types.UID]eviction.PodUsage, error) {
+	return func(ctx context.Context) (map[types.UID]eviction.PodUsage, error) {
+		sum, err := p.Summary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[types.UID]eviction.PodUsage, len(sum.Pods))
+		for _, ps := range sum.Pods {
+			var u eviction.PodUsage
+			if ps.Memory != nil && ps.Memory.WorkingSetBytes != nil {
+				u.MemoryWorkingSetBytes = *ps.Memory.WorkingSetBytes
+			}
+			if ps.EphemeralStorage != nil && ps.EphemeralStorage.UsedBytes != nil {
+				u.EphemeralStorageBytes = *ps.EphemeralStorage.UsedBytes
+			}
+			out[types.UID(ps.PodRef.UID)] = u
+		}
+		return out, nil
+	}
+}
