@@ -30,6 +30,7 @@ type nodeFlags struct {
 	clusterDNS, clusterDomain string
 	labels, taints            string
 	imageArchives             string
+	podManifestPath           string
 }
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
@@ -42,6 +43,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.clusterDomain, "cluster-domain", agent.DefaultClusterDomain, "the cluster's DNS domain")
 	fs.StringVar(&f.labels, "node-labels", "", "comma-separated key=value labels to add to the Node")
 	fs.StringVar(&f.taints, "register-with-taints", "", "comma-separated key=value:Effect taints to register the Node with")
+	fs.StringVar(&f.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests (YAML or JSON Pods) the agent runs and mirrors into the API")
 	fs.StringVar(&f.imageArchives, "image-archives", "", "comma-separated OCI or Docker image archives to import into the node's containerd at start (e.g. from skiff images build-test)")
 }
 
@@ -76,6 +78,12 @@ func (f *nodeFlags) problems() []string {
 func (f *nodeFlags) config(dataDir string, kube *rest.Config, logger *slog.Logger, progress io.Writer) agent.Config {
 	labels, _ := parseLabels(f.labels)
 	taints, _ := parseTaints(f.taints)
+	manifests := f.podManifestPath
+	if manifests != "" {
+		if abs, err := filepath.Abs(manifests); err == nil {
+			manifests = abs
+		}
+	}
 	var archives []string
 	for _, a := range splitList(f.imageArchives) {
 		if abs, err := filepath.Abs(a); err == nil {
@@ -96,6 +104,7 @@ func (f *nodeFlags) config(dataDir string, kube *rest.Config, logger *slog.Logge
 		NodeLabels:      labels,
 		Taints:          taints,
 		ImageArchives:   archives,
+		PodManifestPath: manifests,
 		Version:         server.KubernetesVersion,
 		Logger:          logger,
 		Progress:        func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) },

@@ -31,6 +31,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/agent/podstatus"
 	"github.com/skiff-dev/skiff/internal/agent/prober"
 	"github.com/skiff-dev/skiff/internal/agent/pull"
+	"github.com/skiff-dev/skiff/internal/agent/staticpods"
 	"github.com/skiff-dev/skiff/internal/agent/stats"
 	"github.com/skiff-dev/skiff/internal/agent/volumes"
 	"github.com/skiff-dev/skiff/internal/images"
@@ -78,6 +79,9 @@ type Config struct {
 	// ImageArchives are imported into the agent's own containerd at every
 	// start (ignored with RuntimeEndpoint).
 	ImageArchives []string
+	// PodManifestPath is a directory of static pod manifests; "" means
+	// none.
+	PodManifestPath string
 	// Version is reported as the kubelet version.
 	Version string
 	// Logger receives the agent's logs; nil discards them.
@@ -255,7 +259,7 @@ func Run(ctx context.Context, cfg Config) error {
 		RootDir:       root,
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
-		Logger:        log.With("component", "pods"),
+		Logger:        log,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -266,7 +270,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Pods:     mgr.ActivePods,
 		PodUsage: podUsage(statsProvider),
 		Evict:    mgr.Evict,
-		Logger:   log.With("component", "eviction"),
+		Logger:   log,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -284,7 +288,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Usage:       evict.Pressure,
 		RootDir:     root,
 		Recorder:    recorder,
-		Logger:      log.With("component", "nodestatus"),
+		Logger:      log,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -343,6 +347,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return probes.Run(ctx) })
 	g.Go(func() error { return mgr.Run(ctx) })
 	g.Go(func() error { return evict.Run(ctx) })
+	if cfg.PodManifestPath != "" {
+		g.Go(func() error {
+			return staticpods.Run(ctx, staticpods.Config{Client: client, NodeName: cfg.NodeName, Dir: cfg.PodManifestPath, Recorder: recorder, Logger: log.With("component", "staticpods")})
+		})
+	}
 	cfg.Progress("node %s (%s) agent running, kubelet API on %s", cfg.NodeName, cfg.NodeIP, ln.Addr())
 	log.Info("agent running", "node", cfg.NodeName, "nodeIP", cfg.NodeIP, "kubeletAPI", ln.Addr().String(), "runtime", socket)
 

@@ -49,6 +49,8 @@ func wellKnownSubresources(gr schema.GroupResource) []subresource {
 		}
 	case "namespaces":
 		return []subresource{{name: "finalize", verbs: []string{"update"}}}
+	case "nodes":
+		return []subresource{{name: "proxy", kind: core("NodeProxyOptions"), verbs: []string{"create", "delete", "get", "patch", "update"}}}
 	case "serviceaccounts":
 		return []subresource{{name: "token", kind: schema.GroupVersionKind{Group: "authentication.k8s.io", Version: "v1", Kind: "TokenRequest"}, verbs: []string{"create"}}}
 	}

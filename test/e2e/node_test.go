@@ -181,7 +181,7 @@ spec:
   - name: shell
     image: skiff-test/busybox:1.35
     imagePullPolicy: Never
-    command: [sh, -c, 'echo hello-from-logs; cat /etc/cfg/greeting; exec sleep 3600']
+    command: [sh, -c, 'echo hello-from-logs; echo "$(cat /etc/cfg/greeting)"; exec sleep 3600']
     volumeMounts: [{name: cfg, mountPath: /etc/cfg}]
   volumes:
   - name: cfg
@@ -438,9 +438,14 @@ spec:
 			}
 			return nil
 		})
-		if out := k2.ok(t, "exec", "-n", "node", "shell", "--", "sh", "-c", "echo still-here"); out != "still-here\n" {
-			t.Errorf("exec after restart = %q", out)
-		}
+		// The API server is ready before the agent's kubelet API is.
+		eventually(t, 30*time.Second, func() error {
+			r := k2.run(t, "", "exec", "-n", "node", "shell", "--", "sh", "-c", "echo still-here")
+			if r.code != 0 || r.stdout != "still-here\n" {
+				return fmt.Errorf("exec after restart: %v", r)
+			}
+			return nil
+		})
 		k2.ok(t, "delete", "namespace", "node", "--timeout", "90s")
 	})
 }

@@ -28,9 +28,14 @@ const (
 )
 
 // streamFlags reads stdin, stdout, stderr and tty as upstream's
-// remotecommand does: with a TTY, stderr is merged into stdout.
+// remotecommand does: with a TTY, stderr is merged into stdout. The
+// kubelet's own names (input, output, error) and the API's (stdin, stdout,
+// stderr) are both accepted.
 func streamFlags(r *http.Request) (tty, stdin, stdout, stderr bool, err error) {
-	tty, stdin, stdout, stderr = boolParam(r, "tty"), boolParam(r, "stdin"), boolParam(r, "stdout"), boolParam(r, "stderr")
+	tty = boolParam(r, "tty")
+	stdin = boolParam(r, "stdin") || boolParam(r, "input")
+	stdout = boolParam(r, "stdout") || boolParam(r, "output")
+	stderr = boolParam(r, "stderr") || boolParam(r, "error")
 	if tty {
 		stderr = false
 	}
