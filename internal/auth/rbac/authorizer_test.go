@@ -1,0 +1,295 @@
+package rbac
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiff-dev/skiff/internal/auth"
+)
+
+// newSynced returns an authorizer over a fake clientset holding objs, its
+// caches synced.
+func newSynced(t *testing.T, objs ...runtime.Object) *Authorizer {
+	t.Helper()
+	client := fake.NewClientset(objs...)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	a := New(factory)
+	factory.Start(t.Context().Done())
+	t.Cleanup(factory.Shutdown)
+	if !cache.WaitForCacheSync(t.Context().Done(), a.HasSynced) {
+		t.Fatal("caches did not sync")
+	}
+	return a
+}
+
+func clusterRole(name string, rules ...rbacv1.PolicyRule) *rbacv1.ClusterRole {
+	return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
+}
+
+func role(ns, name string, rules ...rbacv1.PolicyRule) *rbacv1.Role {
+	return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Rules: rules}
+}
+
+func userSubject(n string) rbacv1.Subject  { return rbacv1.Subject{Kind: rbacv1.UserKind, Name: n} }
+func groupSubject(n string) rbacv1.Subject { return rbacv1.Subject{Kind: rbacv1.GroupKind, Name: n} }
+func saSubject(ns, n string) rbacv1.Subject {
+	return rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: n}
+}
+
+func clusterBinding(name, roleName string, subjects ...rbacv1.Subject) *rbacv1.ClusterRoleBinding {
+	return &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: roleName},
+		Subjects:   subjects,
+	}
+}
+
+func binding(ns, name, kind, roleName string, subjects ...rbacv1.Subject) *rbacv1.RoleBinding {
+	return &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: roleName},
+		Subjects:   subjects,
+	}
+}
+
+// testPolicy is the policy the authorizer tests share.
+func testPolicy() []runtime.Object {
+	return []runtime.Object{
+		clusterRole("pod-reader", rule("get", "list", "watch").groups("").resources("pods").rule()),
+		clusterRole("logs", rule("get").groups("").resources("pods/log").rule()),
+		clusterRole("scale-all", rule("update").groups("apps").resources("*/scale").rule()),
+		clusterRole("named", rule("get").groups("").resources("configmaps").names("cm1").rule()),
+		clusterRole("health", rule("get").urls("/healthz", "/apis/*").rule()),
+		clusterRole("all", rule("*").groups("*").resources("*").rule(), rule("*").urls("*").rule()),
+		role("ns1", "secret-reader", rule("get").groups("").resources("secrets").rule()),
+		clusterBinding("alice-pods", "pod-reader", userSubject("alice")),
+		clusterBinding("devs-logs", "logs", groupSubject("devs")),
+		clusterBinding("masters", "all", groupSubject(auth.SystemMasters)),
+		clusterBinding("robot-scale", "scale-all", saSubject("ns2", "robot")),
+		clusterBinding("anonymous-health", "health", groupSubject(auth.AllUnauthenticated)),
+		binding("ns1", "bob-secrets", "Role", "secret-reader", userSubject("bob")),
+		binding("ns1", "carol-named", "ClusterRole", "named", userSubject("carol")),
+		binding("ns1", "builder-secrets", "Role", "secret-reader", saSubject("", "builder")),
+		binding("ns1", "dangling", "Role", "missing", userSubject("dave")),
+	}
+}
+
+func TestAuthorize(t *testing.T) {
+	t.Parallel()
+	a := newSynced(t, testPolicy()...)
+	as := func(u auth.User, attrs auth.Attributes) auth.Attributes { attrs.User = u; return attrs }
+	alice := auth.User{Name: "alice", Groups: []string{auth.AllAuthenticated}}
+	devs := auth.User{Name: "erin", Groups: []string{"devs", auth.AllAuthenticated}}
+	bob := auth.User{Name: "bob", Groups: []string{auth.AllAuthenticated}}
+	carol := auth.User{Name: "carol"}
+	dave := auth.User{Name: "dave"}
+	admin := auth.User{Name: "root", Groups: []string{auth.SystemMasters}}
+	anonymous := auth.User{Name: auth.Anonymous, Groups: []string{auth.AllUnauthenticated}}
+	robot := auth.User{Name: "system:serviceaccount:ns2:robot", Groups: []string{auth.ServiceAccountsAll}}
+	builder := auth.User{Name: "system:serviceaccount:ns1:builder"}
+	builder2 := auth.User{Name: "system:serviceaccount:ns2:builder"}
+
+	tests := []struct {
+		name       string
+		attrs      auth.Attributes
+		want       auth.Decision
+		wantReason string // substring; "" means the reason must be empty
+	}{
+		{"cluster binding allows", as(alice, res("get", "", "pods", "", "ns1", "p")), auth.Allow,
+			`RBAC: allowed by ClusterRoleBinding "alice-pods" of ClusterRole "pod-reader" to User "alice"`},
+		{"cluster binding allows cluster-wide list", as(alice, res("list", "", "pods", "", "", "")), auth.Allow, `"alice-pods"`},
+		{"verb not granted", as(alice, res("delete", "", "pods", "", "ns1", "p")), auth.NoOpinion, ""},
+		{"subresource not granted by resource", as(alice, res("get", "", "pods", "log", "ns1", "p")), auth.NoOpinion, ""},
+		{"group subject", as(devs, res("get", "", "pods", "log", "ns1", "p")), auth.Allow,
+			`ClusterRoleBinding "devs-logs" of ClusterRole "logs" to Group "devs"`},
+		{"star subresource", as(robot, res("update", "apps", "deployments", "scale", "ns9", "d")), auth.Allow,
+			`to ServiceAccount "ns2/robot"`},
+		{"star subresource not the resource", as(robot, res("update", "apps", "deployments", "", "ns9", "d")), auth.NoOpinion, ""},
+		{"star subresource other group", as(robot, res("update", "", "replicationcontrollers", "scale", "ns9", "d")), auth.NoOpinion, ""},
+		{"role binding to cluster role in its namespace", as(carol, res("get", "", "configmaps", "", "ns1", "cm1")), auth.Allow,
+			`RoleBinding "carol-named/ns1" of ClusterRole "named" to User "carol"`},
+		{"resource name not listed", as(carol, res("get", "", "configmaps", "", "ns1", "cm2")), auth.NoOpinion, ""},
+		{"resource names do not allow list", as(carol, res("list", "", "configmaps", "", "ns1", "")), auth.NoOpinion, ""},
+		{"role binding only in its namespace", as(carol, res("get", "", "configmaps", "", "ns2", "cm1")), auth.NoOpinion, ""},
+		{"role binding to role", as(bob, res("get", "", "secrets", "", "ns1", "s")), auth.Allow,
+			`RoleBinding "bob-secrets/ns1" of Role "secret-reader" to User "bob"`},
+		{"role binding not in other namespaces", as(bob, res("get", "", "secrets", "", "ns2", "s")), auth.NoOpinion, ""},
+		{"role binding not cluster-wide", as(bob, res("get", "", "secrets", "", "", "s")), auth.NoOpinion, ""},
+		{"service account subject defaults to binding namespace", as(builder, res("get", "", "secrets", "", "ns1", "s")), auth.Allow,
+			`to ServiceAccount "ns1/builder"`},
+		{"same-named service account elsewhere", as(builder2, res("get", "", "secrets", "", "ns1", "s")), auth.NoOpinion, ""},
+		{"non-resource for anonymous", as(anonymous, nonRes("get", "/healthz")), auth.Allow, `"anonymous-health"`},
+		{"non-resource prefix", as(anonymous, nonRes("get", "/apis/apps")), auth.Allow, `"anonymous-health"`},
+		{"non-resource not a prefix", as(anonymous, nonRes("get", "/healthz/etcd")), auth.NoOpinion, ""},
+		{"non-resource star needs the slash", as(anonymous, nonRes("get", "/apis")), auth.NoOpinion, ""},
+		{"anonymous gets no resources", as(anonymous, res("get", "", "pods", "", "ns1", "p")), auth.NoOpinion, ""},
+		{"resource rules do not grant URLs", as(alice, nonRes("get", "/api")), auth.NoOpinion, ""},
+		{"masters may do anything", as(admin, res("escalate", "rbac.authorization.k8s.io", "clusterroles", "", "", "x")), auth.Allow, `"masters"`},
+		{"masters may reach any URL", as(admin, nonRes("post", "/whatever")), auth.Allow, `"masters"`},
+		{"dangling role is reported", as(dave, res("get", "", "pods", "", "ns1", "p")), auth.NoOpinion, `role binding ns1/dangling: getting role ns1/missing`},
+		{"nobody", as(auth.User{Name: "mallory"}, res("get", "", "pods", "", "ns1", "p")), auth.NoOpinion, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, reason, err := a.Authorize(t.Context(), tt.attrs)
+			if err != nil {
+				t.Fatalf("Authorize: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("decision = %v, want %v (reason %q)", got, tt.want, reason)
+			}
+			if tt.wantReason == "" && reason != "" || !strings.Contains(reason, tt.wantReason) {
+				t.Errorf("reason = %q, want it to contain %q", reason, tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestRulesFor(t *testing.T) {
+	t.Parallel()
+	a := newSynced(t, testPolicy()...)
+	tests := []struct {
+		name            string
+		user            auth.User
+		namespace       string
+		wantResource    []rbacv1.PolicyRule
+		wantNonResource []rbacv1.PolicyRule
+		wantIncomplete  bool
+	}{
+		{
+			name: "cluster and namespace bindings", user: auth.User{Name: "bob", Groups: []string{"devs"}}, namespace: "ns1",
+			wantResource: []rbacv1.PolicyRule{
+				rule("get").groups("").resources("pods/log").rule(),
+				rule("get").groups("").resources("secrets").rule(),
+			},
+		},
+		{
+			name: "cluster-wide only", user: auth.User{Name: "bob", Groups: []string{"devs"}},
+			wantResource: []rbacv1.PolicyRule{rule("get").groups("").resources("pods/log").rule()},
+		},
+		{
+			name: "non-resource", user: auth.User{Name: auth.Anonymous, Groups: []string{auth.AllUnauthenticated}}, namespace: "ns1",
+			wantNonResource: []rbacv1.PolicyRule{rule("get").urls("/healthz", "/apis/*").rule()},
+		},
+		{name: "dangling binding", user: auth.User{Name: "dave"}, namespace: "ns1", wantIncomplete: true},
+		{name: "nothing", user: auth.User{Name: "mallory"}, namespace: "ns1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r, nr, incomplete := a.RulesFor(tt.user, tt.namespace)
+			if diff := cmp.Diff(tt.wantResource, r); diff != "" {
+				t.Errorf("resource rules (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantNonResource, nr); diff != "" {
+				t.Errorf("non-resource rules (-want +got):\n%s", diff)
+			}
+			if incomplete != tt.wantIncomplete {
+				t.Errorf("incomplete = %v, want %v", incomplete, tt.wantIncomplete)
+			}
+		})
+	}
+}
+
+// TestDefaultPolicy checks the default roles and bindings give what
+// upstream's give, evaluated by the authorizer.
+func TestDefaultPolicy(t *testing.T) {
+	t.Parallel()
+	var objs []runtime.Object
+	for _, r := range DefaultClusterRoles() {
+		objs = append(objs, &r)
+	}
+	for _, b := range DefaultClusterRoleBindings() {
+		objs = append(objs, &b)
+	}
+	// view, edit and admin are filled by the aggregation controller; give
+	// them their aggregated rules here, as it would.
+	roles := map[string]*rbacv1.ClusterRole{}
+	for _, o := range objs {
+		if r, ok := o.(*rbacv1.ClusterRole); ok {
+			roles[r.Name] = r
+		}
+	}
+	roles["view"].Rules = roles["system:aggregate-to-view"].Rules
+	roles["edit"].Rules = append(append([]rbacv1.PolicyRule{}, roles["view"].Rules...), roles["system:aggregate-to-edit"].Rules...)
+	roles["admin"].Rules = append(append([]rbacv1.PolicyRule{}, roles["edit"].Rules...), roles["system:aggregate-to-admin"].Rules...)
+	objs = append(objs,
+		binding("team", "viewers", "ClusterRole", "view", userSubject("viewer")),
+		binding("team", "editors", "ClusterRole", "edit", userSubject("editor")),
+		binding("team", "admins", "ClusterRole", "admin", userSubject("nsadmin")),
+	)
+	a := newSynced(t, objs...)
+	authn := func(name string, groups ...string) auth.User {
+		return auth.User{Name: name, Groups: append(groups, auth.AllAuthenticated)}
+	}
+	anonymous := auth.User{Name: auth.Anonymous, Groups: []string{auth.AllUnauthenticated}}
+	tests := []struct {
+		name  string
+		user  auth.User
+		attrs auth.Attributes
+		want  auth.Decision
+	}{
+		{"anonymous healthz", anonymous, nonRes("get", "/healthz"), auth.Allow},
+		{"anonymous livez", anonymous, nonRes("get", "/livez"), auth.Allow},
+		{"anonymous readyz", anonymous, nonRes("get", "/readyz"), auth.Allow},
+		{"anonymous version", anonymous, nonRes("get", "/version"), auth.Allow},
+		{"anonymous no discovery", anonymous, nonRes("get", "/api"), auth.NoOpinion},
+		{"anonymous no metrics", anonymous, nonRes("get", "/metrics"), auth.NoOpinion},
+		{"anonymous no self review", anonymous, res("create", "authorization.k8s.io", "selfsubjectaccessreviews", "", "", ""), auth.NoOpinion},
+		{"authenticated discovery", authn("u"), nonRes("get", "/apis/apps/v1"), auth.Allow},
+		{"authenticated openapi", authn("u"), nonRes("get", "/openapi/v3"), auth.Allow},
+		{"authenticated self review", authn("u"), res("create", "authorization.k8s.io", "selfsubjectaccessreviews", "", "", ""), auth.Allow},
+		{"authenticated rules review", authn("u"), res("create", "authorization.k8s.io", "selfsubjectrulesreviews", "", "", ""), auth.Allow},
+		{"authenticated whoami", authn("u"), res("create", "authentication.k8s.io", "selfsubjectreviews", "", "", ""), auth.Allow},
+		{"authenticated no pods", authn("u"), res("list", "", "pods", "", "team", ""), auth.NoOpinion},
+		{"masters", authn("root", auth.SystemMasters), res("delete", "", "nodes", "", "", "n"), auth.Allow},
+		{"monitoring metrics", authn("prom", MonitoringGroup), nonRes("get", "/metrics"), auth.Allow},
+		{"view lists pods", authn("viewer"), res("list", "", "pods", "", "team", ""), auth.Allow},
+		{"view reads logs", authn("viewer"), res("get", "", "pods", "log", "team", "p"), auth.Allow},
+		{"view no secrets", authn("viewer"), res("get", "", "secrets", "", "team", "s"), auth.NoOpinion},
+		{"view no delete", authn("viewer"), res("delete", "", "pods", "", "team", "p"), auth.NoOpinion},
+		{"view only its namespace", authn("viewer"), res("list", "", "pods", "", "other", ""), auth.NoOpinion},
+		{"edit deletes pods", authn("editor"), res("delete", "", "pods", "", "team", "p"), auth.Allow},
+		{"edit reads secrets", authn("editor"), res("get", "", "secrets", "", "team", "s"), auth.Allow},
+		{"edit scales deployments", authn("editor"), res("update", "apps", "deployments", "scale", "team", "d"), auth.Allow},
+		{"edit no roles", authn("editor"), res("create", "rbac.authorization.k8s.io", "roles", "", "team", ""), auth.NoOpinion},
+		{"admin creates roles", authn("nsadmin"), res("create", "rbac.authorization.k8s.io", "rolebindings", "", "team", ""), auth.Allow},
+		{"admin no quota writes", authn("nsadmin"), res("update", "", "resourcequotas", "", "team", "q"), auth.NoOpinion},
+		{"scheduler binds", authn(KubeSchedulerUser), res("create", "", "pods", "binding", "team", "p"), auth.Allow},
+		{"scheduler lists nodes", authn(KubeSchedulerUser), res("list", "", "nodes", "", "", ""), auth.Allow},
+		{"scheduler no secrets", authn(KubeSchedulerUser), res("get", "", "secrets", "", "team", "s"), auth.NoOpinion},
+		{"scheduler own lease", authn(KubeSchedulerUser), res("update", "coordination.k8s.io", "leases", "", "kube-system", "kube-scheduler"), auth.Allow},
+		{"scheduler not others' leases", authn(KubeSchedulerUser), res("update", "coordination.k8s.io", "leases", "", "kube-system", "kube-controller-manager"), auth.NoOpinion},
+		{"controller manager watches all", authn(KubeControllerManagerUser), res("watch", "apps", "deployments", "", "", ""), auth.Allow},
+		{"proxy lists slices", authn(KubeProxyUser), res("list", "discovery.k8s.io", "endpointslices", "", "", ""), auth.Allow},
+		{"node updates status", authn("system:node:n1", auth.NodesGroup), res("patch", "", "nodes", "status", "", "n1"), auth.Allow},
+		{"node creates csr", authn("system:node:n1", auth.NodesGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "", "", ""), auth.Allow},
+		{"bootstrapper creates csr", authn("system:bootstrap:abcdef", auth.BootstrappersGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "", "", ""), auth.Allow},
+		{"bootstrapper nodeclient", authn("system:bootstrap:abcdef", auth.BootstrappersGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "nodeclient", "", ""), auth.Allow},
+		{"bootstrapper no pods", authn("system:bootstrap:abcdef", auth.BootstrappersGroup), res("list", "", "pods", "", "", ""), auth.NoOpinion},
+		{"node selfnodeclient", authn("system:node:n1", auth.NodesGroup), res("create", "certificates.k8s.io", "certificatesigningrequests", "selfnodeclient", "", ""), auth.Allow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			attrs := tt.attrs
+			attrs.User = tt.user
+			got, reason, err := a.Authorize(t.Context(), attrs)
+			if err != nil {
+				t.Fatalf("Authorize: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("decision = %v, want %v (reason %q)", got, tt.want, reason)
+			}
+		})
+	}
+}

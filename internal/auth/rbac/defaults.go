@@ -1,0 +1,284 @@
+package rbac
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiff-dev/skiff/internal/auth"
+)
+
+// Well-known labels and annotations of the default policy, as upstream.
+const (
+	// AutoUpdateAnnotation on a default role or binding set to "false"
+	// stops EnsureDefaults from touching it.
+	AutoUpdateAnnotation = "rbac.authorization.kubernetes.io/autoupdate"
+	// BootstrappingLabel marks the default policy objects.
+	BootstrappingLabel = "kubernetes.io/bootstrapping"
+	// AggregateToAdmin, AggregateToEdit and AggregateToView label cluster
+	// roles whose rules the aggregation controller adds to admin, edit and
+	// view.
+	AggregateToAdmin = "rbac.authorization.k8s.io/aggregate-to-admin"
+	AggregateToEdit  = "rbac.authorization.k8s.io/aggregate-to-edit"
+	AggregateToView  = "rbac.authorization.k8s.io/aggregate-to-view"
+)
+
+// Component users of the control plane, as upstream names them.
+const (
+	KubeSchedulerUser         = "system:kube-scheduler"
+	KubeControllerManagerUser = "system:kube-controller-manager"
+	KubeProxyUser             = "system:kube-proxy"
+	MonitoringGroup           = "system:monitoring"
+)
+
+func readVerbs() []string { return []string{"get", "list", "watch"} }
+func writeVerbs() []string {
+	return []string{"create", "update", "patch", "delete", "deletecollection"}
+}
+func readWriteVerbs() []string {
+	return []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
+}
+func eventVerbs() []string { return []string{"create", "update", "patch"} }
+
+// rule builds a PolicyRule: rule(verbs...).groups(...).resources(...).
+type ruleBuilder struct{ r rbacv1.PolicyRule }
+
+func rule(verbs ...string) *ruleBuilder {
+	return &ruleBuilder{r: rbacv1.PolicyRule{Verbs: verbs}}
+}
+func (b *ruleBuilder) groups(g ...string) *ruleBuilder    { b.r.APIGroups = g; return b }
+func (b *ruleBuilder) resources(r ...string) *ruleBuilder { b.r.Resources = r; return b }
+func (b *ruleBuilder) names(n ...string) *ruleBuilder     { b.r.ResourceNames = n; return b }
+func (b *ruleBuilder) urls(u ...string) *ruleBuilder      { b.r.NonResourceURLs = u; return b }
+func (b *ruleBuilder) rule() rbacv1.PolicyRule            { return b.r }
+
+func eventsRule() rbacv1.PolicyRule {
+	return rule(eventVerbs()...).groups("", "events.k8s.io").resources("events").rule()
+}
+
+func defaultMeta(name string, extraLabels ...string) metav1.ObjectMeta {
+	l := map[string]string{BootstrappingLabel: "rbac-defaults"}
+	for _, k := range extraLabels {
+		l[k] = "true"
+	}
+	return metav1.ObjectMeta{Name: name, Labels: l, Annotations: map[string]string{AutoUpdateAnnotation: "true"}}
+}
+
+func aggregated(name, selectorLabel string, extraLabels ...string) rbacv1.ClusterRole {
+	return rbacv1.ClusterRole{
+		ObjectMeta: defaultMeta(name, extraLabels...),
+		AggregationRule: &rbacv1.AggregationRule{ClusterRoleSelectors: []metav1.LabelSelector{
+			{MatchLabels: map[string]string{selectorLabel: "true"}},
+		}},
+	}
+}
+
+// DefaultClusterRoles returns the default cluster roles, a subset of
+// upstream's bootstrap policy with the same rules (for the API groups
+// skiff serves and those upstream components expect). Each call returns
+// fresh objects.
+func DefaultClusterRoles() []rbacv1.ClusterRole {
+	cr := func(name string, rules ...rbacv1.PolicyRule) rbacv1.ClusterRole {
+		return rbacv1.ClusterRole{ObjectMeta: defaultMeta(name), Rules: rules}
+	}
+	withLabel := func(r rbacv1.ClusterRole, label string) rbacv1.ClusterRole {
+		r.Labels[label] = "true"
+		return r
+	}
+	return []rbacv1.ClusterRole{
+		cr("cluster-admin",
+			rule("*").groups("*").resources("*").rule(),
+			rule("*").urls("*").rule()),
+		aggregated("admin", AggregateToAdmin),
+		aggregated("edit", AggregateToEdit, AggregateToAdmin),
+		aggregated("view", AggregateToView, AggregateToEdit),
+		withLabel(cr("system:aggregate-to-admin",
+			rule("create").groups("authorization.k8s.io").resources("localsubjectaccessreviews").rule(),
+			rule(readWriteVerbs()...).groups(rbacv1.GroupName).resources("rolebindings", "roles").rule(),
+		), AggregateToAdmin),
+		withLabel(cr("system:aggregate-to-edit",
+			rule(readVerbs()...).groups("").resources("pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy").rule(),
+			rule("impersonate").groups("").resources("serviceaccounts").rule(),
+			rule(writeVerbs()...).groups("").resources("pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy").rule(),
+			rule("create").groups("").resources("pods/eviction").rule(),
+			rule(writeVerbs()...).groups("").resources("configmaps", "persistentvolumeclaims", "replicationcontrollers",
+				"replicationcontrollers/scale", "secrets", "serviceaccounts", "services", "services/proxy").rule(),
+			rule("create").groups("").resources("serviceaccounts/token").rule(),
+			rule(writeVerbs()...).groups("", "events.k8s.io").resources("events").rule(),
+			rule(writeVerbs()...).groups("apps").resources("daemonsets", "deployments", "deployments/rollback", "deployments/scale",
+				"replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale").rule(),
+			rule(writeVerbs()...).groups("autoscaling").resources("horizontalpodautoscalers").rule(),
+			rule(writeVerbs()...).groups("batch").resources("cronjobs", "jobs").rule(),
+			rule(writeVerbs()...).groups("extensions").resources("daemonsets", "deployments", "deployments/rollback", "deployments/scale",
+				"ingresses", "networkpolicies", "replicasets", "replicasets/scale", "replicationcontrollers/scale").rule(),
+			rule(writeVerbs()...).groups("policy").resources("poddisruptionbudgets").rule(),
+			rule(writeVerbs()...).groups("networking.k8s.io").resources("ingresses", "networkpolicies").rule(),
+			rule(readWriteVerbs()...).groups("coordination.k8s.io").resources("leases").rule(),
+			rule(writeVerbs()...).groups("resource.k8s.io").resources("resourceclaims", "resourceclaimtemplates").rule(),
+		), AggregateToEdit),
+		withLabel(cr("system:aggregate-to-view",
+			rule(readVerbs()...).groups("").resources("configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status",
+				"pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts", "services", "services/status").rule(),
+			rule(readVerbs()...).groups("").resources("bindings", "events", "limitranges", "namespaces/status", "pods/log", "pods/status",
+				"replicationcontrollers/status", "resourcequotas", "resourcequotas/status").rule(),
+			rule(readVerbs()...).groups("").resources("namespaces").rule(),
+			rule(readVerbs()...).groups("", "events.k8s.io").resources("events").rule(),
+			rule(readVerbs()...).groups("discovery.k8s.io").resources("endpointslices").rule(),
+			rule(readVerbs()...).groups("apps").resources("controllerrevisions", "daemonsets", "daemonsets/status", "deployments",
+				"deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status",
+				"statefulsets", "statefulsets/scale", "statefulsets/status").rule(),
+			rule(readVerbs()...).groups("autoscaling").resources("horizontalpodautoscalers", "horizontalpodautoscalers/status").rule(),
+			rule(readVerbs()...).groups("batch").resources("cronjobs", "cronjobs/status", "jobs", "jobs/status").rule(),
+			rule(readVerbs()...).groups("extensions").resources("daemonsets", "daemonsets/status", "deployments", "deployments/scale",
+				"deployments/status", "ingresses", "ingresses/status", "networkpolicies", "replicasets", "replicasets/scale",
+				"replicasets/status", "replicationcontrollers/scale").rule(),
+			rule(readVerbs()...).groups("policy").resources("poddisruptionbudgets", "poddisruptionbudgets/status").rule(),
+			rule(readVerbs()...).groups("networking.k8s.io").resources("ingresses", "ingresses/status", "networkpolicies").rule(),
+			rule(readVerbs()...).groups("resource.k8s.io").resources("resourceclaims", "resourceclaims/status", "resourceclaimtemplates").rule(),
+		), AggregateToView),
+		cr("system:discovery",
+			rule("get").urls("/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
+				"/readyz", "/version", "/version/").rule()),
+		cr("system:basic-user",
+			rule("create").groups("authorization.k8s.io").resources("selfsubjectaccessreviews", "selfsubjectrulesreviews").rule(),
+			rule("create").groups("authentication.k8s.io").resources("selfsubjectreviews").rule()),
+		cr("system:public-info-viewer",
+			rule("get").urls("/healthz", "/livez", "/readyz", "/version", "/version/").rule()),
+		cr("system:monitoring",
+			rule("get").urls("/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis",
+				"/readyz", "/readyz/*", "/statusz").rule(),
+			rule("get").groups("").resources("nodes/metrics").rule()),
+		cr("system:auth-delegator",
+			rule("create").groups("authentication.k8s.io").resources("tokenreviews").rule(),
+			rule("create").groups("authorization.k8s.io").resources("subjectaccessreviews").rule()),
+		cr("system:service-account-issuer-discovery",
+			rule("get").urls("/.well-known/openid-configuration", "/.well-known/openid-configuration/",
+				"/openid/v1/jwks", "/openid/v1/jwks/").rule()),
+		cr("system:node", NodeRules()...),
+		cr("system:node-bootstrapper",
+			rule("create", "get", "list", "watch").groups("certificates.k8s.io").resources("certificatesigningrequests").rule()),
+		cr("system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+			rule("create").groups("certificates.k8s.io").resources("certificatesigningrequests/nodeclient").rule()),
+		cr("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+			rule("create").groups("certificates.k8s.io").resources("certificatesigningrequests/selfnodeclient").rule()),
+		cr("system:certificates.k8s.io:kube-apiserver-client-kubelet-approver",
+			rule("approve").groups("certificates.k8s.io").resources("signers").names("kubernetes.io/kube-apiserver-client-kubelet").rule()),
+		cr("system:node-proxier",
+			rule("list", "watch").groups("").resources("endpoints", "services").rule(),
+			rule(readVerbs()...).groups("").resources("nodes").rule(),
+			eventsRule(),
+			rule("list", "watch").groups("networking.k8s.io").resources("servicecidrs").rule(),
+			rule("list", "watch").groups("discovery.k8s.io").resources("endpointslices").rule()),
+		cr("system:kube-dns",
+			rule("list", "watch").groups("").resources("endpoints", "services").rule()),
+		cr("system:kube-scheduler",
+			eventsRule(),
+			rule("create").groups("coordination.k8s.io").resources("leases").rule(),
+			rule("get", "list", "update", "watch").groups("coordination.k8s.io").resources("leases").names("kube-scheduler").rule(),
+			rule(readWriteVerbs()...).groups("coordination.k8s.io").resources("leasecandidates").rule(),
+			rule(readVerbs()...).groups("").resources("nodes").rule(),
+			rule("delete", "get", "list", "watch").groups("").resources("pods").rule(),
+			rule("create").groups("").resources("bindings", "pods/binding").rule(),
+			rule("patch", "update").groups("").resources("pods/status").rule(),
+			rule(readVerbs()...).groups("").resources("replicationcontrollers", "services").rule(),
+			rule(readVerbs()...).groups("apps", "extensions").resources("replicasets").rule(),
+			rule(readVerbs()...).groups("apps").resources("statefulsets").rule(),
+			rule(readVerbs()...).groups("policy").resources("poddisruptionbudgets").rule(),
+			rule(readVerbs()...).groups("").resources("persistentvolumeclaims", "persistentvolumes").rule(),
+			rule("create").groups("authentication.k8s.io").resources("tokenreviews").rule(),
+			rule("create").groups("authorization.k8s.io").resources("subjectaccessreviews").rule(),
+			rule(readVerbs()...).groups("storage.k8s.io").resources("csinodes", "volumeattachments", "csidrivers", "csistoragecapacities").rule(),
+			rule(readVerbs()...).groups("").resources("namespaces").rule(),
+			rule(readVerbs()...).groups("resource.k8s.io").resources("deviceclasses", "resourceslices").rule(),
+			rule("get", "list", "patch", "update", "watch").groups("resource.k8s.io").resources("resourceclaims", "resourceclaims/status").rule(),
+			rule("create", "delete").groups("resource.k8s.io").resources("resourceclaims").rule(),
+			rule("update").groups("").resources("pods/finalizers").rule()),
+		cr("system:volume-scheduler",
+			rule("get", "list", "patch", "update", "watch").groups("").resources("persistentvolumes", "persistentvolumeclaims").rule(),
+			rule(readVerbs()...).groups("storage.k8s.io").resources("storageclasses").rule()),
+		cr("system:kube-controller-manager",
+			eventsRule(),
+			rule("create").groups("coordination.k8s.io").resources("leases").rule(),
+			rule("get", "update").groups("coordination.k8s.io").resources("leases").names("kube-controller-manager").rule(),
+			rule("create").groups("").resources("secrets", "serviceaccounts").rule(),
+			rule("delete").groups("").resources("secrets").rule(),
+			rule("get").groups("").resources("configmaps", "namespaces", "secrets", "serviceaccounts").rule(),
+			rule("update").groups("").resources("secrets", "serviceaccounts").rule(),
+			rule("create").groups("authentication.k8s.io").resources("tokenreviews").rule(),
+			rule("create").groups("authorization.k8s.io").resources("subjectaccessreviews").rule(),
+			rule("list", "watch").groups("*").resources("*").rule(),
+			rule("create").groups("").resources("serviceaccounts/token").rule()),
+	}
+}
+
+// NodeRules are the rules of the system:node cluster role, as upstream's.
+// The node authorizer narrows the graph-scoped ones (secrets, config maps,
+// volumes, service account tokens, pod writes, its own node and lease) to
+// what the node's pods need, answering Deny for the rest, so that binding
+// this role to system:nodes grants no cross-node reads.
+func NodeRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		rule("create").groups("authentication.k8s.io").resources("tokenreviews").rule(),
+		rule("create").groups("authorization.k8s.io").resources("localsubjectaccessreviews", "subjectaccessreviews").rule(),
+		rule(readVerbs()...).groups("").resources("services").rule(),
+		rule("create", "get", "list", "watch").groups("").resources("nodes").rule(),
+		rule("patch", "update").groups("").resources("nodes/status").rule(),
+		rule("patch", "update").groups("").resources("nodes").rule(),
+		eventsRule(),
+		rule(readVerbs()...).groups("").resources("pods").rule(),
+		rule("create", "delete").groups("").resources("pods").rule(),
+		rule("patch", "update").groups("").resources("pods/status").rule(),
+		rule("create").groups("").resources("pods/eviction").rule(),
+		rule(readVerbs()...).groups("").resources("configmaps", "secrets").rule(),
+		rule("get").groups("").resources("persistentvolumeclaims", "persistentvolumes").rule(),
+		rule("get").groups("").resources("endpoints").rule(),
+		rule("create", "get", "list", "watch").groups("certificates.k8s.io").resources("certificatesigningrequests").rule(),
+		rule("create", "delete", "get", "patch", "update").groups("coordination.k8s.io").resources("leases").rule(),
+		rule("get").groups("storage.k8s.io").resources("volumeattachments").rule(),
+		rule("create").groups("").resources("serviceaccounts/token").rule(),
+		rule("get", "patch", "update").groups("").resources("persistentvolumeclaims/status").rule(),
+		rule(readVerbs()...).groups("storage.k8s.io").resources("csidrivers").rule(),
+		rule("create", "delete", "get", "patch", "update").groups("storage.k8s.io").resources("csinodes").rule(),
+		rule(readVerbs()...).groups("node.k8s.io").resources("runtimeclasses").rule(),
+		rule("get").groups("").resources("serviceaccounts").rule(),
+	}
+}
+
+// DefaultClusterRoleBindings returns the default cluster role bindings:
+// upstream's, plus the three skiff:* bindings kubeadm-style clusters add
+// for joining nodes (bootstrap-token users may create CSRs and have their
+// node client CSRs auto-approved; nodes may renew their own certificate).
+// system:node is bound to the group system:nodes (upstream leaves it
+// unbound and relies on the node authorizer alone); the node authorizer
+// must run before RBAC so it can deny cross-node reads.
+func DefaultClusterRoleBindings() []rbacv1.ClusterRoleBinding {
+	group := func(n string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: n}
+	}
+	user := func(n string) rbacv1.Subject {
+		return rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: n}
+	}
+	crb := func(name, role string, subjects ...rbacv1.Subject) rbacv1.ClusterRoleBinding {
+		return rbacv1.ClusterRoleBinding{
+			ObjectMeta: defaultMeta(name),
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+			Subjects:   subjects,
+		}
+	}
+	return []rbacv1.ClusterRoleBinding{
+		crb("cluster-admin", "cluster-admin", group(auth.SystemMasters)),
+		crb("system:monitoring", "system:monitoring", group(MonitoringGroup)),
+		crb("system:discovery", "system:discovery", group(auth.AllAuthenticated)),
+		crb("system:basic-user", "system:basic-user", group(auth.AllAuthenticated)),
+		crb("system:public-info-viewer", "system:public-info-viewer", group(auth.AllAuthenticated), group(auth.AllUnauthenticated)),
+		crb("system:service-account-issuer-discovery", "system:service-account-issuer-discovery", group(auth.ServiceAccountsAll)),
+		crb("system:node", "system:node", group(auth.NodesGroup)),
+		crb("system:node-proxier", "system:node-proxier", user(KubeProxyUser)),
+		crb("system:kube-dns", "system:kube-dns", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: metav1.NamespaceSystem, Name: "kube-dns"}),
+		crb("system:kube-scheduler", "system:kube-scheduler", user(KubeSchedulerUser)),
+		crb("system:volume-scheduler", "system:volume-scheduler", user(KubeSchedulerUser)),
+		crb("system:kube-controller-manager", "system:kube-controller-manager", user(KubeControllerManagerUser)),
+		crb("skiff:kubelet-bootstrap", "system:node-bootstrapper", group(auth.BootstrappersGroup)),
+		crb("skiff:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", group(auth.BootstrappersGroup)),
+		crb("skiff:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", group(auth.NodesGroup)),
+	}
+}
