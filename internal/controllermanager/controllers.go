@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/controller/clusterroleaggregation"
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
@@ -44,6 +45,7 @@ func controllers() []entry {
 		{"endpointslice", "endpointslice-controller", 5, standard(endpointslice.New)},
 		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
 		{"root-ca-cert-publisher", rootcacert.Name, 1, withConfig(rootcacert.NewForConfig)},
+		{"clusterrole-aggregation", clusterroleaggregation.Name, 1, standard(clusterroleaggregation.New)},
 		{"garbagecollector", "garbage-collector-controller", 20, withMetadata(garbagecollector.New)},
 		{"horizontalpodautoscaling", "horizontal-pod-autoscaler", 5, withConfig(podautoscaler.NewForConfig)},
 		{"resourcequota", "resource-quota-controller", 5, withConfig(resourcequota.NewForConfig)},
