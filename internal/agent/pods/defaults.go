@@ -5,7 +5,9 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/agent/pull"
@@ -70,3 +72,12 @@ func (p runtimePuller) Ensure(ctx context.Context, _ *v1.Pod, c *v1.Container) (
 	}
 	return ref, nil
 }
+
+// noEvents drops events.
+type noEvents struct{}
+
+var _ record.EventRecorder = noEvents{}
+
+func (noEvents) Event(runtime.Object, string, string, string)                                      {}
+func (noEvents) Eventf(runtime.Object, string, string, string, ...any)                             {}
+func (noEvents) AnnotatedEventf(runtime.Object, map[string]string, string, string, string, ...any) {}

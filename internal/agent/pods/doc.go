@@ -37,7 +37,8 @@
 //	          ─> app containers: start missing ones; restart exited ones
 //	             per restartPolicy after the back-off (10s doubling to
 //	             5m); kill those whose liveness probe failed
-//	          ─> garbage: per name, keep the newest exited container only
+//	          ─> garbage: per name, keep the current container and the
+//	             one before it (logs --previous), remove older ones
 //	          ─> status: Observed ─> StatusComputer ─> StatusWriter
 //
 // A container's CRI Attempt is its restart count; the current container of

@@ -201,7 +201,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Images = runtimePuller{rt: cfg.Runtime}
 	}
 	if cfg.Recorder == nil {
-		cfg.Recorder = &record.FakeRecorder{}
+		cfg.Recorder = noEvents{}
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = "cluster.local"

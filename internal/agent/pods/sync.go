@@ -749,22 +749,27 @@ func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt 
 }
 
 // gc removes what the pod no longer needs: per container name, exited
-// containers but the newest (kept for logs --previous and lastState);
+// containers but the current one and the newest before it (kept for logs
+// --previous: the previous container is the one after the current);
 // containers of names not in the spec; older sandboxes left without
 // containers.
 func (s *podSync) gc(ctx context.Context) error {
 	var errs []error
 	for name, cs := range s.rt.containers {
 		known := containerSpec(s.pod, name) != nil
-		keptExited := false
+		previousKept := false
 		kept := cs[:0]
-		for _, c := range cs {
+		for i, c := range cs {
 			if c.State != cri.ContainerExited && (known || s.m.cfg.Runtime.StopContainer(ctx, c.ID, 0) != nil) {
 				kept = append(kept, c)
 				continue
 			}
-			if known && !keptExited {
-				keptExited = true
+			if known && i == 0 {
+				kept = append(kept, c)
+				continue
+			}
+			if known && !previousKept {
+				previousKept = true
 				kept = append(kept, c)
 				continue
 			}

@@ -144,12 +144,14 @@ func TestCrashLoopBackOff(t *testing.T) {
 		// Still in back-off just before it ends.
 		e.clock.Step(delay - 2*time.Second)
 		e.sync(t, pod)
-		if diff := cmp.Diff([]string{"main/" + itoa(attempt) + " Exited"}, e.containers(t)); diff != "" {
+		// The current (exited) container and the one before it stay.
+		if diff := cmp.Diff([]string{"main/" + itoa(attempt-1) + " Exited", "main/" + itoa(attempt) + " Exited"}, e.containers(t)); diff != "" {
 			t.Fatalf("attempt %d: before the back-off ended (-want +got):\n%s", attempt, diff)
 		}
 		e.clock.Step(time.Second)
 		e.sync(t, pod)
-		// Garbage: only the newest exited container stays.
+		// Garbage: besides the running one, only the newest exited
+		// container stays.
 		want2 := []string{"main/" + itoa(attempt) + " Exited", "main/" + itoa(attempt+1) + " Running"}
 		if diff := cmp.Diff(want2, e.containers(t)); diff != "" {
 			t.Fatalf("attempt %d: after the back-off (-want +got):\n%s", attempt, diff)
@@ -595,7 +597,7 @@ func TestSidecarBackOffDoesNotHoldAppContainers(t *testing.T) {
 	// The app container still restarts.
 	e.rt.Exit(e.running(t, "main"), 0, "")
 	e.sync(t, pod)
-	if diff := cmp.Diff([]string{"main/0 Exited", "main/1 Running", "side/1 Exited"}, e.containers(t)); diff != "" {
+	if diff := cmp.Diff([]string{"main/0 Exited", "main/1 Running", "side/0 Exited", "side/1 Exited"}, e.containers(t)); diff != "" {
 		t.Errorf("containers (-want +got):\n%s", diff)
 	}
 }

@@ -124,8 +124,27 @@ func (m *Manager) syncTerminating(ctx context.Context, ps *podState, pod *v1.Pod
 	return nil
 }
 
-// killContainers kills containers in parallel, each with killContainer.
+// killContainers kills containers with killContainer within grace
+// seconds: sidecars last, as upstream, once the others have stopped (with
+// what is left of grace), and the others in parallel.
 func (m *Manager) killContainers(ctx context.Context, pod *v1.Pod, cs []cri.Container, grace int64, message string) error {
+	var first, sidecars []cri.Container
+	for _, c := range cs {
+		if spec := containerSpec(pod, c.Name); spec != nil && isSidecar(spec) {
+			sidecars = append(sidecars, c)
+		} else {
+			first = append(first, c)
+		}
+	}
+	start := time.Now()
+	if err := m.killParallel(ctx, pod, first, grace, message); err != nil {
+		return err
+	}
+	left := grace - int64(time.Since(start)/time.Second)
+	return m.killParallel(ctx, pod, sidecars, left, message)
+}
+
+func (m *Manager) killParallel(ctx context.Context, pod *v1.Pod, cs []cri.Container, grace int64, message string) error {
 	errs := make([]error, len(cs))
 	var wg sync.WaitGroup
 	for i, c := range cs {
