@@ -142,6 +142,10 @@ func (s *Server) logContainer(ctx context.Context, ns, pod, name string, previou
 	}
 	var c cri.Container
 	switch {
+	case previous && len(cs) > 0 && cs[0].State == cri.ContainerExited:
+		// Waiting to be restarted (CrashLoopBackOff): the run that just
+		// ended is the pod's last terminated one, as upstream shows it.
+		c = cs[0]
 	case previous && len(cs) < 2:
 		return cri.Container{}, errorf(http.StatusBadRequest, "previous terminated container %q in pod %q not found", name, pod)
 	case previous:

@@ -24,7 +24,9 @@
 // unchanged.
 //
 // The current container of a name is the one with the highest CRI Attempt
-// (ties: the newest); the previous one, for ?previous, is the next. The
+// (ties: the newest); the previous one, for ?previous, is the next — or
+// the current one itself when it has exited and waits to be restarted
+// (CrashLoopBackOff), which is the run upstream's kubelet shows. The
 // server never starts, stops or removes anything, and never talks to the
 // API server. Errors are plain text with the upstream messages, which the
 // API server passes on to kubectl.
