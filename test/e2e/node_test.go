@@ -353,6 +353,9 @@ func TestNodeAgent(t *testing.T) {
 			}
 			return nil
 		})
+		if out := k.ok(t, "logs", "-n", "node", "crasher", "--previous"); !strings.Contains(out, "crashing") {
+			t.Errorf("kubectl logs --previous = %q", out)
+		}
 	})
 
 	t.Run("liveness restarts", func(t *testing.T) {
