@@ -299,6 +299,10 @@ func runSkiff(ctx context.Context, tmp, busybox string, o options) (one, batch p
 			_ = agentCmd.Process.Kill()
 			<-agentDone
 		}
+		// The agent leaves pods running by design; stop what is left.
+		if out, err := exec.Command(o.bin, "reset", "--data-dir", nodeDir).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "skiff reset: %v\n%s", err, out)
+		}
 	}()
 
 	client, err := kubernetes.NewForConfig(srv.Config)
@@ -501,8 +505,19 @@ func cleanupDir(dir string) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		b, err := os.ReadFile(p)
-		if err != nil || !strings.Contains(string(b), dir) {
+		if err != nil {
 			continue
+		}
+		if !strings.Contains(string(b), dir) {
+			// A container's process: its root is an overlay under dir.
+			mi, err := os.ReadFile(filepath.Join(filepath.Dir(p), "mountinfo"))
+			if err != nil {
+				continue
+			}
+			first, _, _ := strings.Cut(string(mi), "\n")
+			if !strings.Contains(first, dir) {
+				continue
+			}
 		}
 		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && pid != os.Getpid() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,14 @@ type nodeFlags struct {
 	labels, taints            string
 	imageArchives             string
 	podManifestPath           string
+	clusterCIDR               string
+	disableProxy              bool
+	ingressHTTP, ingressHTTPS int
 }
+
+// defaultClusterDNS is the cluster DNS service's address with the default
+// service CIDR (its 10th address, as upstream clusters use).
+const defaultClusterDNS = "10.96.0.10"
 
 func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.nodeName, "node-name", "", "name of this machine's Node (default: the host name)")
@@ -39,7 +47,11 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.kubeletPort, "kubelet-port", agent.DefaultKubeletPort, "port of the node agent's kubelet API")
 	fs.StringVar(&f.kubeletAddress, "kubelet-address", "", "address the kubelet API listens on (default: all)")
 	fs.StringVar(&f.runtimeEndpoint, "container-runtime-endpoint", "", "socket of a running CRI runtime to use instead of starting containerd under DIR/containerd")
-	fs.StringVar(&f.clusterDNS, "cluster-dns", "", "comma-separated DNS server IPs for pods with dnsPolicy ClusterFirst (default: the node's resolv.conf)")
+	fs.StringVar(&f.clusterDNS, "cluster-dns", "", "comma-separated DNS server IPs for pods with dnsPolicy ClusterFirst; \"none\" gives them the node's resolv.conf (default: the cluster DNS service, "+defaultClusterDNS+" with the default service CIDR)")
+	fs.StringVar(&f.clusterCIDR, "cluster-cidr", agent.DefaultClusterCIDR, "range of every pod IP in the cluster (the node IPAM controller's)")
+	fs.BoolVar(&f.disableProxy, "disable-service-proxy", false, "do not program services, routes to other nodes' pods and network policies on this node (nftables)")
+	fs.IntVar(&f.ingressHTTP, "ingress-http-port", 80, "port this node serves Ingresses on over HTTP (0: none)")
+	fs.IntVar(&f.ingressHTTPS, "ingress-https-port", 443, "port this node serves Ingresses on over HTTPS (0: none)")
 	fs.StringVar(&f.clusterDomain, "cluster-domain", agent.DefaultClusterDomain, "the cluster's DNS domain")
 	fs.StringVar(&f.labels, "node-labels", "", "comma-separated key=value labels to add to the Node")
 	fs.StringVar(&f.taints, "register-with-taints", "", "comma-separated key=value:Effect taints to register the Node with")
@@ -55,7 +67,18 @@ func (f *nodeFlags) problems() []string {
 	if f.kubeletPort <= 0 || f.kubeletPort > 65535 {
 		out = append(out, fmt.Sprintf("--kubelet-port must be within 1-65535, not %d", f.kubeletPort))
 	}
+	if _, err := netip.ParsePrefix(f.clusterCIDR); err != nil {
+		out = append(out, fmt.Sprintf("--cluster-cidr: %v", err))
+	}
+	for _, p := range []int{f.ingressHTTP, f.ingressHTTPS} {
+		if p < 0 || p > 65535 {
+			out = append(out, fmt.Sprintf("--ingress-http(s)-port must be within 0-65535, not %d", p))
+		}
+	}
 	for _, ip := range splitList(f.clusterDNS) {
+		if ip == "none" {
+			continue
+		}
 		if net.ParseIP(ip) == nil {
 			out = append(out, fmt.Sprintf("--cluster-dns: %q is not an IP address", ip))
 		}
@@ -92,22 +115,26 @@ func (f *nodeFlags) config(dataDir string, kube *rest.Config, logger *slog.Logge
 		archives = append(archives, a)
 	}
 	return agent.Config{
-		DataDir:         dataDir,
-		NodeName:        f.nodeName,
-		NodeIP:          f.nodeIP,
-		KubeletPort:     int32(f.kubeletPort),
-		KubeletAddress:  f.kubeletAddress,
-		RuntimeEndpoint: f.runtimeEndpoint,
-		Kube:            kube,
-		ClusterDNS:      splitList(f.clusterDNS),
-		ClusterDomain:   f.clusterDomain,
-		NodeLabels:      labels,
-		Taints:          taints,
-		ImageArchives:   archives,
-		PodManifestPath: manifests,
-		Version:         server.KubernetesVersion,
-		Logger:          logger,
-		Progress:        func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) },
+		DataDir:             dataDir,
+		NodeName:            f.nodeName,
+		NodeIP:              f.nodeIP,
+		KubeletPort:         int32(f.kubeletPort),
+		KubeletAddress:      f.kubeletAddress,
+		RuntimeEndpoint:     f.runtimeEndpoint,
+		Kube:                kube,
+		ClusterDNS:          clusterDNS(f.clusterDNS, defaultClusterDNS),
+		ClusterCIDR:         f.clusterCIDR,
+		DisableServiceProxy: f.disableProxy,
+		IngressHTTPPort:     f.ingressHTTP,
+		IngressHTTPSPort:    f.ingressHTTPS,
+		ClusterDomain:       f.clusterDomain,
+		NodeLabels:          labels,
+		Taints:              taints,
+		ImageArchives:       archives,
+		PodManifestPath:     manifests,
+		Version:             server.KubernetesVersion,
+		Logger:              logger,
+		Progress:            func(format string, args ...any) { fmt.Fprintf(progress, format+"\n", args...) },
 	}
 }
 
@@ -121,6 +148,18 @@ func (f *nodeFlags) resolvedNodeName() (string, error) {
 		return "", fmt.Errorf("no --node-name and no host name: %w", err)
 	}
 	return strings.ToLower(h), nil
+}
+
+// clusterDNS is the --cluster-dns value as the agent takes it: "" means
+// def, "none" means no cluster DNS (the node's resolv.conf).
+func clusterDNS(flag, def string) []string {
+	switch flag {
+	case "":
+		return []string{def}
+	case "none":
+		return nil
+	}
+	return splitList(flag)
 }
 
 func parseLabels(s string) (map[string]string, error) {
@@ -158,7 +197,7 @@ func parseTaints(s string) ([]corev1.Taint, error) {
 
 // agentComponent is the node agent "skiff server" runs for its own
 // machine, as the node's identity (system:node:<name>).
-func agentComponent(dataDir string, f nodeFlags, progress io.Writer) (server.Component, error) {
+func agentComponent(dataDir string, f nodeFlags, dnsIP string, progress io.Writer) (server.Component, error) {
 	name, err := f.resolvedNodeName()
 	if err != nil {
 		return server.Component{}, err
@@ -169,6 +208,7 @@ func agentComponent(dataDir string, f nodeFlags, progress io.Writer) (server.Com
 		Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
 			ac := f.config(dataDir, cfg, log, progress)
 			ac.NodeName = name
+			ac.ClusterDNS = clusterDNS(f.clusterDNS, dnsIP)
 			return agent.Run(ctx, ac)
 		},
 	}, nil

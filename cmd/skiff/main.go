@@ -38,6 +38,7 @@ const usage = `skiff is a container orchestrator that speaks the Kubernetes API.
 Usage:
   skiff server --data-dir DIR [flags]            run the control plane (etcd, API server, scheduler, controllers) and a node agent
   skiff agent --data-dir DIR --kubeconfig FILE   run the node agent: this machine becomes a Node running pods
+  skiff reset --data-dir DIR                     stop and remove every pod of a stopped node (containers, networks)
   skiff scheduler --kubeconfig FILE [flags]      run only the scheduler against an API server
   skiff controller-manager --kubeconfig FILE     run only the controllers against an API server
   skiff images build-test --out DIR              build the test images (busybox, pause, testserver) as OCI archives
@@ -58,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServer(args[1:], stderr)
 	case "agent":
 		return runAgent(args[1:], stderr)
+	case "reset":
+		return runReset(args[1:], stdout, stderr)
 	case "scheduler":
 		return runScheduler(args[1:], stderr)
 	case "controller-manager":
@@ -150,8 +153,19 @@ func runServer(args []string, stderr io.Writer) int {
 		Progress:    stderr,
 		Components:  controlPlaneComponents(!f.disableScheduler, !f.disableControllers),
 	}
+	dnsIP, err := dnsServiceIP(f.serviceCIDR)
+	if err != nil {
+		fmt.Fprintf(stderr, "skiff server: %v\n", err)
+		return exitError
+	}
+	net, err := clusterNetworkComponent(f.serviceCIDR, f.node.nodeIP, f.node.clusterDomain, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "skiff server: %v\n", err)
+		return exitError
+	}
+	cfg.Components = append(cfg.Components, net)
 	if !f.disableAgent {
-		c, err := agentComponent(f.dataDir, f.node, stderr)
+		c, err := agentComponent(f.dataDir, f.node, dnsIP, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "skiff server: %v\n", err)
 			return exitError

@@ -60,7 +60,8 @@ func TestParseServerFlags(t *testing.T) {
 		t.Fatalf("parse: %v\n%s", err, stderr.String())
 	}
 	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", log: logFlags{format: "json", verbose: true},
-		node: nodeFlags{nodeName: "n1", nodeIP: "10.0.0.5", kubeletPort: 10250, clusterDomain: "cluster.local", labels: "a=b,c=", taints: "k=v:NoSchedule"}}
+		node: nodeFlags{nodeName: "n1", nodeIP: "10.0.0.5", kubeletPort: 10250, clusterDomain: "cluster.local", labels: "a=b,c=", taints: "k=v:NoSchedule",
+			clusterCIDR: "10.42.0.0/16", ingressHTTP: 80, ingressHTTPS: 443}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{}, logFlags{}, nodeFlags{})); diff != "" {
 		t.Errorf("flags (-want +got):\n%s", diff)
 	}

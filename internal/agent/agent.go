@@ -35,12 +35,16 @@ import (
 	"github.com/skiff-dev/skiff/internal/agent/stats"
 	"github.com/skiff-dev/skiff/internal/agent/volumes"
 	"github.com/skiff-dev/skiff/internal/images"
+	"github.com/skiff-dev/skiff/internal/ingress"
+	"github.com/skiff-dev/skiff/internal/netpol"
+	"github.com/skiff-dev/skiff/internal/proxy"
 )
 
 // Defaults of Config.
 const (
 	DefaultKubeletPort   = 10250
 	DefaultClusterDomain = "cluster.local"
+	DefaultClusterCIDR   = "10.42.0.0/16"
 	// SandboxImage is the pause image the agent builds and loads into its
 	// own containerd.
 	SandboxImage = "skiff/pause:3.10"
@@ -79,6 +83,16 @@ type Config struct {
 	// ImageArchives are imported into the agent's own containerd at every
 	// start (ignored with RuntimeEndpoint).
 	ImageArchives []string
+	// ClusterCIDR is every pod's range (the node IPAM controller's);
+	// "" means DefaultClusterCIDR.
+	ClusterCIDR string
+	// DisableServiceProxy turns off the node's service networking: the
+	// nftables service proxy, the routes to other nodes' pods and
+	// NetworkPolicy enforcement.
+	DisableServiceProxy bool
+	// IngressHTTPPort and IngressHTTPSPort are where the node serves
+	// Ingresses (class skiff); 0 means no Ingress on this node.
+	IngressHTTPPort, IngressHTTPSPort int
 	// PodManifestPath is a directory of static pod manifests; "" means
 	// none.
 	PodManifestPath string
@@ -114,6 +128,9 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.ClusterDomain == "" {
 		cfg.ClusterDomain = DefaultClusterDomain
+	}
+	if cfg.ClusterCIDR == "" {
+		cfg.ClusterCIDR = DefaultClusterCIDR
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -165,9 +182,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log := cfg.Logger
 	root := filepath.Join(cfg.DataDir, "agent")
-	if err := os.MkdirAll(root, 0o750); err != nil {
-		return fmt.Errorf("agent: %w", err)
+	unlock, err := lockRoot(root)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	g, ctx := errgroup.WithContext(ctx)
 
 	// The runtime first: nothing works without it.
@@ -340,8 +359,37 @@ func Run(ctx context.Context, cfg Config) error {
 			if changed {
 				cfg.Progress("pod network %s ready", cidr)
 			}
+			if cfg.DisableServiceProxy {
+				return nil
+			}
+			// Service networking; each part is optional: a node without
+			// nftables still runs pods.
+			g.Go(optional(ctx, log, cfg.Progress, "service proxy", func(ctx context.Context) error {
+				return proxy.Run(ctx, proxy.Config{Client: client, NodeName: cfg.NodeName, NodeIPs: []string{cfg.NodeIP}, PodCIDR: cidr, ClusterCIDR: cfg.ClusterCIDR, Logger: log.With("component", "proxy")})
+			}))
+			g.Go(optional(ctx, log, cfg.Progress, "pod routes", func(ctx context.Context) error {
+				return proxy.RunRoutes(ctx, client, cfg.NodeName, log.With("component", "routes"))
+			}))
+			g.Go(optional(ctx, log, cfg.Progress, "network policy", func(ctx context.Context) error {
+				return netpol.Run(ctx, netpol.Config{Client: client, NodeName: cfg.NodeName, Logger: log.With("component", "netpol")})
+			}))
 			return nil
 		})
+	}
+	if cfg.IngressHTTPPort > 0 || cfg.IngressHTTPSPort > 0 {
+		g.Go(optional(ctx, log, cfg.Progress, "ingress", func(ctx context.Context) error {
+			ic, err := ingress.New(ingress.Config{
+				Client:    client,
+				HTTPAddr:  portAddr(cfg.IngressHTTPPort),
+				HTTPSAddr: portAddr(cfg.IngressHTTPSPort),
+				StatusIPs: []string{cfg.NodeIP},
+				Logger:    log.With("component", "ingress"),
+			})
+			if err != nil {
+				return err
+			}
+			return ic.Run(ctx)
+		}))
 	}
 
 	g.Go(func() error { return probes.Run(ctx) })
@@ -374,6 +422,26 @@ func writePauseArchive(root string) (string, error) {
 		return "", fmt.Errorf("agent: writing the pause image: %w", err)
 	}
 	return p, nil
+}
+
+// optional runs a part of the agent that the node can do without: its
+// failure is logged and reported, and the agent goes on.
+func optional(ctx context.Context, log *slog.Logger, progress func(string, ...any), name string, run func(context.Context) error) func() error {
+	return func() error {
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("node part failed; the agent goes on without it", "part", name, "err", err)
+			progress("%s disabled: %v", name, err)
+		}
+		return nil
+	}
+}
+
+// portAddr is ":port", or "" (the component's default) for port 0.
+func portAddr(port int) string {
+	if port <= 0 {
+		return "127.0.0.1:0"
+	}
+	return ":" + strconv.Itoa(port)
 }
 
 // podUsage adapts the stats provider's summary to eviction's per-pod

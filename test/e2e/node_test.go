@@ -98,14 +98,28 @@ func startNode(t *testing.T, dir, listen, kubeletPort string, archives []string)
 }
 
 // cleanupNode stops whatever the node left behind under dir once the test
-// is over: container processes (their shims) and mounts.
+// is over (the server is killed first: cleanups run last-in first-out):
+// "skiff reset" stops every pod through the CRI, which also releases their
+// networks; then any process still running from the node (containerd,
+// shims, containers: their cmdline or root file system is under dir) is
+// killed and the mounts under dir are undone.
 func cleanupNode(t *testing.T, dir string) {
 	t.Cleanup(func() {
+		if out, err := exec.Command(skiffBin, "reset", "--data-dir", dir).CombinedOutput(); err != nil {
+			t.Logf("skiff reset: %v\n%s", err, out)
+		}
 		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 		for _, p := range procs {
 			b, err := os.ReadFile(p)
-			if err != nil || !strings.Contains(string(b), dir) {
+			if err != nil {
 				continue
+			}
+			if !strings.Contains(string(b), dir) {
+				// A container's process: its root is an overlay under dir.
+				mi, err := os.ReadFile(filepath.Join(filepath.Dir(p), "mountinfo"))
+				if err != nil || !strings.Contains(firstLine(string(mi)), dir) {
+					continue
+				}
 			}
 			pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
 			if err == nil && pid != os.Getpid() {

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
+	"github.com/skiff-dev/skiff/internal/dns"
+	"github.com/skiff-dev/skiff/internal/ingress"
+	"github.com/skiff-dev/skiff/internal/server"
+)
+
+// dnsServiceIP is the cluster DNS service's address: the 10th of the
+// service CIDR (10.96.0.10 for the default), as upstream clusters use.
+func dnsServiceIP(serviceCIDR string) (string, error) {
+	p, err := netip.ParsePrefix(serviceCIDR)
+	if err != nil {
+		return "", err
+	}
+	a := p.Masked().Addr()
+	for range 10 {
+		a = a.Next()
+	}
+	if !p.Contains(a) {
+		return "", fmt.Errorf("service CIDR %s is too small for a DNS service address", serviceCIDR)
+	}
+	return a.String(), nil
+}
+
+// clusterNetworkComponent is what "skiff server" runs for the cluster's
+// networking: the kube-dns Service (with its cluster IP) and the cluster
+// DNS server on the node's address port 53 behind it, and the default
+// IngressClass. A DNS server that cannot listen (port 53 taken) is
+// reported and skipped, not fatal: the control plane still works.
+func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress io.Writer) (server.Component, error) {
+	dnsIP, err := dnsServiceIP(serviceCIDR)
+	if err != nil {
+		return server.Component{}, err
+	}
+	return server.Component{
+		Name: "cluster-dns",
+		Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+			client, err := kubernetes.NewForConfig(cfg)
+			if err != nil {
+				return err
+			}
+			if err := ingress.EnsureClass(ctx, client, ingress.DefaultClassName, true); err != nil {
+				return err
+			}
+			if err := dns.EnsureService(ctx, client, dnsIP); err != nil {
+				return err
+			}
+			ip := nodeIP
+			if ip == "" {
+				if ip, err = nodestatus.DetectNodeIP(); err != nil {
+					return fmt.Errorf("cluster DNS: detecting the node IP (set --node-ip): %w", err)
+				}
+			}
+			s, err := dns.New(dns.Config{Client: client, Domain: clusterDomain, Listen: net.JoinHostPort(ip, "53"), Logger: log})
+			if err != nil {
+				return err
+			}
+			errc := make(chan error, 1)
+			go func() { errc <- s.Run(ctx) }()
+			select {
+			case <-s.Ready():
+			case err := <-errc:
+				if err != nil && ctx.Err() == nil {
+					log.Error("cluster DNS disabled", "err", err)
+					fmt.Fprintf(progress, "cluster DNS disabled: %v\n", err)
+					<-ctx.Done()
+				}
+				return nil
+			}
+			if err := dns.EnsureEndpoints(ctx, client, ip, 53); err != nil {
+				return err
+			}
+			fmt.Fprintf(progress, "cluster DNS serving %s on %s (service %s)\n", clusterDomain, s.Addr(), dnsIP)
+			return <-errc
+		},
+	}, nil
+}

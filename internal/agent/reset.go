@@ -1,0 +1,148 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/skiff-dev/skiff/internal/agent/containerd"
+	"github.com/skiff-dev/skiff/internal/agent/cri"
+)
+
+// lockFile keeps two agents (or an agent and Reset) off one data dir.
+const lockFile = "agent.lock"
+
+// lockRoot takes the exclusive lock of the agent's root dir; release it
+// with the returned function.
+func lockRoot(root string) (func(), error) {
+	if err := os.MkdirAll(root, 0o750); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(root, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("agent: opening the lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("agent: %s is in use by another node agent (or skiff reset)", filepath.Dir(root))
+		}
+		return nil, fmt.Errorf("agent: locking %s: %w", root, err)
+	}
+	_ = f.Truncate(0)
+	_, _ = fmt.Fprintf(f, "%d\n", os.Getpid())
+	return func() { _ = f.Close() }, nil
+}
+
+// Reset stops and removes every pod the node agent of dataDir runs — their
+// containers, sandboxes and pod networks, through the CRI of the agent's
+// own containerd, which it starts for the purpose and stops after — and
+// unmounts what the pods left under the data dir. The agent must not be
+// running. Nothing of the cluster is touched: the API server may still list
+// the pods (deleting them there is kubectl's job).
+func Reset(ctx context.Context, dataDir string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return fmt.Errorf("reset: data dir %q: %w", dataDir, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "containerd")); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reset: %s holds no node (no containerd dir)", dir)
+	}
+	root := filepath.Join(dir, "agent")
+	unlock, err := lockRoot(root)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	sup, err := containerd.New(containerd.Config{DataDir: dir, SandboxImage: SandboxImage, Logger: log})
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(cctx) }()
+	stopped := false
+	stopContainerd := func() {
+		if !stopped {
+			stopped = true
+			stop()
+			<-done
+		}
+	}
+	defer stopContainerd()
+	select {
+	case <-sup.Ready():
+	case err := <-done:
+		return fmt.Errorf("reset: starting containerd: %v", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rt, err := cri.Dial(cri.Config{Socket: sup.Socket()})
+	if err != nil {
+		return fmt.Errorf("reset: %w", err)
+	}
+	defer rt.Close()
+	sbs, err := rt.ListSandboxes(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("reset: listing sandboxes: %w", err)
+	}
+	var errs []error
+	for _, sb := range sbs {
+		if err := rt.StopSandbox(ctx, sb.ID); err != nil {
+			errs = append(errs, fmt.Errorf("stopping sandbox %s (%s/%s): %w", sb.ID, sb.Namespace, sb.Name, err))
+			continue
+		}
+		if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
+			errs = append(errs, fmt.Errorf("removing sandbox %s: %w", sb.ID, err))
+		}
+	}
+	cs, err := rt.ListContainers(ctx, cri.ContainerFilter{})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listing containers: %w", err))
+	}
+	for _, c := range cs {
+		if err := rt.RemoveContainer(ctx, c.ID); err != nil {
+			errs = append(errs, fmt.Errorf("removing container %s: %w", c.ID, err))
+		}
+	}
+	log.Info("node reset", "sandboxes", len(sbs), "dataDir", dir)
+	stopContainerd()
+	errs = append(errs, unmountUnder(filepath.Join(root, "pods")))
+	return errors.Join(errs...)
+}
+
+// unmountUnder unmounts every mount point below dir, deepest first.
+func unmountUnder(dir string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
+			points = append(points, fields[4])
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
+}
