@@ -1,0 +1,226 @@
+package csrsigning
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/pki"
+	"github.com/skiff-dev/skiff/internal/testserver"
+)
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func eventually(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met before deadline: %v", err)
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatalf("test ended: %v", err)
+		}
+	}
+}
+
+func TestFileSigner(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "pki")
+	b, err := pki.Ensure(pki.Options{Dir: dir, Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FileSigner(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		t.Fatalf("FileSigner: %v", err)
+	}
+	if !s.CA().Equal(b.CA) {
+		t.Errorf("FileSigner CA differs from the pki bundle's")
+	}
+	if _, err := FileSigner(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "admin.key")); err == nil {
+		t.Errorf("FileSigner with a mismatched key succeeded")
+	}
+	if _, err := FileSigner(filepath.Join(dir, "missing.crt"), filepath.Join(dir, "ca.key")); err == nil {
+		t.Errorf("FileSigner with a missing file succeeded")
+	}
+}
+
+// approve marks csr approved through /status.
+// TODO(issue 7): use UpdateApproval once the API server serves /approval.
+func approve(t *testing.T, client kubernetes.Interface, name string) {
+	t.Helper()
+	csr, err := client.CertificatesV1().CertificateSigningRequests().Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test", Message: "approved by test",
+	})
+	if _, err := client.CertificatesV1().CertificateSigningRequests().UpdateStatus(t.Context(), csr, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("approving %s: %v", name, err)
+	}
+}
+
+func TestController(t *testing.T) {
+	cfg := testserver.Start(t, testserver.Options{})
+	client := kubernetes.NewForConfigOrDie(cfg)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	signer := newCA(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
+	c := New(controller.Deps{
+		Client: client, Informers: factory, Recorder: record.NewFakeRecorder(100),
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}, signer)
+	factory.Start(ctx.Done())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, 2) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		factory.Shutdown()
+	})
+	api := client.CertificatesV1().CertificateSigningRequests()
+	create := func(t *testing.T, name, signerName string, req csrTemplate, usages []certificatesv1.KeyUsage, exp *int32) {
+		t.Helper()
+		_, err := api.Create(t.Context(), &certificatesv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: certificatesv1.CertificateSigningRequestSpec{
+				Request: makeRequest(t, req), SignerName: signerName, Usages: usages, ExpirationSeconds: exp,
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("creating %s: %v", name, err)
+		}
+	}
+	nodeUsages := []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
+	node := csrTemplate{cn: "system:node:n1", org: []string{"system:nodes"}}
+
+	t.Run("an approved node client request is signed", func(t *testing.T) {
+		hour := int32(3600)
+		create(t, "node-n1", certificatesv1.KubeAPIServerClientKubeletSignerName, node, nodeUsages, &hour)
+		approve(t, client, "node-n1")
+		var certPEM []byte
+		eventually(t, func() error {
+			csr, err := api.Get(t.Context(), "node-n1", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if len(csr.Status.Certificate) == 0 {
+				return errors.New("no certificate yet")
+			}
+			certPEM = csr.Status.Certificate
+			return nil
+		})
+		blk, _ := pem.Decode(certPEM)
+		if blk == nil {
+			t.Fatalf("status.certificate is not PEM: %q", certPEM)
+		}
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AddCert(signer.CA())
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+			t.Errorf("issued certificate does not verify against the CA: %v", err)
+		}
+		got := fmt.Sprintf("CN=%s O=%v KU=%v EKU=%v life=%v", cert.Subject.CommonName, cert.Subject.Organization,
+			cert.KeyUsage, cert.ExtKeyUsage, cert.NotAfter.Sub(cert.NotBefore))
+		want := fmt.Sprintf("CN=%s O=%v KU=%v EKU=%v life=%v", "system:node:n1", []string{"system:nodes"},
+			x509.KeyUsageDigitalSignature, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, time.Hour+backdate)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("certificate (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an approved invalid request fails", func(t *testing.T) {
+		create(t, "node-bad", certificatesv1.KubeAPIServerClientKubeletSignerName,
+			csrTemplate{cn: "system:node:n1", org: []string{"system:masters"}}, nodeUsages, nil)
+		approve(t, client, "node-bad")
+		eventually(t, func() error {
+			csr, err := api.Get(t.Context(), "node-bad", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			for _, c := range csr.Status.Conditions {
+				if c.Type == certificatesv1.CertificateFailed && c.Reason == ReasonValidationFailure {
+					if len(csr.Status.Certificate) > 0 {
+						return errors.New("failed request has a certificate")
+					}
+					return nil
+				}
+			}
+			return fmt.Errorf("no Failed condition yet: %+v", csr.Status.Conditions)
+		})
+	})
+
+	t.Run("pending, denied and foreign requests are left alone", func(t *testing.T) {
+		create(t, "pending", certificatesv1.KubeAPIServerClientKubeletSignerName, node, nodeUsages, nil)
+		create(t, "foreign", "example.com/other", node, nodeUsages, nil)
+		approve(t, client, "foreign")
+		create(t, "denied", certificatesv1.KubeAPIServerClientKubeletSignerName, node, nodeUsages, nil)
+		csr, err := api.Get(t.Context(), "denied", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateDenied, Status: corev1.ConditionTrue, Reason: "Test"}}
+		if _, err := api.UpdateStatus(t.Context(), csr, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// A marker request created last and signed proves the controller
+		// has processed the events before it (one ordered watch, and
+		// direct syncs below check the rest deterministically).
+		create(t, "marker", certificatesv1.KubeAPIServerClientSignerName, csrTemplate{cn: "m"}, []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth}, nil)
+		approve(t, client, "marker")
+		eventually(t, func() error {
+			csr, err := api.Get(t.Context(), "marker", metav1.GetOptions{})
+			if err != nil || len(csr.Status.Certificate) == 0 {
+				return fmt.Errorf("marker not signed yet (err %v)", err)
+			}
+			return nil
+		})
+		for _, name := range []string{"pending", "foreign", "denied"} {
+			if _, err := c.sync(t.Context(), name); err != nil {
+				t.Errorf("sync %s: %v", name, err)
+			}
+			csr, err := api.Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(csr.Status.Certificate) > 0 {
+				t.Errorf("%s got a certificate", name)
+			}
+			for _, cond := range csr.Status.Conditions {
+				if cond.Type == certificatesv1.CertificateFailed {
+					t.Errorf("%s got a Failed condition", name)
+				}
+			}
+		}
+	})
+}
