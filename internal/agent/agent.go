@@ -351,7 +351,18 @@ func Run(ctx context.Context, cfg Config) error {
 				}
 				return fmt.Errorf("waiting for the pod CIDR: %w", err)
 			}
-			changed, err := cni.WriteConfig(cniConfDir, cidr, filepath.Join(root, "cni"))
+			// Pods reach other nodes' pods without NAT when the node
+			// masquerades egress itself; without nftables the bridge
+			// plugin does it (NATing cross-node pod traffic too).
+			ipMasq := true
+			if !cfg.DisableServiceProxy {
+				if err := cni.Masquerade(ctx, nil, cidr, cfg.ClusterCIDR); err != nil {
+					log.Warn("pod egress masquerade through the bridge plugin instead of nftables", "err", err)
+				} else {
+					ipMasq = false
+				}
+			}
+			changed, err := cni.WriteConfigMasq(cniConfDir, cidr, filepath.Join(root, "cni"), ipMasq)
 			if err != nil {
 				return fmt.Errorf("writing the CNI config: %w", err)
 			}

@@ -59,9 +59,17 @@ type portmap struct {
 }
 
 // Render returns the conflist for a node whose pod CIDR is podCIDR, with
-// host-local keeping its allocations in dataDir. It is WriteConfig's
-// content, for tests and for showing.
+// host-local keeping its allocations in dataDir and the bridge plugin
+// masquerading pods' traffic to anything outside podCIDR. It is
+// WriteConfig's content, for tests and for showing.
 func Render(podCIDR, dataDir string) ([]byte, error) {
+	return RenderMasq(podCIDR, dataDir, true)
+}
+
+// RenderMasq is Render with the bridge plugin's masquerade chosen: off
+// when the node masquerades itself (see Masquerade), so that pods reach
+// other nodes' pods without NAT.
+func RenderMasq(podCIDR, dataDir string, ipMasq bool) ([]byte, error) {
 	prefix, err := netip.ParsePrefix(podCIDR)
 	if err != nil {
 		return nil, fmt.Errorf("cni: pod CIDR %q: %w", podCIDR, err)
@@ -84,7 +92,7 @@ func Render(podCIDR, dataDir string) ([]byte, error) {
 				Type:        "bridge",
 				Bridge:      BridgeName,
 				IsGateway:   true,
-				IPMasq:      true,
+				IPMasq:      ipMasq,
 				HairpinMode: true,
 				IPAM: ipam{
 					Type:    "host-local",
@@ -113,7 +121,13 @@ func Render(podCIDR, dataDir string) ([]byte, error) {
 // containerd ignores for its extension), and reports whether it wrote.
 // Idempotent; callers serialize calls for one confDir.
 func WriteConfig(confDir, podCIDR, dataDir string) (changed bool, err error) {
-	want, err := Render(podCIDR, dataDir)
+	return WriteConfigMasq(confDir, podCIDR, dataDir, true)
+}
+
+// WriteConfigMasq is WriteConfig with the bridge plugin's masquerade
+// chosen (see RenderMasq).
+func WriteConfigMasq(confDir, podCIDR, dataDir string, ipMasq bool) (changed bool, err error) {
+	want, err := RenderMasq(podCIDR, dataDir, ipMasq)
 	if err != nil {
 		return false, err
 	}
