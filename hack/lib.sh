@@ -2,10 +2,12 @@
 # by itself.
 
 # node_packages are the Debian packages a node needs: containerd (with
-# ctr) and runc run containers, the CNI plugins give pods their network,
-# busybox-static goes into the test image, nftables serves the service
-# proxy.
-node_packages=(containerd runc containernetworking-plugins busybox-static nftables)
+# ctr) and runc run containers, the CNI plugins give pods their network
+# (they use iptables for host ports), busybox-static goes into the test
+# image, nftables serves the service proxy and network policy, iproute2
+# (ip) keeps routes to other nodes' pods, kmod (modprobe) loads
+# br_netfilter where it is a module.
+node_packages=(containerd runc containernetworking-plugins busybox-static nftables iproute2 kmod iptables)
 
 # ensure_debian_packages installs the named Debian packages that are not
 # installed yet, with apt-get (through sudo when not root). It does nothing
