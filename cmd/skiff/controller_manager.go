@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 )
 
@@ -17,6 +18,8 @@ type controllerManagerFlags struct {
 	leaderElect bool
 	controllers string
 	workers     int
+	signingCert string
+	signingKey  string
 	log         logFlags
 }
 
@@ -35,6 +38,8 @@ func parseControllerManagerFlags(args []string, stderr io.Writer) (controllerMan
 	fs.StringVar(&f.controllers, "controllers", "*", "comma-separated controllers to run: '*' for all, 'name' to enable, '-name' to disable; known: "+
 		strings.Join(controllermanager.Names(), ", "))
 	fs.IntVar(&f.workers, "workers", 0, "workers per controller (0: each controller's default)")
+	fs.StringVar(&f.signingCert, "cluster-signing-cert-file", "", "the cluster CA certificate that signs approved certificate signing requests (with --cluster-signing-key-file; e.g. DIR/pki/ca.crt)")
+	fs.StringVar(&f.signingKey, "cluster-signing-key-file", "", "the cluster CA key (e.g. DIR/pki/ca.key)")
 	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -52,6 +57,9 @@ func parseControllerManagerFlags(args []string, stderr io.Writer) (controllerMan
 		if !known[strings.TrimPrefix(n, "-")] {
 			problems = append(problems, fmt.Sprintf("--controllers: unknown controller %q", n))
 		}
+	}
+	if (f.signingCert == "") != (f.signingKey == "") {
+		problems = append(problems, "--cluster-signing-cert-file and --cluster-signing-key-file go together")
 	}
 	if f.workers < 0 {
 		problems = append(problems, fmt.Sprintf("--workers must not be negative, not %d", f.workers))
@@ -77,6 +85,12 @@ func runControllerManager(args []string, stderr io.Writer) int {
 		LeaderElection: f.leaderElect,
 		Controllers:    splitList(f.controllers),
 		Workers:        f.workers,
+	}
+	if f.signingCert != "" {
+		if cfg.Signer, err = csrsigning.FileSigner(f.signingCert, f.signingKey); err != nil {
+			fmt.Fprintf(stderr, "skiff controller-manager: %v\n", err)
+			return exitError
+		}
 	}
 
 	ctx, stop := signalContext()

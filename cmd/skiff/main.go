@@ -13,10 +13,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 	"github.com/skiff-dev/skiff/internal/server"
@@ -151,7 +153,7 @@ func runServer(args []string, stderr io.Writer) int {
 		ServiceCIDR: f.serviceCIDR,
 		Logger:      f.log.logger(stderr),
 		Progress:    stderr,
-		Components:  controlPlaneComponents(!f.disableScheduler, !f.disableControllers),
+		Components:  controlPlaneComponents(f.dataDir, !f.disableScheduler, !f.disableControllers),
 	}
 	dnsIP, err := dnsServiceIP(f.serviceCIDR)
 	if err != nil {
@@ -203,7 +205,7 @@ func splitList(s string) []string {
 // controlPlaneComponents are what "skiff server" runs beside the API
 // server. Each holds a Lease, so that several servers sharing one etcd run
 // one active scheduler and one active controller manager.
-func controlPlaneComponents(withScheduler, withControllers bool) []server.Component {
+func controlPlaneComponents(dataDir string, withScheduler, withControllers bool) []server.Component {
 	var out []server.Component
 	if withScheduler {
 		out = append(out, server.Component{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
@@ -212,7 +214,13 @@ func controlPlaneComponents(withScheduler, withControllers bool) []server.Compon
 	}
 	if withControllers {
 		out = append(out, server.Component{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+			// The CA is created before components start; it signs approved
+			// certificate signing requests.
+			signer, err := csrsigning.FileSigner(filepath.Join(dataDir, "pki", "ca.crt"), filepath.Join(dataDir, "pki", "ca.key"))
+			if err != nil {
+				return fmt.Errorf("cluster signing key: %w", err)
+			}
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true, Signer: signer})
 		}})
 	}
 	return out

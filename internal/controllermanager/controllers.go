@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/clusterroleaggregation"
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
+	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
@@ -46,6 +47,7 @@ func controllers() []entry {
 		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
 		{"root-ca-cert-publisher", rootcacert.Name, 1, withConfig(rootcacert.NewForConfig)},
 		{"clusterrole-aggregation", clusterroleaggregation.Name, 1, standard(clusterroleaggregation.New)},
+		{"csrsigning", csrsigning.Name, 2, withSigner},
 		{"garbagecollector", "garbage-collector-controller", 20, withMetadata(garbagecollector.New)},
 		{"horizontalpodautoscaling", "horizontal-pod-autoscaler", 5, withConfig(podautoscaler.NewForConfig)},
 		{"resourcequota", "resource-quota-controller", 5, withConfig(resourcequota.NewForConfig)},
@@ -83,6 +85,23 @@ type env struct {
 	// config is the controller's own client configuration (its user agent
 	// names it), for clients Deps does not carry (metadata, dynamic).
 	config *rest.Config
+	// signer is Config.Signer.
+	signer csrsigning.Signer
+}
+
+// idle is a controller with nothing to do (for example csrsigning without
+// a CA key): it waits for the end.
+type idle struct{}
+
+func (idle) Run(ctx context.Context, _ int) error { <-ctx.Done(); return nil }
+
+// withSigner adapts the CSR signing controller, which needs the CA.
+func withSigner(e env) (runner, error) {
+	if e.signer == nil {
+		e.deps.Logger.Info("no cluster signing key: certificate signing requests stay unsigned")
+		return idle{}, nil
+	}
+	return csrsigning.New(e.deps, e.signer), nil
 }
 
 // standard adapts a constructor of the usual shape.

@@ -1,6 +1,8 @@
 package controllermanager
 
 import (
+	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
+
 	"context"
 	"errors"
 	"fmt"
@@ -65,6 +67,9 @@ type Config struct {
 	// Workers is the number of workers per controller; 0 means each
 	// controller's upstream default (5 for the replica controllers).
 	Workers int
+	// Signer signs approved CertificateSigningRequests with the cluster
+	// CA (the csrsigning controller); nil leaves CSRs unsigned.
+	Signer csrsigning.Signer
 
 	// lease overrides the leader-election timings (tests only; nil means
 	// upstream's 15s/10s/2s).
@@ -282,6 +287,7 @@ func (m *manager) runControllers(ctx context.Context) error {
 				Logger:    m.log.With("component", e.component),
 			},
 			config: cfg,
+			signer: m.cfg.Signer,
 		})
 		if err != nil {
 			return fmt.Errorf("controllermanager: starting %s: %w", e.name, err)
