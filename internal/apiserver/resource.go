@@ -162,6 +162,12 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 			return
 		}
 		s.update(w, r, ri, st, registry.Finalize)
+	case ri.subresource == "token" && res.GVR.Group == "" && res.GVR.Resource == "serviceaccounts":
+		if ri.verb != "create" {
+			s.writeError(w, methodNotAllowed())
+			return
+		}
+		s.requestToken(w, r, ri, st)
 	case isConnect(ri):
 		s.serveConnect(w, r, ri, st)
 	default:

@@ -58,6 +58,8 @@ type Config struct {
 	// Kubelet reaches the kubelets for pods/log, pods/exec, pods/attach,
 	// pods/portforward and nodes/proxy. Nil means those answer 503.
 	Kubelet *kubeletclient.Client
+	// TokenRequest serves serviceaccounts/token; nil answers 503.
+	TokenRequest TokenRequester
 	// Groups serves API groups not backed by stores (metrics.k8s.io),
 	// by group name: every resource path of the group goes to its handler,
 	// after authentication; discovery of the group is Discovery's.

@@ -265,6 +265,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
+	tokenRequest, err := tokenRequester(dir, stores)
+	if err != nil {
+		return err
+	}
 	disc := discovery.New(resources, metricsapi.Group())
 	oa := <-openapiDone
 	if oa.err != nil {
@@ -283,6 +287,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		// Server-side apply needs the schemas to merge by list keys.
 		TypeConverter: oa.tc,
 		Kubelet:       kubelets,
+		TokenRequest:  tokenRequest,
 		Groups:        map[string]http.Handler{metricsapi.GroupVersion.Group: metricsAPI},
 	})
 	if err != nil {
