@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"sigs.k8s.io/knftables"
@@ -39,7 +40,7 @@ func (a *applier) full(ctx context.Context, desired map[string]*serviceRules) er
 	// Delete and recreate: stale objects of an earlier run go, atomically.
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})
-	addBase(tx, a.node)
+	addBase(tx, a.node, true)
 	empty := map[string]*serviceRules{}
 	owners, blocked, _ := a.write(tx, empty, map[elemID]string{}, desired)
 	if err := a.nft.Run(ctx, tx); err != nil {
@@ -125,9 +126,9 @@ func (a *applier) write(tx *knftables.Transaction, old map[string]*serviceRules,
 				tx.Add(affinitySet(name, n.sets[name]))
 			}
 		}
-		for _, name := range sortedKeys(n.spread) {
-			if _, ok := o.spread[name]; !ok {
-				tx.Add(&knftables.Map{Name: name, TypeOf: spreadMapType})
+		for _, name := range sortedKeys(n.maps) {
+			if _, ok := o.maps[name]; !ok {
+				tx.Add(&knftables.Map{Name: name, TypeOf: n.maps[name].typeOf})
 			}
 		}
 		for _, name := range sortedKeys(n.chains) {
@@ -136,20 +137,18 @@ func (a *applier) write(tx *knftables.Transaction, old map[string]*serviceRules,
 			}
 		}
 	}
-	// 2. Spread map and chain contents.
+	// 2. Index map (spread-, dnat-) and chain contents.
 	for _, key := range keys {
 		o, n := get(old, key), get(desired, key)
-		for _, name := range sortedKeys(n.spread) {
-			prev, existed := o.spread[name]
-			if existed && slices.Equal(prev, n.spread[name]) {
+		for _, name := range sortedKeys(n.maps) {
+			prev, existed := o.maps[name]
+			if existed && prev.equal(n.maps[name]) {
 				continue
 			}
 			if existed {
 				tx.Flush(&knftables.Map{Name: name})
 			}
-			for i, verdict := range n.spread[name] {
-				tx.Add(&knftables.Element{Map: name, Key: []string{itoa(int64(i))}, Value: []string{verdict}})
-			}
+			tx.Add(indexElements(name, n.maps[name].values))
 		}
 		for _, name := range sortedKeys(n.chains) {
 			prev, existed := o.chains[name]
@@ -210,8 +209,8 @@ func (a *applier) write(tx *knftables.Transaction, old map[string]*serviceRules,
 	}
 	for _, key := range keys {
 		o, n := get(old, key), get(desired, key)
-		for _, name := range sortedKeys(o.spread) {
-			if _, ok := n.spread[name]; !ok {
+		for _, name := range sortedKeys(o.maps) {
+			if _, ok := n.maps[name]; !ok {
 				tx.Delete(&knftables.Map{Name: name})
 			}
 		}
@@ -228,6 +227,23 @@ func (a *applier) write(tx *knftables.Transaction, old map[string]*serviceRules,
 		}
 	}
 	return owners, blocked, released
+}
+
+// indexElements adds values[i] under key i to the spread- or dnat- map
+// name, in one command. knftables writes an Element per command, and the
+// kernel pays for each (it even looks the map up by name, through a list
+// of every set in the table): one command per map instead of one per
+// element more than halves the time of a full rebuild. nft's syntax allows
+// several elements in one "add element"; knftables copies the text
+// through, and its fake keeps it as one element, which is fine for these
+// maps: their elements are only ever replaced all at once (flush).
+func indexElements(name string, values []string) *knftables.Element {
+	var rest strings.Builder
+	rest.WriteString(values[0])
+	for i, v := range values[1:] {
+		fmt.Fprintf(&rest, ", %d : %s", i+1, v)
+	}
+	return &knftables.Element{Map: name, Key: []string{"0"}, Value: []string{rest.String()}}
 }
 
 // affinitySet is the set of clients recently sent to one endpoint; the

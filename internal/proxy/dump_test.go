@@ -13,7 +13,7 @@ import (
 func baseLines() map[string]bool {
 	fake := knftables.NewFake(knftables.InetFamily, TableName)
 	tx := fake.NewTransaction()
-	addBase(tx, mustNode(testConfig(nil)))
+	addBase(tx, mustNode(testConfig(nil)), false)
 	if err := fake.Run(context.Background(), tx); err != nil {
 		panic(err)
 	}

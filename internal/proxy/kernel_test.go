@@ -18,12 +18,14 @@ import (
 
 // kernelNet is the test topology, three namespaces:
 //
-//	client (192.168.77.2) --- node (192.168.77.1 | 10.42.0.1) --- pods (10.42.0.5, 10.42.0.6)
+//	client (192.168.77.2, 10.42.5.5) --- node (192.168.77.1 | 10.42.0.1) --- pods (10.42.0.5, 10.42.0.6)
 //
 // The node holds the proxy's table and forwards; the pods namespace
 // stands for two pods on the node's pod network (one L2 segment, like the
 // bridge) and serves whoami on port 8080 of both addresses; the client is
-// outside the cluster CIDR. The node's default route points at the client.
+// outside the cluster CIDR, and its second address stands for a pod of
+// another node (routed through the client). The node's default route
+// points at the client.
 type kernelNet struct {
 	node, pods, client string
 }
@@ -37,6 +39,7 @@ func newKernelNet(t *testing.T) kernelNet {
 	sh(t, "ip", "-n", k.pods, "addr", "add", "10.42.0.5/24", "dev", "eth0")
 	sh(t, "ip", "-n", k.pods, "addr", "add", "10.42.0.6/24", "dev", "eth0")
 	sh(t, "ip", "-n", k.client, "addr", "add", "192.168.77.2/24", "dev", "eth0")
+	sh(t, "ip", "-n", k.client, "addr", "add", remotePod+"/32", "dev", "eth0")
 	for _, l := range [][2]string{{k.node, "pod0"}, {k.node, "ext0"}, {k.pods, "eth0"}, {k.client, "eth0"}} {
 		sh(t, "ip", "-n", l[0], "link", "set", l[1], "up")
 	}
@@ -48,6 +51,10 @@ func newKernelNet(t *testing.T) kernelNet {
 	serveWhoami(t, k.pods, "10.42.0.6:8080")
 	return k
 }
+
+// remotePod is the client namespace's address that stands for a pod of
+// another node: in the cluster CIDR, outside the node's pod CIDR.
+const remotePod = "10.42.5.5"
 
 // TestKernelTraffic applies the proxy's rules to a real kernel in network
 // namespaces and sends traffic through them: cluster IP from outside,
@@ -69,14 +76,16 @@ func TestKernelTraffic(t *testing.T) {
 	local := service("shop", "local", "10.96.0.13", nodePort(30081), externalLocal)
 	fenced := service("shop", "fenced", "10.96.0.14", port(81), loadBalancer(30084, "192.168.77.1"), sourceRanges("10.0.0.0/8"))
 	allowed := service("shop", "open", "10.96.0.15", port(82), loadBalancer(30085, "192.168.77.1"), sourceRanges("192.168.77.0/24"))
+	onlyLocal := service("shop", "onlylocal", "10.96.0.16", nodePort(30086), externalLocal)
 	s1 := state{
-		svcs: []*corev1.Service{web, empty, sticky, local, fenced, allowed},
+		svcs: []*corev1.Service{web, empty, sticky, local, fenced, allowed, onlyLocal},
 		slices: []*discoveryv1.EndpointSlice{
 			slice("shop", "web", "web-1", 8080, "10.42.0.5@node-a:r", "10.42.0.6@node-a:r"),
 			slice("shop", "sticky", "sticky-1", 8080, "10.42.0.5@node-a:r", "10.42.0.6@node-a:r"),
 			slice("shop", "local", "local-1", 8080, "10.42.0.5@node-a:r", "10.42.9.9@node-b:r"),
 			slice("shop", "fenced", "fenced-1", 8080, "10.42.0.5@node-a:r"),
 			slice("shop", "open", "open-1", 8080, "10.42.0.5@node-a:r"),
+			slice("shop", "onlylocal", "onlylocal-1", 8080, "10.42.0.5@node-a:r"),
 		},
 	}
 	a := newApplier(nft, n)
@@ -117,9 +126,14 @@ func TestKernelTraffic(t *testing.T) {
 		reach(t, k.node, "10.96.0.10:80", 5)
 	})
 	t.Run("cluster IP from a pod on the same segment, hairpin included", func(t *testing.T) {
-		servers, _ := reach(t, k.pods, "10.96.0.10:80", 30)
+		servers, clients := reach(t, k.pods, "10.96.0.10:80", 30)
 		if !equalSets(servers, both) {
 			t.Errorf("servers %v, want both endpoints", keysOf(servers))
+		}
+		// Masqueraded (nat-postrouting), else the reply would not be
+		// reverse-NATed and the connection would fail anyway.
+		if !equalSets(clients, map[string]bool{"10.42.0.1": true}) {
+			t.Errorf("endpoints saw clients %v, want the node's address 10.42.0.1 (masquerade)", keysOf(clients))
 		}
 	})
 	t.Run("NodePort", func(t *testing.T) {
@@ -137,6 +151,19 @@ func TestKernelTraffic(t *testing.T) {
 		}
 		if !equalSets(clients, map[string]bool{"192.168.77.2": true}) {
 			t.Errorf("endpoint saw clients %v, want the client's own address", keysOf(clients))
+		}
+	})
+	t.Run("externalTrafficPolicy Local masquerades other nodes' pods", func(t *testing.T) {
+		// (This node's pods on the same bridge are masqueraded too, by
+		// nat-postrouting; the "cluster IP from a pod" case checks it.)
+		for range 3 {
+			_, client, err := whoamiFrom(k.client, remotePod, "192.168.77.1:30086")
+			if err != nil {
+				t.Fatalf("connecting from %s: %v", remotePod, err)
+			}
+			if client != "10.42.0.1" {
+				t.Errorf("endpoint saw client %s, want the node's address 10.42.0.1 (masquerade)", client)
+			}
 		}
 	})
 	t.Run("loadBalancerSourceRanges", func(t *testing.T) {

@@ -111,10 +111,20 @@ func serveWhoami(t *testing.T, ns, addr string) {
 // whoami connects from ns to addr and returns the server's line split in
 // (server address, client address as the server saw it).
 func whoami(ns, addr string) (server, client string, err error) {
+	return whoamiFrom(ns, "", addr)
+}
+
+// whoamiFrom is whoami with the connection's source address src (empty:
+// the kernel's choice).
+func whoamiFrom(ns, src, addr string) (server, client string, err error) {
 	err = inNetns(ns, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		c, err := (&net.Dialer{}).DialContext(ctx, "tcp4", addr)
+		d := &net.Dialer{}
+		if src != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+		}
+		c, err := d.DialContext(ctx, "tcp4", addr)
 		if err != nil {
 			return err
 		}

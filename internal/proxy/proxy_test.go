@@ -111,8 +111,8 @@ func TestRunAgainstAPIServer(t *testing.T) {
 	waitFor(t, "the cluster IP rules", func() error {
 		return dumpHas(fake, []string{
 			"add element inet skiff-proxy service-ips { " + cip + " . tcp . 80 : goto service-default/web/tcp/http }",
-			"add rule inet skiff-proxy cluster-default/web/tcp/http numgen random mod 2 vmap @spread-cluster-default/web/tcp/http",
-			"add element inet skiff-proxy spread-cluster-default/web/tcp/http { 1 : goto endpoint-default/web/tcp/http__10.42.1.7/8080 }",
+			"add rule inet skiff-proxy cluster-default/web/tcp/http meta l4proto tcp dnat ip to numgen random mod 2 map @dnat-cluster-default/web/tcp/http",
+			"add element inet skiff-proxy dnat-cluster-default/web/tcp/http { 0 : 10.42.0.5 . 8080, 1 : 10.42.1.7 . 8080 }",
 		})
 	})
 	mu.Lock()
@@ -131,7 +131,7 @@ func TestRunAgainstAPIServer(t *testing.T) {
 	waitFor(t, "the rejection of the service without endpoints", func() error {
 		return dumpHas(fake, []string{
 			"add element inet skiff-proxy no-endpoint-services { " + cip + " . tcp . 80 : goto reject-chain }",
-		}, "chain inet skiff-proxy cluster-default/web/", "endpoint-default/web/")
+		}, "chain inet skiff-proxy cluster-default/web/", "dnat-cluster-default/web/")
 	})
 
 	// A LoadBalancer gets the node's address as ingress and answers on it.
@@ -162,7 +162,7 @@ func TestRunAgainstAPIServer(t *testing.T) {
 		return dumpHas(fake, []string{
 			"add element inet skiff-proxy service-ips { 192.168.1.10 . tcp . 80 : goto external-default/lb/tcp/http }",
 			"add element inet skiff-proxy service-nodeports { tcp . " + np + " : goto external-default/lb/tcp/http }",
-			"add rule inet skiff-proxy local-default/lb/tcp/http goto endpoint-default/lb/tcp/http__10.42.0.6/8080",
+			"add rule inet skiff-proxy local-default/lb/tcp/http meta l4proto tcp dnat ip to 10.42.0.6:8080",
 		})
 	})
 

@@ -57,23 +57,43 @@ const (
 	prefixEndpoint = "endpoint-" // DNAT to one endpoint
 	prefixAffinity = "affinity-" // set of recent clients of one endpoint (ClientIP affinity)
 	prefixSpread   = "spread-"   // verdict map index -> endpoint chain of a cluster- or local- chain
+	prefixDNAT     = "dnat-"     // map index -> endpoint address and port of a cluster- or local- chain
 )
 
-// spreadMapType is the type of the spread- maps. The maps are named, not
-// anonymous ("vmap { 0 : goto … }"): binding an anonymous set scans the
-// whole transaction in the kernel, which made rebuilding 1,000 services
+// spreadMapType is the type (typeof) of the spread- maps, dnatMapType of
+// the dnat- maps of a protocol. The maps are named, not anonymous
+// ("vmap { 0 : goto … }"): binding an anonymous set scans the whole
+// transaction in the kernel, which made rebuilding 1,000 services
 // quadratic (about 5 s of kernel time instead of 0.6 s on kernel 6.18).
+// The port's protocol is part of the type: nft refuses a "th dport" map
+// in a rule that matches "meta l4proto tcp" once it reads the map back
+// from the kernel, and a "tcp dport" one in a UDP rule.
 const spreadMapType = "numgen random mod 2 : verdict"
 
+func dnatMapType(proto string) string {
+	return "numgen random mod 2 : ip daddr . " + proto + " dport"
+}
+
 // serviceRules is what one Service contributes to the table: regular
-// chains with their rules, spread maps, session affinity sets and elements
-// of the shared maps. It is built by buildService and never modified
-// afterwards.
+// chains with their rules, spread and dnat maps, session affinity sets and
+// elements of the shared maps. It is built by buildService and never
+// modified afterwards.
 type serviceRules struct {
 	chains map[string][]string      // chain name -> rules, in order
-	spread map[string][]string      // spread map name -> verdict of index i
+	maps   map[string]indexMap      // spread- and dnat- maps by name
 	sets   map[string]time.Duration // affinity set name -> element timeout
 	elems  map[elemID]string        // (map, key) -> verdict
+}
+
+// indexMap is a spread- or dnat- map: values[i] under key i. Its type
+// never changes under one name (the name has the port's protocol).
+type indexMap struct {
+	typeOf string
+	values []string
+}
+
+func (m indexMap) equal(o indexMap) bool {
+	return m.typeOf == o.typeOf && slices.Equal(m.values, o.values)
 }
 
 // elemID names an element of one of the shared maps; key is the element
@@ -90,7 +110,7 @@ func (e elemID) element(value string) *knftables.Element {
 func newServiceRules() *serviceRules {
 	return &serviceRules{
 		chains: map[string][]string{},
-		spread: map[string][]string{},
+		maps:   map[string]indexMap{},
 		sets:   map[string]time.Duration{},
 		elems:  map[elemID]string{},
 	}
@@ -177,7 +197,16 @@ func (r *serviceRules) addPort(sp *servicePort, n node) {
 			// Local policy keeps the client's address for traffic from
 			// outside; pods and the node itself still reach every
 			// endpoint (upstream's short-circuit).
-			if podRange.IsValid() {
+			switch {
+			case n.podCIDR.IsValid() && podRange != n.podCIDR:
+				// Other nodes' pods are masqueraded: an endpoint
+				// elsewhere would answer them directly (and one may be
+				// the client itself, hairpin).
+				rules = append(rules,
+					fmt.Sprintf("ip saddr %s goto %s", n.podCIDR, clusterChain),
+					fmt.Sprintf("ip saddr %s jump %s", podRange, chainMarkForMasquerade),
+					fmt.Sprintf("ip saddr %s goto %s", podRange, clusterChain))
+			case podRange.IsValid():
 				rules = append(rules, fmt.Sprintf("ip saddr %s goto %s", podRange, clusterChain))
 			}
 			rules = append(rules,
@@ -195,13 +224,30 @@ func (r *serviceRules) addPort(sp *servicePort, n node) {
 	}
 }
 
-// spreadRules returns the rules of chain, which picks one of eps (the
-// client's previous endpoint under ClientIP affinity, else a random one
-// through the map spread-<chain>), adding the endpoint chains, affinity
-// sets and spread map it uses.
+// spreadRules returns the rules of chain, which sends traffic to one of
+// eps. Usually it DNATs itself, to the one endpoint or to a random one
+// through the map dnat-<chain>; hairpin and same-bridge traffic is
+// masqueraded in nat-postrouting. Under ClientIP affinity (or without a
+// PodCIDR, where hairpin traffic is marked per endpoint) it goes to
+// endpoint chains instead: the client's previous endpoint, else a random
+// one through the map spread-<chain>. It adds the maps, endpoint chains
+// and affinity sets it uses.
 func (r *serviceRules) spreadRules(chain string, sp *servicePort, eps []endpoint, n node) []string {
 	if len(eps) == 0 {
 		return []string{"drop"}
+	}
+	if sp.affinity == 0 && n.podCIDR.IsValid() {
+		dnat := "meta l4proto " + sp.proto + " dnat ip to "
+		if len(eps) == 1 {
+			return []string{dnat + eps[0].ip + ":" + itoa(int64(eps[0].port))}
+		}
+		m := prefixDNAT + chain
+		values := make([]string, len(eps))
+		for i, e := range eps {
+			values[i] = e.ip + " . " + itoa(int64(e.port))
+		}
+		r.maps[m] = indexMap{typeOf: dnatMapType(sp.proto), values: values}
+		return []string{fmt.Sprintf("%snumgen random mod %d map @%s", dnat, len(eps), m)}
 	}
 	var rules []string
 	targets := make([]string, len(eps))
@@ -222,20 +268,17 @@ func (r *serviceRules) spreadRules(chain string, sp *servicePort, eps []endpoint
 		return append(rules, targets[0])
 	}
 	m := prefixSpread + chain
-	r.spread[m] = targets
+	r.maps[m] = indexMap{typeOf: spreadMapType, values: targets}
 	return append(rules, fmt.Sprintf("numgen random mod %d vmap @%s", len(eps), m))
 }
 
-// endpointRules DNATs to e, masquerading traffic whose replies would not
-// come back through the node's IP stack: hairpin traffic (a pod reaching
-// itself through the service) and, without br_netfilter, any traffic from
-// a pod on the same bridge (the reply would be bridged straight back to
-// the client with the endpoint's address).
+// endpointRules records the client under session affinity and DNATs to
+// e. Hairpin traffic (a pod reaching itself through the service) must be
+// masqueraded: nat-postrouting does it for endpoints in the PodCIDR, this
+// chain marks it for the others.
 func endpointRules(sp *servicePort, e endpoint, n node) []string {
 	var rules []string
-	if addr, err := netip.ParseAddr(e.ip); err == nil && n.podCIDR.IsValid() && n.podCIDR.Contains(addr) {
-		rules = append(rules, fmt.Sprintf("ip saddr %s jump %s", n.podCIDR, chainMarkForMasquerade))
-	} else {
+	if addr, err := netip.ParseAddr(e.ip); err != nil || !n.podCIDR.IsValid() || !n.podCIDR.Contains(addr) {
 		rules = append(rules, fmt.Sprintf("ip saddr %s jump %s", e.ip, chainMarkForMasquerade))
 	}
 	if sp.affinity > 0 {
@@ -246,9 +289,10 @@ func endpointRules(sp *servicePort, e endpoint, n node) []string {
 
 // addBase adds the fixed part of the table to tx: the hooked chains, the
 // dispatch maps and the masquerade and reject chains. Adding it to a
-// table that has it already changes nothing but the hooked chains' rules,
-// which are flushed and rewritten.
-func addBase(tx *knftables.Transaction, n node) {
+// table that has it already changes nothing but the chains' rules, which
+// are flushed and rewritten; fresh (the table was just deleted in tx)
+// leaves out those flushes.
+func addBase(tx *knftables.Transaction, n node, fresh bool) {
 	tx.Add(&knftables.Table{Comment: knftables.PtrTo("skiff service proxy")})
 	for _, m := range []struct{ name, typ string }{
 		{mapServiceIPs, ipProtoKey},
@@ -260,7 +304,9 @@ func addBase(tx *knftables.Transaction, n node) {
 		tx.Add(&knftables.Map{Name: m.name, Type: m.typ + " : verdict"})
 	}
 	tx.Add(&knftables.Set{Name: setNodePortIPs, Type: "ipv4_addr"})
-	tx.Flush(&knftables.Set{Name: setNodePortIPs})
+	if !fresh {
+		tx.Flush(&knftables.Set{Name: setNodePortIPs})
+	}
 	for _, ip := range n.nodePortIPs {
 		tx.Add(&knftables.Element{Set: setNodePortIPs, Key: []string{ip}})
 	}
@@ -295,10 +341,23 @@ func addBase(tx *knftables.Transaction, n node) {
 	}
 	for _, c := range regular {
 		tx.Add(&knftables.Chain{Name: c.name})
-		tx.Flush(&knftables.Chain{Name: c.name})
+		if !fresh {
+			tx.Flush(&knftables.Chain{Name: c.name})
+		}
 		for _, rule := range c.rules {
 			tx.Add(&knftables.Rule{Chain: c.name, Rule: rule})
 		}
+	}
+
+	// Traffic DNATed from a pod of this node to another (or the same)
+	// is masqueraded: without br_netfilter the endpoint's reply would be
+	// bridged straight back to the client and miss conntrack's reverse
+	// NAT. ("ct status dnat" also matches other tables' DNAT, such as
+	// hostPorts, which have the same problem.) Packets marked by
+	// mark-for-masquerade are masqueraded (and unmarked) first.
+	postrouting := []string{"jump " + chainMasquerading}
+	if n.podCIDR.IsValid() {
+		postrouting = append(postrouting, fmt.Sprintf("ct status dnat ip saddr %s ip daddr %s masquerade fully-random", n.podCIDR, n.podCIDR))
 	}
 
 	// The filter chains run before DNAT on output (-110 < -100) and after
@@ -331,7 +390,7 @@ func addBase(tx *knftables.Transaction, n node) {
 		}},
 		{chainNATPrerouting, knftables.NATType, knftables.PreroutingHook, knftables.DNATPriority, []string{"jump " + chainServices}},
 		{chainNATOutput, knftables.NATType, knftables.OutputHook, natOutputPrio, []string{"jump " + chainServices}},
-		{chainNATPostrouting, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, []string{"jump " + chainMasquerading}},
+		{chainNATPostrouting, knftables.NATType, knftables.PostroutingHook, knftables.SNATPriority, postrouting},
 	}
 	for _, c := range hooked {
 		tx.Add(&knftables.Chain{
@@ -340,7 +399,9 @@ func addBase(tx *knftables.Transaction, n node) {
 			Hook:     knftables.PtrTo(c.hook),
 			Priority: knftables.PtrTo(c.prio),
 		})
-		tx.Flush(&knftables.Chain{Name: c.name})
+		if !fresh {
+			tx.Flush(&knftables.Chain{Name: c.name})
+		}
 		for _, rule := range c.rules {
 			tx.Add(&knftables.Rule{Chain: c.name, Rule: rule})
 		}

@@ -22,6 +22,7 @@ func TestRulesGolden(t *testing.T) {
 		name   string
 		svcs   []*corev1.Service
 		slices []*discoveryv1.EndpointSlice
+		cfg    func(*Config) // changes testConfig, if set
 	}{
 		{
 			name: "clusterip",
@@ -30,6 +31,16 @@ func TestRulesGolden(t *testing.T) {
 				slice("shop", "web", "web-1", 8080, "10.42.0.5@node-a:r", "10.42.1.7@node-b:r", "10.42.1.8@node-b:n"),
 				slice("shop", "web", "web-2", 8080, "10.42.2.9@node-c:r"),
 			},
+		},
+		{
+			// Without a pod CIDR, hairpin traffic is marked in endpoint
+			// chains: nat-postrouting cannot tell same-bridge traffic.
+			name: "clusterip-no-pod-cidr",
+			svcs: []*corev1.Service{service("shop", "web", "10.96.0.10")},
+			slices: []*discoveryv1.EndpointSlice{
+				slice("shop", "web", "web-1", 8080, "10.42.0.5@node-a:r", "10.42.1.7@node-b:r"),
+			},
+			cfg: func(c *Config) { c.PodCIDR = "" },
 		},
 		{
 			name: "one-endpoint",
@@ -144,7 +155,11 @@ func TestRulesGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			fake := knftables.NewFake(knftables.InetFamily, TableName)
-			if _, err := FullSync(context.Background(), testConfig(fake), tc.svcs, tc.slices); err != nil {
+			cfg := testConfig(fake)
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			if _, err := FullSync(context.Background(), cfg, tc.svcs, tc.slices); err != nil {
 				t.Fatalf("FullSync: %v", err)
 			}
 			got := serviceDump(fake)
