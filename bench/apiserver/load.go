@@ -89,17 +89,25 @@ func parallel(ctx context.Context, clients int, d time.Duration, total int64, wo
 }
 
 // createRate creates pods in ns (named after prefix) from clients goroutines for d and returns
-// creates per second.
-func createRate(ctx context.Context, cs kubernetes.Interface, ns, prefix string, clients int, d time.Duration) (float64, error) {
+// creates per second and the CPU time the server process (pid) used per create.
+func createRate(ctx context.Context, cs kubernetes.Interface, pid int, ns, prefix string, clients int, d time.Duration) (float64, time.Duration, error) {
 	pods := cs.CoreV1().Pods(ns)
+	cpu0, err := processCPU(pid)
+	if err != nil {
+		return 0, 0, err
+	}
 	n, took, err := parallel(ctx, clients, d, 0, func(ctx context.Context, g, i int) error {
 		_, err := pods.Create(ctx, benchPod(fmt.Sprintf("%s-c%d-%d-%d", prefix, clients, g, i)), metav1.CreateOptions{})
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("creating pods with %d clients: %w", clients, err)
+		return 0, 0, fmt.Errorf("creating pods with %d clients: %w", clients, err)
 	}
-	return float64(n) / took.Seconds(), nil
+	cpu1, err := processCPU(pid)
+	if err != nil || n == 0 {
+		return 0, 0, err
+	}
+	return float64(n) / took.Seconds(), (cpu1 - cpu0) / time.Duration(n), nil
 }
 
 // putRate writes values of size bytes with clientv3 Put from clients

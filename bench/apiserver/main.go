@@ -71,6 +71,8 @@ type rateRow struct {
 	clients int
 	// creates are JSON bodies (client-go's default), createsPB protobuf.
 	creates, createsPB, puts float64
+	// cpu and cpuPB are the server's CPU time (user + system) per create.
+	cpu, cpuPB time.Duration
 }
 
 // progress prints what the benchmark is doing, to stderr.
@@ -160,6 +162,10 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		return fmt.Errorf("load: %w", err)
 	}
 	defer c.Kill()
+	pid, err := serverPID(filepath.Join(dir, "server"))
+	if err != nil {
+		return fmt.Errorf("load: %w", err)
+	}
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		return fmt.Errorf("building clientset: %w", err)
@@ -185,12 +191,12 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 	}
 	for _, clients := range []int{1, 8, 64} {
 		progress("load: pod creates with %d clients", clients)
-		creates, err := createRate(ctx, cs, "bench", "json", clients, o.duration)
+		creates, cpu, err := createRate(ctx, cs, pid, "bench", "json", clients, o.duration)
 		if err != nil {
 			return err
 		}
 		progress("load: pod creates with %d clients, protobuf", clients)
-		createsPB, err := createRate(ctx, csPB, "bench", "pb", clients, o.duration)
+		createsPB, cpuPB, err := createRate(ctx, csPB, pid, "bench", "pb", clients, o.duration)
 		if err != nil {
 			return err
 		}
@@ -199,7 +205,7 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		if err != nil {
 			return err
 		}
-		r.creates = append(r.creates, rateRow{clients: clients, creates: creates, createsPB: createsPB, puts: puts})
+		r.creates = append(r.creates, rateRow{clients: clients, creates: creates, createsPB: createsPB, puts: puts, cpu: cpu, cpuPB: cpuPB})
 	}
 
 	progress("load: creating %d pods to list", o.pods)
@@ -237,13 +243,14 @@ func report(w io.Writer, o options, r *results) {
 	fmt.Fprintf(w, "pod stored size: %d bytes (%s)\n\n", r.podSize, r.podKey)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "clients\tpod creates/s (JSON)\tpod creates/s (protobuf)\tetcd puts/s\tJSON creates/puts\ttarget\t")
+	fmt.Fprintln(tw, "clients\tpod creates/s (JSON)\tpod creates/s (protobuf)\tetcd puts/s\tJSON creates/puts\tserver CPU/create (JSON, protobuf)\ttarget\t")
 	for _, row := range r.creates {
 		target := ""
 		if row.clients == 64 {
 			target = fmt.Sprintf(">= 70%%: %s", benchserver.Verdict(row.creates >= 0.7*row.puts))
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f%%\t%s\t\n", row.clients, row.creates, row.createsPB, row.puts, 100*row.creates/row.puts, target)
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.0f\t%.0f%%\t%v, %v\t%s\t\n", row.clients, row.creates, row.createsPB, row.puts, 100*row.creates/row.puts,
+			row.cpu.Round(time.Microsecond), row.cpuPB.Round(time.Microsecond), target)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/yaml"
 
@@ -22,6 +24,13 @@ import (
 // main resource and for /status. Nil when server-side apply is off.
 type fieldManagers struct {
 	main, status *managedfields.FieldManager
+	// create is main for creates, whose objects (the decoded body and an
+	// empty live object) belong to the request: it converts them without
+	// copying (see sameVersionConverter). main copies, as upstream, for
+	// live objects come from the watch cache.
+	create *managedfields.FieldManager
+	// created remembers what create records (see createFields).
+	created *createFields
 }
 
 func (f *fieldManagers) forSub(sub registry.Subresource) *managedfields.FieldManager {
@@ -38,23 +47,52 @@ func (f *fieldManagers) forSub(sub registry.Subresource) *managedfields.FieldMan
 }
 
 // strategyDefaulter applies a resource's defaults to merge results.
-type strategyDefaulter struct{ res *registry.Resource }
+type strategyDefaulter struct {
+	res *registry.Resource
+	typ reflect.Type // of the resource's objects
+}
 
 func (d strategyDefaulter) Default(obj runtime.Object) {
-	if reflect.TypeOf(obj) == reflect.TypeOf(d.res.Strategy.New()) {
+	if reflect.TypeOf(obj) == d.typ {
 		d.res.Strategy.Default(obj)
 	}
 }
 
+// sameVersionConverter is the scheme, except that converting a typed
+// object that already is of the target version returns it as is where the
+// scheme would return a deep copy. An update by the field manager only
+// reads what it converts, so for a create, whose objects are the
+// request's own, the copies (two per create) buy nothing.
+type sameVersionConverter struct{ *runtime.Scheme }
+
+func (c sameVersionConverter) ConvertToVersion(in runtime.Object, target runtime.GroupVersioner) (runtime.Object, error) {
+	if _, unstructured := in.(runtime.Unstructured); !unstructured {
+		gvk := in.GetObjectKind().GroupVersionKind()
+		if !gvk.Empty() {
+			if want, ok := target.KindForGroupVersionKinds([]schema.GroupVersionKind{gvk}); ok && want == gvk {
+				if kinds, _, err := c.ObjectKinds(in); err == nil && slices.Contains(kinds, gvk) {
+					return in, nil
+				}
+			}
+		}
+	}
+	return c.Scheme.ConvertToVersion(in, target)
+}
+
 func (s *Server) newFieldManagers(tc managedfields.TypeConverter, res *registry.Resource) (*fieldManagers, error) {
 	gvk := res.GroupVersionKind()
-	main, err := managedfields.NewDefaultFieldManager(tc, s.scheme, strategyDefaulter{res}, s.scheme, gvk, gvk.GroupVersion(), "", nil)
+	def := strategyDefaulter{res, reflect.TypeOf(res.Strategy.New())}
+	main, err := managedfields.NewDefaultFieldManager(tc, s.scheme, def, s.scheme, gvk, gvk.GroupVersion(), "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("field manager of %s: %w", res.GVR, err)
 	}
-	fm := &fieldManagers{main: main}
+	create, err := managedfields.NewDefaultFieldManager(tc, sameVersionConverter{s.scheme}, def, s.scheme, gvk, gvk.GroupVersion(), "", nil)
+	if err != nil {
+		return nil, fmt.Errorf("field manager of %s: %w", res.GVR, err)
+	}
+	fm := &fieldManagers{main: main, create: create, created: newCreateFields()}
 	if res.Status {
-		if fm.status, err = managedfields.NewDefaultFieldManager(tc, s.scheme, strategyDefaulter{res}, s.scheme, gvk, gvk.GroupVersion(), "status", nil); err != nil {
+		if fm.status, err = managedfields.NewDefaultFieldManager(tc, s.scheme, def, s.scheme, gvk, gvk.GroupVersion(), "status", nil); err != nil {
 			return nil, fmt.Errorf("status field manager of %s: %w", res.GVR, err)
 		}
 	}
@@ -76,26 +114,44 @@ func managerName(r *http.Request, explicit string) string {
 
 // trackUpdate records a non-apply write in managedFields. It never fails
 // the write.
-func trackUpdate(fm *managedfields.FieldManager, live, obj runtime.Object, manager string, res *registry.Resource) runtime.Object {
+func (s *Server) trackUpdate(fm *managedfields.FieldManager, live, obj runtime.Object, manager string, res *registry.Resource) runtime.Object {
 	if fm == nil {
 		return obj
 	}
 	if live == nil {
+		// The converter the field manager uses would set the kind on a
+		// copy; set it here and spare the copy.
 		live = res.Strategy.New()
+		live.GetObjectKind().SetGroupVersionKind(res.GroupVersionKind())
 	}
 	out := fm.UpdateNoErrors(live, obj, manager)
-	if typed, err := toTyped(out, res); err == nil {
+	if typed, err := s.toTyped(out, res); err == nil {
 		return typed
 	}
 	return obj
 }
 
+// trackCreate records a create in managedFields, as trackUpdate does with
+// no live object, from memory when it can (see createFields).
+func (s *Server) trackCreate(fms *fieldManagers, obj runtime.Object, manager string, res *registry.Resource) runtime.Object {
+	if fms == nil || fms.create == nil {
+		return obj
+	}
+	return fms.created.track(obj, manager, func() runtime.Object {
+		return s.trackUpdate(fms.create, nil, obj, manager, res)
+	})
+}
+
 // toTyped returns obj as the resource's Go type.
-func toTyped(obj runtime.Object, res *registry.Resource) (runtime.Object, error) {
-	want := res.Strategy.New()
-	if reflect.TypeOf(obj) == reflect.TypeOf(want) {
+func (s *Server) toTyped(obj runtime.Object, res *registry.Resource) (runtime.Object, error) {
+	typ, ok := s.objTypes[res]
+	if !ok {
+		typ = reflect.TypeOf(res.Strategy.New())
+	}
+	if reflect.TypeOf(obj) == typ {
 		return obj, nil
 	}
+	want := res.Strategy.New()
 	u, ok := obj.(runtime.Unstructured)
 	if !ok {
 		return nil, fmt.Errorf("unexpected object type %T", obj)
@@ -140,7 +196,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 			}
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		obj, err := toTyped(out, res)
+		obj, err := s.toTyped(out, res)
 		if err != nil {
 			return nil, err
 		}

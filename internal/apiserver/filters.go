@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -41,8 +42,10 @@ func (s *Server) buildHandler() http.Handler {
 			code := rw.status()
 			elapsed := time.Since(start)
 			s.metrics.observe(s.metricsInfo(ri), code, elapsed)
-			s.log.Debug("request", "id", requestID(), "verb", ri.verb, "path", r.URL.Path,
-				"code", code, "latency", elapsed, "user", user.Name)
+			if s.log.Enabled(ctx, slog.LevelDebug) { // spare the request ID otherwise
+				s.log.Debug("request", "id", requestID(), "verb", ri.verb, "path", r.URL.Path,
+					"code", code, "latency", elapsed, "user", user.Name)
+			}
 		}()
 
 		if user.Anonymous() && !anonymousAllowed(r.URL.Path) {

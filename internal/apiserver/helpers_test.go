@@ -50,7 +50,7 @@ type testEnv struct {
 
 type envOption func(*Config)
 
-func newTestEnv(t *testing.T, opts ...envOption) *testEnv {
+func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Helper()
 	client := etcdtest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -196,14 +196,14 @@ func doWith(t *testing.T, c *http.Client, method, url string, header map[string]
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
 
-func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+func newCA(t testing.TB) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -229,7 +229,7 @@ func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return cert, key
 }
 
-func issueClient(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, orgs []string) (certPEM, keyPEM []byte) {
+func issueClient(t testing.TB, ca *x509.Certificate, caKey *ecdsa.PrivateKey, cn string, orgs []string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

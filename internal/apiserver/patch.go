@@ -136,7 +136,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 		if err := ensureNamespace(obj, ri.namespace, res.Namespaced); err != nil {
 			return nil, err
 		}
-		return trackUpdate(fm, current, obj, manager, res), nil
+		return s.trackUpdate(fm, current, obj, manager, res), nil
 	}
 	uopts := metav1.UpdateOptions{DryRun: opts.DryRun, FieldManager: opts.FieldManager, FieldValidation: opts.FieldValidation}
 	out, _, err := st.Update(r.Context(), ri.namespace, ri.name, sub, fn, uopts)

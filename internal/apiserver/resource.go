@@ -527,8 +527,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 		s.fail(w, r, err)
 		return
 	}
-	obj = trackUpdate(s.fieldManagers[st].forSub(registry.Main), nil, obj, managerName(r, opts.FieldManager), res)
-	out, err := st.Create(r.Context(), ri.namespace, obj, opts)
+	obj = s.trackCreate(s.fieldManagers[st], obj, managerName(r, opts.FieldManager), res)
+	out, err := st.CreateOwned(r.Context(), ri.namespace, obj, opts)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -552,7 +552,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 	fm, manager := s.fieldManagers[st].forSub(sub), managerName(r, opts.FieldManager)
 	out, created, err := st.Update(r.Context(), ri.namespace, ri.name, sub,
 		func(_ context.Context, current runtime.Object) (runtime.Object, error) {
-			return trackUpdate(fm, current, obj.DeepCopyObject(), manager, res), nil
+			return s.trackUpdate(fm, current, obj.DeepCopyObject(), manager, res), nil
 		}, opts)
 	if err != nil {
 		s.fail(w, r, err)

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
@@ -92,11 +93,15 @@ type Server struct {
 	// fieldManagers holds each store's managedFields trackers; empty
 	// without Config.TypeConverter.
 	fieldManagers map[*registry.Store]*fieldManagers
+	// objTypes holds the Go type of each served resource's objects.
+	objTypes map[*registry.Resource]reflect.Type
 
 	// resources indexes the stores by group/version and resource name.
 	resources map[schema.GroupVersion]map[string]*registry.Store
 
 	inflight chan struct{}
+	// handlers runs non-long-running requests (see withTimeout).
+	handlers *handlerPool
 
 	// shutdown is closed when Serve begins shutting down; watches end and
 	// /readyz fails from then on.
@@ -133,7 +138,9 @@ func New(cfg Config) (*Server, error) {
 		metrics:       newMetrics(),
 		resources:     map[schema.GroupVersion]map[string]*registry.Store{},
 		fieldManagers: map[*registry.Store]*fieldManagers{},
+		objTypes:      map[*registry.Resource]reflect.Type{},
 		inflight:      make(chan struct{}, cfg.MaxInFlight),
+		handlers:      newHandlerPool(),
 		shutdown:      make(chan struct{}),
 		watchTimeout: func() time.Duration {
 			return minWatchTimeout + rand.N(maxWatchTimeout-minWatchTimeout)
@@ -157,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("apiserver: resource %s served twice", st.Resource.GVR)
 		}
 		m[name] = st
+		s.objTypes[st.Resource] = reflect.TypeOf(st.Resource.Strategy.New())
 		if cfg.TypeConverter != nil {
 			fm, err := s.newFieldManagers(cfg.TypeConverter, st.Resource)
 			if err != nil {

@@ -20,10 +20,10 @@ import (
 func (s *Server) withTimeout(w http.ResponseWriter, r *http.Request, timeout time.Duration, next func(http.ResponseWriter, *http.Request)) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	tw := &timeoutWriter{header: http.Header{}}
+	tw := &timeoutWriter{header: http.Header{}, buf: s.handlers.buffer()}
 	done := make(chan struct{})
 	panicked := make(chan any, 1)
-	go func() {
+	s.handlers.run(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -36,7 +36,7 @@ func (s *Server) withTimeout(w http.ResponseWriter, r *http.Request, timeout tim
 			close(done)
 		}()
 		next(tw, r.WithContext(ctx))
-	}()
+	})
 	select {
 	case <-done:
 		select {
@@ -56,11 +56,74 @@ func (s *Server) withTimeout(w http.ResponseWriter, r *http.Request, timeout tim
 		}
 		w.WriteHeader(code)
 		_, _ = w.Write(tw.buf.Bytes())
+		s.handlers.reuse(tw.buf) // the handler is done with it
 	case <-ctx.Done():
 		tw.mu.Lock()
 		tw.timedOut = true
 		tw.mu.Unlock()
 		s.writeError(w, errRequestTimeout)
+	}
+}
+
+// handlerPool runs request handlers on goroutines that outlive one
+// request. A fresh goroutine starts with a small stack, and a create's
+// deep walks (decoding, managedFields tracking) grow it several times by
+// copying; a reused goroutine keeps the stack it grew. Idle workers exit
+// after workerIdle.
+type handlerPool struct {
+	tasks chan func()
+	// bufs holds response buffers for reuse (see buffer and reuse).
+	bufs sync.Pool
+}
+
+// maxPooledBuffer is the largest response buffer kept for reuse; a large
+// list's would otherwise stay in memory.
+const maxPooledBuffer = 64 << 10
+
+// buffer returns an empty response buffer.
+func (p *handlerPool) buffer() *bytes.Buffer {
+	if b, ok := p.bufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// reuse takes back a buffer no one uses any more.
+func (p *handlerPool) reuse(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBuffer {
+		b.Reset()
+		p.bufs.Put(b)
+	}
+}
+
+// workerIdle is how long a pooled handler goroutine waits for work.
+const workerIdle = 10 * time.Second
+
+func newHandlerPool() *handlerPool {
+	return &handlerPool{tasks: make(chan func())}
+}
+
+// run starts f on an idle worker, or on a new one if none is waiting.
+func (p *handlerPool) run(f func()) {
+	select {
+	case p.tasks <- f:
+	default:
+		go p.work(f)
+	}
+}
+
+func (p *handlerPool) work(f func()) {
+	f()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		select {
+		case f := <-p.tasks:
+			f()
+			idle.Reset(workerIdle)
+		case <-idle.C:
+			return
+		}
 	}
 }
 
@@ -78,7 +141,7 @@ func (*timeoutError) Status() metav1.Status { return timeoutStatus() }
 type timeoutWriter struct {
 	mu       sync.Mutex
 	header   http.Header
-	buf      bytes.Buffer
+	buf      *bytes.Buffer
 	code     int
 	timedOut bool
 }

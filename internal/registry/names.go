@@ -15,7 +15,35 @@ func NameIsDNSSubdomain(name string, prefix bool) []string {
 	if prefix {
 		name = maskTrailingDash(name)
 	}
+	if isDNS1123Subdomain(name) {
+		return nil // what the regular expression below accepts, without it
+	}
 	return validation.IsDNS1123Subdomain(name)
+}
+
+// isDNS1123Subdomain reports whether name is a DNS-1123 subdomain: at
+// most 253 characters, dot-separated labels of lower-case letters, digits
+// and "-" that start and end with a letter or digit.
+func isDNS1123Subdomain(name string) bool {
+	if len(name) == 0 || len(name) > validation.DNS1123SubdomainMaxLength {
+		return false
+	}
+	alnum := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+	start := 0
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '.' {
+			if c := name[i]; !alnum(c) && c != '-' {
+				return false
+			}
+			continue
+		}
+		// name[start:i] is one label.
+		if i == start || !alnum(name[start]) || !alnum(name[i-1]) {
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
 
 // NameIsDNSLabel accepts DNS-1123 labels (namespaces, services).

@@ -42,10 +42,20 @@ func (s *Store) Create(ctx context.Context, namespace string, obj runtime.Object
 	if obj == nil {
 		return nil, apierrors.NewBadRequest("no object provided")
 	}
+	return s.CreateOwned(ctx, namespace, obj.DeepCopyObject(), opts)
+}
+
+// CreateOwned is Create for a caller that hands obj over (the API server
+// with the object it decoded): obj may be modified and returned, and the
+// caller must not use it afterwards. It spares Create's copy.
+func (s *Store) CreateOwned(ctx context.Context, namespace string, obj runtime.Object, opts metav1.CreateOptions) (runtime.Object, error) {
+	if obj == nil {
+		return nil, apierrors.NewBadRequest("no object provided")
+	}
 	if errs := metav1validation.ValidateCreateOptions(&opts); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "CreateOptions"}, "", errs)
 	}
-	in := obj.DeepCopyObject()
+	in := obj
 	m, err := accessor(in)
 	if err != nil {
 		return nil, err

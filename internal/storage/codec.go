@@ -52,6 +52,14 @@ func (c *storageCodec) Encode(obj runtime.Object, w io.Writer) error {
 		}
 		obj.GetObjectKind().SetGroupVersionKind(gvk)
 	}
+	if b, ok := w.(*bytes.Buffer); ok && b.Len() == 0 {
+		// runtime.Encode's buffer: write into it and spare a copy.
+		if err := c.pb.Encode(obj, b); err == nil {
+			return nil
+		}
+		b.Reset()
+		return c.json.Encode(obj, b)
+	}
 	var buf bytes.Buffer
 	if err := c.pb.Encode(obj, &buf); err == nil {
 		_, err = w.Write(buf.Bytes())
