@@ -36,8 +36,8 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/discovery"
-	"github.com/skiff-dev/skiff/internal/metricsapi"
 	"github.com/skiff-dev/skiff/internal/etcd"
+	"github.com/skiff-dev/skiff/internal/metricsapi"
 	"github.com/skiff-dev/skiff/internal/openapi"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/registry"
