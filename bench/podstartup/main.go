@@ -42,9 +42,12 @@ type options struct {
 }
 
 const (
-	namespace = "bench"
-	nodeName  = "bench-node"
-	podCIDR   = "10.42.0.0/24" // what the node IPAM controller gives the first node
+	// createConcurrency is how many pod creates the benchmark has in
+	// flight.
+	createConcurrency = 32
+	namespace         = "bench"
+	nodeName          = "bench-node"
+	podCIDR           = "10.42.0.0/24" // what the node IPAM controller gives the first node
 )
 
 func main() {
@@ -111,7 +114,7 @@ func run(ctx context.Context, o options) error {
 
 	fmt.Println("machine:", benchserver.Machine())
 	fmt.Println("bare containerd ...")
-	bareOne, bareN, err := runBare(ctx, filepath.Join(tmp, "bare"), busybox, o)
+	bareOne, bareN, barePaced, err := runBare(ctx, filepath.Join(tmp, "bare"), busybox, o)
 	if err != nil {
 		return fmt.Errorf("bare containerd: %w", err)
 	}
@@ -121,33 +124,36 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("skiff: %w", err)
 	}
 
-	fmt.Printf("\n%-34s %12s %12s %12s\n", "", "p50", "p99", "all")
+	fmt.Printf("\n%-40s %12s %12s %12s\n", "", "p50", "p99", "all")
 	row := func(name string, p phase) {
-		fmt.Printf("%-34s %12v %12v %12v\n", name, benchserver.Round(p.p(0.5)), benchserver.Round(p.p(0.99)), benchserver.Round(p.all))
+		fmt.Printf("%-40s %12v %12v %12v\n", name, benchserver.Round(p.p(0.5)), benchserver.Round(p.p(0.99)), benchserver.Round(p.all))
 	}
 	row("bare containerd, 1 pod", bareOne)
 	row("skiff, 1 pod (create → Ready)", one)
-	row(fmt.Sprintf("bare containerd, %d pods", o.pods), bareN)
+	row(fmt.Sprintf("bare containerd, %d pods at once", o.pods), bareN)
+	row(fmt.Sprintf("bare containerd, %d pods, %d at a time", o.pods, createConcurrency), barePaced)
 	row(fmt.Sprintf("skiff, %d pods (create → Ready)", o.pods), n)
-	ratio := float64(n.all) / float64(bareN.all)
+	// The target is against the faster of the two bare runs.
+	best := min(bareN.all, barePaced.all)
+	ratio := float64(n.all) / float64(best)
 	perHundred := cpu.Seconds() * 100 / float64(o.pods)
 	fmt.Println()
 	fmt.Printf("one pod Ready (median of %d): %v, target < 500ms: %s\n", o.singles, benchserver.Round(one.p(0.5)), benchserver.Verdict(one.p(0.5) < 500*time.Millisecond))
-	fmt.Printf("%d pods all Ready / bare containerd: %.2f, target ≤ 1.10: %s\n", o.pods, ratio, benchserver.Verdict(ratio <= 1.10))
+	fmt.Printf("%d pods all Ready / bare containerd (the faster run): %.2f, target ≤ 1.10: %s\n", o.pods, ratio, benchserver.Verdict(ratio <= 1.10))
 	fmt.Printf("agent CPU: %.2f s for %d pods = %.2f s per 100 pods, target < 1: %s\n", cpu.Seconds(), o.pods, perHundred, benchserver.Verdict(perHundred < 1))
 	return nil
 }
 
 // runBare runs sandboxes and containers straight through the CRI on a
 // containerd of its own.
-func runBare(ctx context.Context, dir, busybox string, o options) (phase, phase, error) {
+func runBare(ctx context.Context, dir, busybox string, o options) (one, batch, paced phase, err error) {
 	pauseBin, err := images.PauseBinary()
 	if err != nil {
-		return phase{}, phase{}, err
+		return phase{}, phase{}, phase{}, err
 	}
 	pause := filepath.Join(dir, "pause.tar")
 	if err := images.WriteArchiveFile(pause, images.SandboxImageSpec(agent.SandboxImage, pauseBin)); err != nil {
-		return phase{}, phase{}, err
+		return phase{}, phase{}, phase{}, err
 	}
 	sup, err := containerd.New(containerd.Config{
 		DataDir:       dir,
@@ -156,10 +162,10 @@ func runBare(ctx context.Context, dir, busybox string, o options) (phase, phase,
 		Logger:        slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		return phase{}, phase{}, err
+		return phase{}, phase{}, phase{}, err
 	}
 	if _, err := cni.WriteConfig(sup.Layout().CNIConfDir, podCIDR, filepath.Join(dir, "cni")); err != nil {
-		return phase{}, phase{}, err
+		return phase{}, phase{}, phase{}, err
 	}
 	cctx, stopContainerd := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -168,11 +174,11 @@ func runBare(ctx context.Context, dir, busybox string, o options) (phase, phase,
 	select {
 	case <-sup.Ready():
 	case err := <-done:
-		return phase{}, phase{}, fmt.Errorf("containerd did not start: %v", err)
+		return phase{}, phase{}, phase{}, fmt.Errorf("containerd did not start: %v", err)
 	}
 	rt, err := cri.Dial(cri.Config{Socket: sup.Socket()})
 	if err != nil {
-		return phase{}, phase{}, err
+		return phase{}, phase{}, phase{}, err
 	}
 	defer rt.Close()
 	// The CRI picks the CNI config up asynchronously; wait until a
@@ -186,12 +192,17 @@ func runBare(ctx context.Context, dir, busybox string, o options) (phase, phase,
 			break
 		}
 		if time.Now().After(deadline) {
-			return phase{}, phase{}, fmt.Errorf("no working pod network: %w", err)
+			return phase{}, phase{}, phase{}, fmt.Errorf("no working pod network: %w", err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	measure := func(name string, n int) (phase, error) {
+	// measure runs n pods, at most limit at a time (0: all at once).
+	measure := func(name string, n, limit int) (phase, error) {
+		if limit <= 0 {
+			limit = n
+		}
+		sem := make(chan struct{}, limit)
 		var mu sync.Mutex
 		var p phase
 		var firstErr error
@@ -202,6 +213,8 @@ func runBare(ctx context.Context, dir, busybox string, o options) (phase, phase,
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
 				t0 := time.Now()
 				id, err := runBarePod(ctx, rt, dir, name, i)
 				d := time.Since(t0)
@@ -225,18 +238,22 @@ func runBare(ctx context.Context, dir, busybox string, o options) (phase, phase,
 		}
 		return p, firstErr
 	}
-	var one phase
 	for i := range o.singles {
-		p, err := measure("single"+strconv.Itoa(i), 1)
+		p, err := measure("single"+strconv.Itoa(i), 1, 0)
 		if err != nil {
-			return phase{}, phase{}, err
+			return phase{}, phase{}, phase{}, err
 		}
 		one.perPod = append(one.perPod, p.perPod...)
 	}
 	slices.Sort(one.perPod)
 	one.all = one.p(0.5)
-	batch, err := measure("batch", o.pods)
-	return one, batch, err
+	if batch, err = measure("batch", o.pods, 0); err != nil {
+		return phase{}, phase{}, phase{}, err
+	}
+	// As many at a time as the benchmark creates pods through the API: a
+	// fairer pace for containerd on few cores than all at once.
+	paced, err = measure("paced", o.pods, createConcurrency)
+	return one, batch, paced, err
 }
 
 // runBarePod runs one sandbox with one busybox container and returns the
@@ -400,7 +417,7 @@ func createAndWait(ctx context.Context, client kubernetes.Interface, prefix stri
 	started := map[string]time.Time{}
 	var wg sync.WaitGroup
 	errc := make(chan error, n)
-	sem := make(chan struct{}, 32) // client-side concurrency of the creates
+	sem := make(chan struct{}, createConcurrency)
 	start := time.Now()
 	for i := range n {
 		wg.Add(1)
