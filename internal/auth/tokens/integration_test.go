@@ -1,7 +1,9 @@
-package tokens
+package tokens_test
 
 import (
 	"context"
+	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +16,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/skiff-dev/skiff/internal/auth"
+	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
 // informerLookups starts informers on a real API server, as the API
 // server itself will, and returns their listers once synced.
-func informerLookups(t *testing.T, client kubernetes.Interface) Lookups {
+func informerLookups(t *testing.T, client kubernetes.Interface) tokens.Lookups {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	f := informers.NewSharedInformerFactory(client, 0)
@@ -27,7 +30,7 @@ func informerLookups(t *testing.T, client kubernetes.Interface) Lookups {
 		cancel() // before Shutdown, which waits for the informers to stop
 		f.Shutdown()
 	})
-	l := Lookups{
+	l := tokens.Lookups{
 		ServiceAccounts: f.Core().V1().ServiceAccounts().Lister(),
 		Pods:            f.Core().V1().Pods().Lister(),
 		Secrets:         f.Core().V1().Secrets().Lister(),
@@ -75,11 +78,11 @@ func TestWithAPIServer(t *testing.T) {
 	l := informerLookups(t, client)
 
 	t.Run("bootstrap token", func(t *testing.T) {
-		tok, err := CreateBootstrapToken(ctx, client, time.Hour, "joining node-b", []string{"system:bootstrappers:skiff:default-node-token"})
+		tok, err := tokens.CreateBootstrapToken(ctx, client, time.Hour, "joining node-b", []string{"system:bootstrappers:skiff:default-node-token"})
 		if err != nil {
 			t.Fatalf("CreateBootstrapToken: %v", err)
 		}
-		if !bootstrapTokenRE.MatchString(tok) {
+		if !bootstrapTokenForm.MatchString(tok) {
 			t.Fatalf("token %q is not of the bootstrap form", tok)
 		}
 		id, secretPart, _ := strings.Cut(tok, ".")
@@ -101,8 +104,8 @@ func TestWithAPIServer(t *testing.T) {
 			t.Errorf("secret type %q, data (-want +got):\n%s", s.Type, diff)
 		}
 
-		b := NewBootstrapAuthenticator(l.Secrets)
-		b.Logger = testLogger(t)
+		b := tokens.NewBootstrapAuthenticator(l.Secrets)
+		b.Logger = integrationLogger(t)
 		var got auth.User
 		eventually(t, "authenticating the new bootstrap token", func() error {
 			u, ok, err := b.AuthenticateToken(ctx, tok)
@@ -122,7 +125,7 @@ func TestWithAPIServer(t *testing.T) {
 		}
 
 		// Without a TTL the token never expires.
-		forever, err := CreateBootstrapToken(ctx, client, 0, "", nil)
+		forever, err := tokens.CreateBootstrapToken(ctx, client, 0, "", nil)
 		if err != nil {
 			t.Fatalf("CreateBootstrapToken without ttl: %v", err)
 		}
@@ -147,17 +150,17 @@ func TestWithAPIServer(t *testing.T) {
 			return nil
 		})
 
-		if _, err := CreateBootstrapToken(ctx, client, time.Hour, "", []string{"system:masters"}); err == nil {
+		if _, err := tokens.CreateBootstrapToken(ctx, client, time.Hour, "", []string{"system:masters"}); err == nil {
 			t.Errorf("CreateBootstrapToken with group system:masters succeeded, want an error")
 		}
 	})
 
 	t.Run("pod-bound token", func(t *testing.T) {
-		iss, err := NewIssuer(t.TempDir(), "", nil)
+		iss, err := tokens.NewIssuer(t.TempDir(), "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		iss.Logger = testLogger(t)
+		iss.Logger = integrationLogger(t)
 		ns := "tokens-e2e"
 		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -191,7 +194,7 @@ func TestWithAPIServer(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("pod-bound token: ok=%v err=%v", ok, err)
 		}
-		if u.Name != "system:serviceaccount:tokens-e2e:app" || u.UID != string(sa.UID) || u.Extra[ExtraPodUID][0] != string(pod.UID) {
+		if u.Name != "system:serviceaccount:tokens-e2e:app" || u.UID != string(sa.UID) || u.Extra[tokens.ExtraPodUID][0] != string(pod.UID) {
 			t.Errorf("user = %+v, want the service account with the pod's UID", u)
 		}
 
@@ -237,3 +240,15 @@ func TestWithAPIServer(t *testing.T) {
 		})
 	})
 }
+
+// bootstrapTokenForm is the upstream form of a bootstrap token.
+var bootstrapTokenForm = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
+
+// integrationLogger sends the code's logs to the test's log.
+func integrationLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testLog struct{ t testing.TB }
+
+func (w testLog) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
