@@ -290,8 +290,11 @@ func exercise(t *testing.T, k kubectl, ns string) {
 		if diff := cmp.Diff(want, lines(r.stdout)); diff != "" {
 			t.Errorf("paged list (-want +got):\n%s", diff)
 		}
-		if n := strings.Count(r.stderr, "continue="); n != 4 {
-			t.Errorf("want 4 follow-up requests with continue=, saw %d:\n%s", n, r.stderr)
+		// Four follow-ups, or five when keys after the last match (such as
+		// the namespace's kube-root-ca.crt) make the server, like
+		// upstream's, hand out one more continue token that finds nothing.
+		if n := strings.Count(r.stderr, "continue="); n != 4 && n != 5 {
+			t.Errorf("want 4 or 5 follow-up requests with continue=, saw %d:\n%s", n, r.stderr)
 		}
 
 		out := k.ok(t, "get", "configmaps", nsArg, "-l", "chunk=yes", "--chunk-size=2")
