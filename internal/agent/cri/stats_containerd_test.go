@@ -3,13 +3,11 @@ package cri_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/skiff-dev/skiff/internal/agent/containerd"
+	"github.com/skiff-dev/skiff/internal/agent/containerd/containerdtest"
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/agent/stats"
 	"github.com/skiff-dev/skiff/internal/images"
@@ -21,67 +19,10 @@ import (
 // Timestamp and no usage; both carry their sandbox, name, attempt, labels
 // and creation time.
 func TestContainerStatsWithContainerd(t *testing.T) {
-	requireContainerd(t)
-	dir := t.TempDir()
+	n := containerdtest.Start(t, images.BusyboxImage)
+	rt, sup, dir := n.Runtime, n.Supervisor, filepath.Dir(n.DataDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	archives, err := images.BuildTest(ctx, images.BuildOptions{OutDir: filepath.Join(dir, "images")})
-	if err != nil {
-		t.Fatalf("BuildTest: %v", err)
-	}
-	sup, err := containerd.New(containerd.Config{
-		DataDir:       filepath.Join(dir, "node"),
-		ImageArchives: []string{archives[images.PauseImage]},
-		Snapshotter:   os.Getenv("SKIFF_TEST_SNAPSHOTTER"),
-		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	})
-	if err != nil {
-		t.Fatalf("containerd.New: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- sup.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("Supervisor.Run: %v", err)
-		}
-	})
-	select {
-	case <-sup.Ready():
-	case err := <-runErr:
-		logTail(t, sup.Layout().Log)
-		t.Fatalf("Supervisor.Run returned before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		logTail(t, sup.Layout().Log)
-		t.Fatalf("containerd not ready after 60s")
-	}
-	if err := containerd.ImportInto(ctx, filepath.Join(dir, "node"), archives[images.BusyboxImage]); err != nil {
-		t.Fatalf("importing busybox: %v", err)
-	}
-	rt, err := cri.Dial(cri.Config{Socket: sup.Socket(), Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sbs, err := rt.ListSandboxes(ctx, nil)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		for _, sb := range sbs {
-			if err := rt.StopSandbox(ctx, sb.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-			if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
 
 	sbCfg := cri.SandboxConfig{Name: "stats", Namespace: "default", UID: "uid-stats", HostNetwork: true,
 		Labels: map[string]string{"io.kubernetes.pod.uid": "uid-stats"}}

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,29 +24,10 @@ import (
 	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
 
-	"github.com/skiff-dev/skiff/internal/agent/containerd"
+	"github.com/skiff-dev/skiff/internal/agent/containerd/containerdtest"
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/images"
 )
-
-// requireContainerd skips the test unless it can run containers.
-func requireContainerd(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: running containers needs root")
-	}
-	for _, p := range []string{containerd.DefaultBinary, containerd.DefaultCtrBinary, "/bin/busybox"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("skipping: %s is absent (apt-get install containerd runc busybox-static)", p)
-		}
-	}
-	if _, err := exec.LookPath("runc"); err != nil {
-		t.Skip("skipping: runc is absent (apt-get install runc)")
-	}
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("skipping: no go command to build the test images")
-	}
-}
 
 func poll(t *testing.T, timeout time.Duration, what string, f func() error) {
 	t.Helper()
@@ -76,68 +56,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 // stdout, stderr and an exit code over SPDY, a port-forward to the test
 // server, and the logs of a real CRI log file.
 func TestWithContainerd(t *testing.T) {
-	requireContainerd(t)
-	dir := t.TempDir()
+	n := containerdtest.Start(t, images.BusyboxImage, images.TestServerImage)
+	rt := n.Runtime
+	dir := filepath.Dir(n.DataDir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, nil))
-
-	archives, err := images.BuildTest(ctx, images.BuildOptions{OutDir: filepath.Join(dir, "images")})
-	if err != nil {
-		t.Fatalf("BuildTest: %v", err)
-	}
-	sup, err := containerd.New(containerd.Config{
-		DataDir:       filepath.Join(dir, "node"),
-		ImageArchives: []string{archives[images.PauseImage]},
-		Snapshotter:   os.Getenv("SKIFF_TEST_SNAPSHOTTER"),
-		Logger:        logger,
-	})
-	if err != nil {
-		t.Fatalf("containerd.New: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- sup.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("Supervisor.Run: %v", err)
-		}
-	})
-	select {
-	case <-sup.Ready():
-	case err := <-runErr:
-		t.Fatalf("Supervisor.Run returned before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("containerd not ready after 60s")
-	}
-	for _, img := range []string{images.BusyboxImage, images.TestServerImage} {
-		if err := containerd.ImportInto(ctx, filepath.Join(dir, "node"), archives[img]); err != nil {
-			t.Fatalf("importing %s: %v", img, err)
-		}
-	}
-	rt, err := cri.Dial(cri.Config{Socket: sup.Socket(), Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sbs, err := rt.ListSandboxes(ctx, nil)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		for _, sb := range sbs {
-			if err := rt.StopSandbox(ctx, sb.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-			if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
-				t.Errorf("cleanup: %v", err)
-			}
-		}
-	})
 
 	// A pod as the agent makes it: host network (no CNI needed here),
 	// the conventional labels and log paths.

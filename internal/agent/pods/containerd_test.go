@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,91 +16,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/skiff-dev/skiff/internal/agent/containerd"
+	"github.com/skiff-dev/skiff/internal/agent/containerd/containerdtest"
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/images"
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
-
-// requireContainerd skips the test unless it can run containers: root,
-// containerd, runc, busybox-static and go (to build the test images).
-func requireContainerd(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: running containers needs root")
-	}
-	for _, p := range []string{containerd.DefaultBinary, containerd.DefaultCtrBinary, "/bin/busybox"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("skipping: %s is absent (apt-get install containerd runc busybox-static)", p)
-		}
-	}
-	for _, bin := range []string{"runc", "go"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("skipping: %s is absent", bin)
-		}
-	}
-}
-
-// startContainerd runs a containerd under dir with the test images and
-// returns a CRI client for it; everything is removed when the test ends.
-func startContainerd(t *testing.T, dir string) *cri.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	archives, err := images.BuildTest(ctx, images.BuildOptions{OutDir: filepath.Join(dir, "images")})
-	if err != nil {
-		t.Fatalf("BuildTest: %v", err)
-	}
-	sup, err := containerd.New(containerd.Config{
-		DataDir:       filepath.Join(dir, "node"),
-		ImageArchives: []string{archives[images.PauseImage]},
-		Snapshotter:   os.Getenv("SKIFF_TEST_SNAPSHOTTER"),
-		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	})
-	if err != nil {
-		t.Fatalf("containerd.New: %v", err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- sup.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-runErr; err != nil {
-			t.Errorf("Supervisor.Run: %v", err)
-		}
-	})
-	select {
-	case <-sup.Ready():
-	case err := <-runErr:
-		t.Fatalf("Supervisor.Run returned before ready: %v", err)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("containerd not ready after 60s")
-	}
-	if err := containerd.ImportInto(ctx, filepath.Join(dir, "node"), archives[images.BusyboxImage]); err != nil {
-		t.Fatalf("importing busybox: %v", err)
-	}
-	rt, err := cri.Dial(cri.Config{Socket: sup.Socket(), Timeout: 30 * time.Second})
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() { rt.Close() })
-	// Remove whatever is left before containerd stops, so that no mount
-	// outlives the temp dir.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		sbs, err := rt.ListSandboxes(ctx, nil)
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		for _, sb := range sbs {
-			_ = rt.StopSandbox(ctx, sb.ID)
-			_ = rt.RemoveSandbox(ctx, sb.ID)
-		}
-	})
-	return rt
-}
 
 // runManager runs a Manager until the returned stop is called.
 func runManager(t *testing.T, cfg Config) (*Manager, func()) {
@@ -132,9 +51,9 @@ func runManager(t *testing.T, cfg Config) (*Manager, func()) {
 // (its /etc/hosts is ours), one that fails with a termination message, an
 // agent restart that adopts the running container, and a deletion.
 func TestWithContainerd(t *testing.T) {
-	requireContainerd(t)
+	n := containerdtest.Start(t, images.BusyboxImage)
+	rt := n.Runtime
 	dir := t.TempDir()
-	rt := startContainerd(t, dir)
 	client := kubernetes.NewForConfigOrDie(testserver.Start(t, testserver.Options{}))
 	ctx := t.Context()
 	cfg := Config{
