@@ -3,68 +3,26 @@ package clusterroleaggregation
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/auth/rbac"
 	"github.com/skiff-dev/skiff/internal/controller"
-	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/internal/controller/controllertest"
 )
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-func eventually(t *testing.T, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met before deadline: %v", err)
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatalf("test ended: %v", err)
-		}
-	}
-}
 
 func rule(group, resource string, verbs ...string) rbacv1.PolicyRule {
 	return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, Verbs: verbs}
 }
 
 func TestAggregation(t *testing.T) {
-	cfg := testserver.Start(t, testserver.Options{})
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	c := New(controller.Deps{
-		Client: client, Informers: factory, Recorder: record.NewFakeRecorder(100),
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-	})
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, 2) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		factory.Shutdown()
+	client, _ := controllertest.Run(t, 2, func(deps controller.Deps, _ *rest.Config) (controllertest.Runner, error) {
+		return New(deps), nil
 	})
 	roles := client.RbacV1().ClusterRoles()
 
@@ -106,11 +64,11 @@ func TestAggregation(t *testing.T) {
 			}},
 			Rules: []rbacv1.PolicyRule{rule("", "secrets", "get")}, // replaced
 		})
-		eventually(t, rulesAre("agg"))
+		controllertest.Eventually(t, rulesAre("agg"))
 		create(t, labelled("b-part", "agg-b", readWidgets))
 		create(t, labelled("a-part", "agg-a", readPods, readWidgets))
 		create(t, labelled("unrelated", "", writeWidgets))
-		eventually(t, rulesAre("agg", readPods, readWidgets))
+		controllertest.Eventually(t, rulesAre("agg", readPods, readWidgets))
 
 		r, err := roles.Get(t.Context(), "b-part", metav1.GetOptions{})
 		if err != nil {
@@ -120,12 +78,12 @@ func TestAggregation(t *testing.T) {
 		if _, err := roles.Update(t.Context(), r, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("updating role: %v", err)
 		}
-		eventually(t, rulesAre("agg", readPods, readWidgets, writeWidgets))
+		controllertest.Eventually(t, rulesAre("agg", readPods, readWidgets, writeWidgets))
 
 		if err := roles.Delete(t.Context(), "a-part", metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("deleting role: %v", err)
 		}
-		eventually(t, rulesAre("agg", readWidgets, writeWidgets))
+		controllertest.Eventually(t, rulesAre("agg", readWidgets, writeWidgets))
 
 		// Hand edits of an aggregated role are reverted.
 		r, err = roles.Get(t.Context(), "agg", metav1.GetOptions{})
@@ -136,7 +94,7 @@ func TestAggregation(t *testing.T) {
 		if _, err := roles.Update(t.Context(), r, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("updating role: %v", err)
 		}
-		eventually(t, rulesAre("agg", readWidgets, writeWidgets))
+		controllertest.Eventually(t, rulesAre("agg", readWidgets, writeWidgets))
 	})
 
 	t.Run("view, edit and admin pick up a CRD's roles", func(t *testing.T) {
@@ -164,13 +122,13 @@ func TestAggregation(t *testing.T) {
 		viewRule := rule("stable.example.com", "crontabs", "get", "list", "watch")
 		editRule := rule("stable.example.com", "crontabs", "create", "delete")
 		for _, name := range []string{"view", "edit", "admin"} {
-			eventually(t, has(name, viewRule, true))
+			controllertest.Eventually(t, has(name, viewRule, true))
 		}
 		for _, name := range []string{"edit", "admin"} {
-			eventually(t, has(name, editRule, true))
+			controllertest.Eventually(t, has(name, editRule, true))
 		}
-		eventually(t, has("view", editRule, false))
+		controllertest.Eventually(t, has("view", editRule, false))
 		// view carries the default read rules too.
-		eventually(t, has("view", rule("", "namespaces", "get", "list", "watch"), true))
+		controllertest.Eventually(t, has("view", rule("", "namespaces", "get", "list", "watch"), true))
 	})
 }

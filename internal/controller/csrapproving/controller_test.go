@@ -1,45 +1,17 @@
 package csrapproving
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"testing"
-	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/controller"
-	"github.com/skiff-dev/skiff/internal/testserver"
+	"github.com/skiff-dev/skiff/internal/controller/controllertest"
 )
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-func eventually(t *testing.T, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met before deadline: %v", err)
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatalf("test ended: %v", err)
-		}
-	}
-}
 
 func condition(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequestCondition {
 	for i := range csr.Status.Conditions {
@@ -51,23 +23,10 @@ func condition(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.R
 }
 
 func TestController(t *testing.T) {
-	cfg := testserver.Start(t, testserver.Options{})
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	c := New(controller.Deps{
-		Client: client, Informers: factory, Recorder: record.NewFakeRecorder(100),
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, 2) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		factory.Shutdown()
+	var c *Controller
+	client, _ := controllertest.Run(t, 2, func(deps controller.Deps, _ *rest.Config) (controllertest.Runner, error) {
+		c = New(deps)
+		return c, nil
 	})
 	api := client.CertificatesV1().CertificateSigningRequests()
 
@@ -95,7 +54,7 @@ func TestController(t *testing.T) {
 
 	t.Run("a bootstrapper's node client request is approved", func(t *testing.T) {
 		create(t, "join", "system:bootstrap:abcdef", []string{"system:bootstrappers", "system:authenticated"})
-		eventually(t, func() error {
+		controllertest.Eventually(t, func() error {
 			csr, err := api.Get(t.Context(), "join", metav1.GetOptions{})
 			if err != nil {
 				return err

@@ -1,12 +1,10 @@
 package csrsigning
 
 import (
-	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,37 +13,13 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/controller"
+	"github.com/skiff-dev/skiff/internal/controller/controllertest"
 	"github.com/skiff-dev/skiff/internal/pki"
-	"github.com/skiff-dev/skiff/internal/testserver"
 )
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
-
-func eventually(t *testing.T, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met before deadline: %v", err)
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatalf("test ended: %v", err)
-		}
-	}
-}
 
 func TestFileSigner(t *testing.T) {
 	t.Parallel()
@@ -86,24 +60,11 @@ func approve(t *testing.T, client kubernetes.Interface, name string) {
 }
 
 func TestController(t *testing.T) {
-	cfg := testserver.Start(t, testserver.Options{})
-	client := kubernetes.NewForConfigOrDie(cfg)
-	factory := informers.NewSharedInformerFactory(client, 0)
-	ctx, cancel := context.WithCancel(context.Background())
 	signer := newCA(t, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
-	c := New(controller.Deps{
-		Client: client, Informers: factory, Recorder: record.NewFakeRecorder(100),
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	}, signer)
-	factory.Start(ctx.Done())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, 2) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		factory.Shutdown()
+	var c *Controller
+	client, _ := controllertest.Run(t, 2, func(deps controller.Deps, _ *rest.Config) (controllertest.Runner, error) {
+		c = New(deps, signer)
+		return c, nil
 	})
 	api := client.CertificatesV1().CertificateSigningRequests()
 	create := func(t *testing.T, name, signerName string, req csrTemplate, usages []certificatesv1.KeyUsage, exp *int32) {
@@ -126,7 +87,7 @@ func TestController(t *testing.T) {
 		create(t, "node-n1", certificatesv1.KubeAPIServerClientKubeletSignerName, node, nodeUsages, &hour)
 		approve(t, client, "node-n1")
 		var certPEM []byte
-		eventually(t, func() error {
+		controllertest.Eventually(t, func() error {
 			csr, err := api.Get(t.Context(), "node-n1", metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -163,7 +124,7 @@ func TestController(t *testing.T) {
 		create(t, "node-bad", certificatesv1.KubeAPIServerClientKubeletSignerName,
 			csrTemplate{cn: "system:node:n1", org: []string{"system:masters"}}, nodeUsages, nil)
 		approve(t, client, "node-bad")
-		eventually(t, func() error {
+		controllertest.Eventually(t, func() error {
 			csr, err := api.Get(t.Context(), "node-bad", metav1.GetOptions{})
 			if err != nil {
 				return err
@@ -198,7 +159,7 @@ func TestController(t *testing.T) {
 		// direct syncs below check the rest deterministically).
 		create(t, "marker", certificatesv1.KubeAPIServerClientSignerName, csrTemplate{cn: "m"}, []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth}, nil)
 		approve(t, client, "marker")
-		eventually(t, func() error {
+		controllertest.Eventually(t, func() error {
 			csr, err := api.Get(t.Context(), "marker", metav1.GetOptions{})
 			if err != nil || len(csr.Status.Certificate) == 0 {
 				return fmt.Errorf("marker not signed yet (err %v)", err)
