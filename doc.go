@@ -28,15 +28,28 @@
 //	                     external cluster
 //
 // Everything else is a client of the API server, even in the same process:
-// internal/controller/<name> holds one reconciler each (today: namespace,
-// which empties and finalizes deleted namespaces).
+// internal/scheduler places pods; internal/controllermanager runs the
+// reconcilers of internal/controller/<name>, one package each; internal/dns
+// serves cluster DNS. internal/agent is the node agent (the kubelet): it
+// runs the pods bound to its node under its own containerd
+// (internal/agent/containerd, spoken to through internal/agent/cri), with
+// one package per concern (pods, podstatus, pull, volumes, prober,
+// nodestatus, cni, kubeletserver, logs, stats, eviction, staticpods), and
+// on each node the service proxy (internal/proxy), NetworkPolicy
+// (internal/netpol) and the Ingress controller (internal/ingress). The API
+// server reaches the agents' HTTP API through internal/kubeletclient and
+// serves metrics.k8s.io from them (internal/metricsapi). internal/auth and
+// internal/admission hold authentication, authorization and admission
+// parts that the request path does not use yet.
 //
 // internal/server assembles one server process from those parts: it locks
 // the data dir, creates certificates (internal/pki), starts etcd, the
 // stores and the API server in order, bootstraps the system namespaces
-// through the API, starts the controllers, writes the admin kubeconfig and
-// supervises it all until a signal or a failure, then shuts down in
-// reverse order. cmd/skiff only parses flags and calls server.Run.
+// through the API, starts the components cmd/skiff hands it (scheduler,
+// controller manager, cluster DNS, the node agent), writes the admin
+// kubeconfig and supervises it all until a signal or a failure, then shuts
+// down in reverse order. cmd/skiff only parses flags and builds those
+// components.
 //
 // Tests: every package has unit tests against a real embedded etcd where
 // storage is involved; test/integration runs the whole server in-process
