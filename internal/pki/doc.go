@@ -7,6 +7,13 @@
 //	serving.crt, serving.key  the API server's serving certificate (1 year)
 //	admin.crt, admin.key      the admin client certificate
 //	                          (CN skiff-admin, O system:masters, 1 year)
+//	<name>.crt, <name>.key    client certificates issued on demand by
+//	                          Bundle.ClientCert: kubelet-client (the API
+//	                          server towards node agents) and node-<node>
+//	                          (the server's own node agent)
+//
+// The service account token signing key pair (sa.key, sa.pub) lives in
+// the same directory but belongs to internal/auth/tokens.
 //
 // Keys are written with mode 0600, every file atomically (temporary file,
 // fsync, rename), so a crash never leaves a half-written key behind.

@@ -5,6 +5,14 @@
 // commands), and Client, its implementation over the CRI v1 gRPC API
 // (k8s.io/cri-api) of the containerd that the agent/containerd package runs.
 //
+// Beside Runtime, Client serves the agent's other parts through their own
+// narrow interfaces: streaming sessions for exec, attach and port-forward
+// (Exec, Attach, PortForward return containerd's one-time streaming URL),
+// container usage (ListContainerStats), pulls with registry credentials
+// (PullImageWithAuth), and the node's images and runtime version
+// (ListImages, Version). Fake implements the same for unit tests
+// (FakeStreaming adds the streaming calls).
+//
 // Inputs: the CRI socket. Outputs: CRI calls only. Every call carries a
 // timeout (Config.Timeout, or the longer Config.PullTimeout for image pulls)
 // on top of the caller's context, and every error is wrapped with the
