@@ -111,6 +111,9 @@ func (cfg *Config) defaults() error {
 	if cfg.Kube == nil {
 		return errors.New("agent: no API server configuration")
 	}
+	if cfg.RuntimeEndpoint == "" && os.Geteuid() != 0 {
+		return errors.New("the node agent needs root (it runs containerd, mounts volumes and sets up the pod network): run it as root, or pass --disable-agent to run the control plane alone")
+	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("agent: data dir %q: %w", cfg.DataDir, err)
