@@ -349,13 +349,25 @@ func TestReplicaSet(t *testing.T) {
 			t.Fatalf("creating orphan: %v", err)
 		}
 		rs := createRS(t, client, ns, "web", 2)
-		pods := waitPods(t, client, ns, 2)
+		// The adoption patch may land just after the second pod exists.
+		var pods []corev1.Pod
+		poll(t, 20*time.Second, "two pods controlled by the replicaset", func() error {
+			var err error
+			if pods, err = activePods(client, ns); err != nil {
+				return err
+			}
+			if len(pods) != 2 {
+				return fmt.Errorf("%d pods", len(pods))
+			}
+			for _, p := range pods {
+				if ref := metav1.GetControllerOf(&p); ref == nil || ref.UID != rs.UID {
+					return fmt.Errorf("pod %s not controlled by the replicaset: %v", p.Name, p.OwnerReferences)
+				}
+			}
+			return nil
+		})
 		var found bool
 		for _, p := range pods {
-			ref := metav1.GetControllerOf(&p)
-			if ref == nil || ref.UID != rs.UID {
-				t.Errorf("pod %s not controlled by the replicaset: %v", p.Name, p.OwnerReferences)
-			}
 			found = found || p.Name == "orphan"
 		}
 		if !found {
