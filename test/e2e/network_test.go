@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -131,26 +130,8 @@ func TestServiceNetworking(t *testing.T) {
 	httpPort, httpsPort := freePort(t), freePort(t)
 	// No --node-ip: pods must reach the node's real address (cluster DNS
 	// listens there).
-	srv := startServerArgs(t, dir, freeAddr(t), "--node-name", "net-node", "--kubelet-port", freePort(t),
+	srv, k := startNodeArgs(t, dir, freeAddr(t), "net-node", archives, "--kubelet-port", freePort(t),
 		"--ingress-http-port", httpPort, "--ingress-https-port", httpsPort)
-	k := kubectl{bin: filepath.Join(kubectlDir(), "kubectl.1.33"), kubeconfig: srv.kubeconfig}
-	if _, err := os.Stat(k.bin); err != nil {
-		t.Skipf("kubectl 1.33 not found: %v", err)
-	}
-	eventually(t, 90*time.Second, func() error {
-		r := k.run(t, "", "get", "node", "net-node", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
-		if r.code != 0 || r.stdout != "True" {
-			return fmt.Errorf("node not Ready: %v", r)
-		}
-		return nil
-	})
-	eventually(t, 30*time.Second, func() error {
-		b, err := exec_(skiffBin, append([]string{"images", "import", "--data-dir", dir}, archives...)...)
-		if err != nil {
-			return fmt.Errorf("skiff images import: %v: %s", err, b)
-		}
-		return nil
-	})
 	nodeIP := strings.TrimSpace(k.ok(t, "get", "node", "net-node", "-o", `jsonpath={.status.addresses[?(@.type=="InternalIP")].address}`))
 
 	k.okStdin(t, networkManifests, "apply", "-f", "-")
@@ -318,11 +299,6 @@ spec:
 
 	k.ok(t, "delete", "namespace", "shop", "--timeout", "90s")
 	srv.stop(t)
-}
-
-// exec_ runs a command and returns its combined output.
-func exec_(name string, args ...string) ([]byte, error) {
-	return exec.Command(name, args...).CombinedOutput()
 }
 
 // selfSigned returns a self-signed certificate and key for host.

@@ -69,17 +69,26 @@ func freePort(t *testing.T) string {
 	return port
 }
 
-// startNode runs skiff server with its node agent on dir and waits until
-// the node is Ready and the test images are imported.
+// startNode runs skiff server with its node agent on dir (node e2e-node
+// on 127.0.0.1) and waits until the node is Ready and the test images are
+// imported.
 func startNode(t *testing.T, dir, listen, kubeletPort string, archives []string) (*serverProc, kubectl) {
 	t.Helper()
-	srv := startServerArgs(t, dir, listen, "--node-name", "e2e-node", "--node-ip", "127.0.0.1", "--kubelet-port", kubeletPort)
+	return startNodeArgs(t, dir, listen, "e2e-node", archives, "--node-ip", "127.0.0.1", "--kubelet-port", kubeletPort)
+}
+
+// startNodeArgs runs skiff server with its node agent named nodeName and
+// the other server flags args, waits until the node is Ready, and imports
+// archives into its containerd.
+func startNodeArgs(t *testing.T, dir, listen, nodeName string, archives []string, args ...string) (*serverProc, kubectl) {
+	t.Helper()
+	srv := startServerArgs(t, dir, listen, append([]string{"--node-name", nodeName}, args...)...)
 	k := kubectl{bin: filepath.Join(kubectlDir(), "kubectl.1.33"), kubeconfig: srv.kubeconfig}
 	if _, err := os.Stat(k.bin); err != nil {
 		t.Skipf("kubectl 1.33 not found: %v", err)
 	}
 	eventually(t, 90*time.Second, func() error {
-		r := k.run(t, "", "get", "node", "e2e-node", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		r := k.run(t, "", "get", "node", nodeName, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
 		if r.code != 0 || r.stdout != "True" {
 			return fmt.Errorf("node not Ready: %v", r)
 		}

@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/flowcontrol"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/history"
@@ -426,28 +425,8 @@ func (c *Controller) updateStatus(ctx context.Context, ds *appsv1.DaemonSet, sta
 	}
 	d := ds.DeepCopy()
 	d.Status = status
-	api := c.client.AppsV1().DaemonSets(d.Namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		_, err := api.UpdateStatus(ctx, d, metav1.UpdateOptions{})
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-		// The cache is behind: write the same status over the latest object.
-		fresh, gerr := api.Get(ctx, d.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return gerr
-		}
-		if fresh.UID != d.UID || fresh.Generation != d.Generation {
-			return nil // changed meanwhile; its own event brings another sync
-		}
-		fresh.Status = status
-		d = fresh
-		return err
-	})
+	err := controller.WriteStatus(ctx, c.client.AppsV1().DaemonSets(d.Namespace), d, func(fresh *appsv1.DaemonSet) { fresh.Status = status })
 	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
 		return fmt.Errorf("updating status of daemonset %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	return nil

@@ -18,7 +18,6 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/history"
@@ -196,9 +195,6 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	return requeue, nil
 }
 
-// canAdopt re-reads the set from the API server before the first adoption
-// so that a set being deleted, or replaced by another with the same name,
-// adopts nothing.
 func (c *Controller) patchPod(ctx context.Context, ns, name string, pt types.PatchType, data []byte) error {
 	_, err := c.client.CoreV1().Pods(ns).Patch(ctx, name, pt, data, metav1.PatchOptions{})
 	return err
@@ -212,28 +208,8 @@ func (c *Controller) updateStatus(ctx context.Context, set *appsv1.StatefulSet, 
 	}
 	s := set.DeepCopy()
 	s.Status = status
-	api := c.client.AppsV1().StatefulSets(s.Namespace)
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		_, err := api.UpdateStatus(ctx, s, metav1.UpdateOptions{})
-		if !apierrors.IsConflict(err) {
-			return err
-		}
-		// The cache is behind: write the same status over the latest object.
-		fresh, gerr := api.Get(ctx, s.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return gerr
-		}
-		if fresh.UID != s.UID || fresh.Generation != s.Generation {
-			return nil // changed meanwhile; its own event brings another sync
-		}
-		fresh.Status = status
-		s = fresh
-		return err
-	})
+	err := controller.WriteStatus(ctx, c.client.AppsV1().StatefulSets(s.Namespace), s, func(fresh *appsv1.StatefulSet) { fresh.Status = status })
 	if err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
 		return fmt.Errorf("updating status of statefulset %s/%s: %w", s.Namespace, s.Name, err)
 	}
 	return nil
