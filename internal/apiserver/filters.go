@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/auth"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,15 +20,18 @@ import (
 
 // buildHandler assembles the filter chain, outermost first:
 //
-//	recover+log+metrics -> authenticate -> in-flight limit -> timeout -> route
+//	recover+log+metrics -> authenticate -> audit -> authorize -> in-flight limit
+//	  -> timeout -> route
 func (s *Server) buildHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &responseWriter{ResponseWriter: w}
 		ri := parseRequestInfo(r)
-		user := authenticate(r)
+		user, authnErr := s.authenticate(r)
 		ctx := WithUser(r.Context(), user)
 		r = r.WithContext(ctx)
+		var w0 http.ResponseWriter = rw
+		w0, r, auditEnd := s.auditBegin(w0, r, ri, user)
 
 		defer func() {
 			if p := recover(); p != nil {
@@ -40,6 +44,7 @@ func (s *Server) buildHandler() http.Handler {
 				}
 			}
 			code := rw.status()
+			auditEnd(code)
 			elapsed := time.Since(start)
 			s.metrics.observe(s.metricsInfo(ri), code, elapsed)
 			if s.log.Enabled(ctx, slog.LevelDebug) { // spare the request ID otherwise
@@ -48,20 +53,24 @@ func (s *Server) buildHandler() http.Handler {
 			}
 		}()
 
-		if user.Anonymous() && !anonymousAllowed(r.URL.Path) {
-			s.writeError(rw, newStatus(http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "Unauthorized"))
+		if authnErr != nil {
+			s.writeError(w0, authnErr)
+			return
+		}
+		if err := s.authorize(ctx, r, attributes(user, r, ri), ri); err != nil {
+			s.writeError(w0, err)
 			return
 		}
 
 		longRunning := ri.verb == "watch" || isConnect(ri)
-		if !longRunning && !slices.Contains(user.Groups, groupMasters) {
+		if !longRunning && !slices.Contains(user.Groups, auth.SystemMasters) {
 			// system:masters is exempt from the limit, as upstream.
 			select {
 			case s.inflight <- struct{}{}:
 			default:
 				st := newStatus(http.StatusTooManyRequests, metav1.StatusReasonTooManyRequests, "Too many requests, please try again later.")
 				st.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
-				s.writeError(rw, st)
+				s.writeError(w0, st)
 				return
 			}
 			defer func() { <-s.inflight }()
@@ -78,15 +87,15 @@ func (s *Server) buildHandler() http.Handler {
 				}
 			}
 			if r.Body != nil {
-				r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+				r.Body = http.MaxBytesReader(w0, r.Body, s.cfg.MaxBodyBytes)
 			}
-			s.withTimeout(rw, r, timeout, func(w http.ResponseWriter, r *http.Request) { s.route(w, r, ri) })
+			s.withTimeout(w0, r, timeout, func(w http.ResponseWriter, r *http.Request) { s.route(w, r, ri) })
 			return
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(rw, r.Body, s.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(w0, r.Body, s.cfg.MaxBodyBytes)
 		}
-		s.route(rw, r, ri)
+		s.route(w0, r, ri)
 	})
 }
 

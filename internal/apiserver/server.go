@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/skiff-dev/skiff/internal/admission"
 	"github.com/skiff-dev/skiff/internal/kubeletclient"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
@@ -61,6 +62,19 @@ type Config struct {
 	Kubelet *kubeletclient.Client
 	// TokenRequest serves serviceaccounts/token; nil answers 503.
 	TokenRequest TokenRequester
+	// Authenticator checks bearer tokens (service account and bootstrap
+	// tokens). Nil means every bearer token is refused (401); client
+	// certificates are verified against ClientCAs either way.
+	Authenticator TokenAuthenticator
+	// Authorizer decides every authenticated request (system:masters
+	// excepted). Nil means any authenticated user may do anything and
+	// anonymous users may reach only /healthz, /livez, /readyz and /version.
+	Authorizer Authorizer
+	// Rules answers SelfSubjectRulesReview; nil answers it as incomplete.
+	Rules RuleResolver
+	// Admission runs on every create, update, patch and delete after
+	// decoding; nil admits everything.
+	Admission *admission.Chain
 	// Groups serves API groups not backed by stores (metrics.k8s.io),
 	// by group name: every resource path of the group goes to its handler,
 	// after authentication; discovery of the group is Discovery's.

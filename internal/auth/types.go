@@ -1,5 +1,7 @@
 package auth
 
+import "context"
+
 // Well-known users and groups, as upstream names them.
 const (
 	Anonymous            = "system:anonymous"
@@ -60,3 +62,19 @@ const (
 	Allow
 	Deny
 )
+
+type userKey struct{}
+
+// WithUser returns ctx carrying u, the requester the API server
+// authenticated. Registry strategies read it (for example to record the
+// requester of a CertificateSigningRequest).
+func WithUser(ctx context.Context, u User) context.Context {
+	return context.WithValue(ctx, userKey{}, u)
+}
+
+// UserFrom returns the user ctx carries; ok is false for contexts that did
+// not pass through the API server's authentication.
+func UserFrom(ctx context.Context) (u User, ok bool) {
+	u, ok = ctx.Value(userKey{}).(User)
+	return u, ok
+}
