@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -88,6 +89,7 @@ type Validator interface {
 // Validator in order (a plugin that is both runs in both phases). It is
 // immutable and safe for concurrent use.
 type Chain struct {
+	plugins    []Plugin
 	mutators   []Mutator
 	validators []Validator
 	names      []string
@@ -111,9 +113,21 @@ func NewChain(plugins ...Plugin) *Chain {
 		}
 		if isM || isV {
 			c.names = append(c.names, p.Name())
+			c.plugins = append(c.plugins, p)
 		}
 	}
 	return c
+}
+
+// Without returns a chain of c's plugins except those named.
+func (c *Chain) Without(names ...string) *Chain {
+	var keep []Plugin
+	for _, p := range c.plugins {
+		if !slices.Contains(names, p.Name()) {
+			keep = append(keep, p)
+		}
+	}
+	return NewChain(keep...)
 }
 
 // Names lists the chain's plugins in order.

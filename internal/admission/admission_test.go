@@ -162,3 +162,12 @@ func TestDefaultOrder(t *testing.T) {
 		t.Errorf("Default plugins (-want +got):\n%s", diff)
 	}
 }
+
+func TestChainWithout(t *testing.T) {
+	var calls []string
+	c := NewChain(recMutator{&recorder{name: "A", log: &calls}}, recValidator{&recorder{name: "B", log: &calls}})
+	got := c.Without("A").Names()
+	if len(got) != 1 || got[0] != "B" {
+		t.Fatalf("Without(A).Names() = %v, want [B]", got)
+	}
+}

@@ -1,4 +1,4 @@
-package admission
+package admission_test
 
 import (
 	"context"
@@ -11,10 +11,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/skiff-dev/skiff/internal/admission"
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
@@ -53,7 +55,7 @@ func TestQuotaConcurrentCreates(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	chain := NewChain(NewResourceQuota(nil, client))
+	chain := admission.NewChain(admission.NewResourceQuota(nil, client))
 	const n = 8
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -94,16 +96,16 @@ func TestDefaultChain(t *testing.T) {
 	t.Parallel()
 	ctx, client := startServer(t)
 	f := informers.NewSharedInformerFactory(client, 0)
-	chain := Default(f, client)
+	chain := admission.Default(f, client)
 	f.Start(ctx.Done())
 	f.WaitForCacheSync(ctx.Done())
-	if err := EnsurePriorityClasses(ctx, client); err != nil {
+	if err := admission.EnsurePriorityClasses(ctx, client); err != nil {
 		t.Fatal(err)
 	}
 
 	for _, ns := range []*corev1.Namespace{
 		namespace("open", nil),
-		namespace("locked", map[string]string{PSSEnforceLabel: "restricted", PSSWarnLabel: "restricted"}),
+		namespace("locked", map[string]string{admission.PSSEnforceLabel: "restricted", admission.PSSWarnLabel: "restricted"}),
 	} {
 		if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -139,18 +141,18 @@ func TestDefaultChain(t *testing.T) {
 	// above, which the plugins cover with live reads.
 	pod := testPod("ok")
 	pod.Namespace = "open"
-	pod.Spec.PriorityClassName = SystemClusterCritical
+	pod.Spec.PriorityClassName = admission.SystemClusterCritical
 	req := podCreate("open", pod)
 	if err := chain.Admit(ctx, req); err != nil {
 		t.Fatalf("admitting a plain pod: %v", err)
 	}
-	if pod.Spec.ServiceAccountName != "default" || len(pod.Spec.Volumes) != 1 || !strings.HasPrefix(pod.Spec.Volumes[0].Name, TokenVolumePrefix) {
+	if pod.Spec.ServiceAccountName != "default" || len(pod.Spec.Volumes) != 1 || !strings.HasPrefix(pod.Spec.Volumes[0].Name, admission.TokenVolumePrefix) {
 		t.Errorf("service account not applied: %+v", pod.Spec)
 	}
 	if m := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; m.String() != "128Mi" {
 		t.Errorf("limit range default not applied: %+v", pod.Spec.Containers[0].Resources)
 	}
-	if pod.Spec.Priority == nil || *pod.Spec.Priority != SystemCriticalPriority {
+	if pod.Spec.Priority == nil || *pod.Spec.Priority != admission.SystemCriticalPriority {
 		t.Errorf("priority not applied: %v", pod.Spec.Priority)
 	}
 	if _, err := client.CoreV1().Pods("open").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
@@ -193,4 +195,74 @@ func pollUntil(ctx context.Context, timeout time.Duration, f func() error) error
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// The helpers of the package's own tests, for this external test (an
+// internal one would import the server, which imports this package).
+
+func namespace(name string, labels map[string]string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+}
+
+func podCreate(ns string, pod *corev1.Pod) *admission.Request {
+	return &admission.Request{Operation: admission.Create, Namespace: ns, Name: pod.Name,
+		Resource: corev1.SchemeGroupVersion.WithResource("pods"), Object: pod}
+}
+
+func testPod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}
+}
+
+func privilegedPod(name string) *corev1.Pod {
+	p := testPod(name)
+	p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func syncedQuota(name string, hard, used corev1.ResourceList) *corev1.ResourceQuota {
+	return &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: "1"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: hard},
+		Status:     corev1.ResourceQuotaStatus{Hard: hard, Used: used},
+	}
+}
+
+func usedOf(t *testing.T, client interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ResourceQuota, error)
+}, name string) map[string]string {
+	t.Helper()
+	q, err := client.Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for k, v := range q.Status.Used {
+		out[string(k)] = v.String()
+	}
+	return out
+}
+
+func rl(kv ...string) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for i := 0; i < len(kv); i += 2 {
+		out[corev1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
+	}
+	return out
+}
+
+func limitRange(name string, items ...corev1.LimitRangeItem) *corev1.LimitRange {
+	return &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Spec: corev1.LimitRangeSpec{Limits: items}}
+}
+
+func serviceAccount(name string, mod func(*corev1.ServiceAccount)) *corev1.ServiceAccount {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
+	if mod != nil {
+		mod(sa)
+	}
+	return sa
 }

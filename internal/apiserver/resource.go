@@ -82,6 +82,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 		s.writeError(w, methodNotAllowed())
 		return
 	}
+	r = s.withAdmission(w, r, ri, st)
 	if ri.subresource != "" {
 		s.serveSubresource(w, r, ri, st)
 		return

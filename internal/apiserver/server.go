@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
-	"github.com/skiff-dev/skiff/internal/admission"
 	"github.com/skiff-dev/skiff/internal/kubeletclient"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
@@ -72,9 +71,10 @@ type Config struct {
 	Authorizer Authorizer
 	// Rules answers SelfSubjectRulesReview; nil answers it as incomplete.
 	Rules RuleResolver
-	// Admission runs on every create, update, patch and delete after
-	// decoding; nil admits everything.
-	Admission *admission.Chain
+	// Admission runs on every create, update and patch (through the main
+	// resource, status and scale) inside the store's write, after its
+	// defaulting and around its validation; nil admits everything.
+	Admission Admitter
 	// Groups serves API groups not backed by stores (metrics.k8s.io),
 	// by group name: every resource path of the group goes to its handler,
 	// after authentication; discovery of the group is Discovery's.

@@ -170,8 +170,9 @@ func (s *Store) alreadyExists(ctx context.Context, key string, err error) error 
 }
 
 // prepareCreate fills the system fields of a new object and runs the
-// strategy's create hooks, defaulting and validation. o must already carry
-// the right namespace.
+// strategy's create hooks, defaulting and validation, with the mutating
+// admission of ctx after the defaults and its validating admission last.
+// o must already carry the right namespace.
 func (s *Store) prepareCreate(ctx context.Context, o runtime.Object) error {
 	m, err := accessor(o)
 	if err != nil {
@@ -198,13 +199,16 @@ func (s *Store) prepareCreate(ctx context.Context, o runtime.Object) error {
 	st := s.Resource.Strategy
 	st.PrepareForCreate(ctx, o)
 	st.Default(o)
+	if err := s.admitMutate(ctx, o, nil); err != nil {
+		return err
+	}
 	errs := s.validateMeta(m)
 	errs = append(errs, st.Validate(ctx, o)...)
 	if err := s.invalid(m.GetName(), errs); err != nil {
 		return err
 	}
 	o.GetObjectKind().SetGroupVersionKind(s.gvk)
-	return nil
+	return s.admitValidate(ctx, o, nil)
 }
 
 // checkNamespaceActive enforces the namespace lifecycle for a new object of

@@ -270,6 +270,9 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 
 	if sub != Finalize {
 		st.Default(o)
+		if err := s.admitMutate(ctx, o, old); err != nil {
+			return nil, err
+		}
 	}
 	if sub == Main && s.hasSpec && specChanged(o, old) {
 		m.SetGeneration(om.GetGeneration() + 1)
@@ -289,6 +292,11 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 		return nil, err
 	}
 	o.GetObjectKind().SetGroupVersionKind(s.gvk)
+	if sub != Finalize {
+		if err := s.admitValidate(ctx, o, old); err != nil {
+			return nil, err
+		}
+	}
 	return o, nil
 }
 

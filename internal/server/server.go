@@ -85,6 +85,10 @@ type Config struct {
 	// None means etcd and the API server only, which is what tests of those
 	// components want.
 	Components []Component
+	// DisableAdmissionPlugins names admission plugins not to run (see
+	// admission.DefaultPluginNames); tests without a service account
+	// controller disable "ServiceAccount".
+	DisableAdmissionPlugins []string
 	// Logger receives component logs; nil discards them.
 	Logger *slog.Logger
 	// Progress receives one short line per start-up stage; nil means
@@ -265,10 +269,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return err
 	}
-	tokenRequest, err := tokenRequester(dir, stores)
+	issuer, err := newIssuer(dir)
 	if err != nil {
 		return err
 	}
+	sec := newSecurity(cfg.DisableAdmissionPlugins)
 	disc := discovery.New(resources, metricsapi.Group())
 	oa := <-openapiDone
 	if oa.err != nil {
@@ -287,7 +292,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		// Server-side apply needs the schemas to merge by list keys.
 		TypeConverter: oa.tc,
 		Kubelet:       kubelets,
-		TokenRequest:  tokenRequest,
+		TokenRequest:  tokenRequester(issuer, stores),
+		Authenticator: tokenAuthenticator(issuer, stores),
+		Authorizer:    sec,
+		Rules:         sec,
+		Admission:     sec,
 		Groups:        map[string]http.Handler{metricsapi.GroupVersion.Group: metricsAPI},
 	})
 	if err != nil {
@@ -317,6 +326,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	log.Debug("API ready", "elapsed", time.Since(start))
+	// Authorization and admission read the API through informers; they
+	// live as long as the API server.
+	secCtx, stopSec := context.WithCancel(context.Background())
+	g.OnStop("authorization informers", func() error { stopSec(); return nil }) // before the API server
+	if err := sec.start(ctx, secCtx, clients, log); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	log.Debug("authorization ready", "elapsed", time.Since(start))
 	if err := bootstrap(ctx, g, clients, log); err != nil {
 		return err
 	}

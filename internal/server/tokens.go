@@ -16,28 +16,40 @@ import (
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
-// tokenRequester issues service account tokens for serviceaccounts/token
-// with the key pair in DIR/pki (sa.key, sa.pub), looking up service
-// accounts and the objects a token is bound to in the stores.
-func tokenRequester(dir string, stores []*registry.Store) (apiserver.TokenRequester, error) {
+// newIssuer loads (or creates) the service account signing key pair in
+// DIR/pki (sa.key, sa.pub).
+func newIssuer(dir string) (*tokens.Issuer, error) {
 	iss, err := tokens.NewIssuer(filepath.Join(dir, "pki"), "", nil)
 	if err != nil {
 		return nil, fmt.Errorf("service account token issuer: %w", err)
 	}
-	sas := storeFor(stores, corev1.SchemeGroupVersion.WithResource("serviceaccounts"))
-	l := tokens.Lookups{
-		ServiceAccounts: saLister{storeGetter[*corev1.ServiceAccount]{sas, ""}},
+	return iss, nil
+}
+
+// storeLookups reads service accounts and the objects tokens are bound
+// to from the stores.
+func storeLookups(stores []*registry.Store) tokens.Lookups {
+	return tokens.Lookups{
+		ServiceAccounts: saLister{storeGetter[*corev1.ServiceAccount]{storeFor(stores, corev1.SchemeGroupVersion.WithResource("serviceaccounts")), ""}},
 		Pods:            podLister{storeGetter[*corev1.Pod]{storeFor(stores, corev1.SchemeGroupVersion.WithResource("pods")), ""}},
 		Secrets:         secretLister{storeGetter[*corev1.Secret]{storeFor(stores, corev1.SchemeGroupVersion.WithResource("secrets")), ""}},
 		Nodes:           nodeLister{storeGetter[*corev1.Node]{storeFor(stores, corev1.SchemeGroupVersion.WithResource("nodes")), ""}},
 	}
+}
+
+// tokenRequester issues service account tokens for serviceaccounts/token
+// with iss, looking up service accounts and the objects a token is bound
+// to in the stores.
+func tokenRequester(iss *tokens.Issuer, stores []*registry.Store) apiserver.TokenRequester {
+	l := storeLookups(stores)
+	sas := storeFor(stores, corev1.SchemeGroupVersion.WithResource("serviceaccounts"))
 	return func(ctx context.Context, namespace, name string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error) {
 		sa, err := (storeGetter[*corev1.ServiceAccount]{sas, namespace}).Get(name)
 		if err != nil {
 			return nil, err
 		}
 		return iss.TokenRequest(ctx, sa, req, l)
-	}, nil
+	}
 }
 
 // errNoList: the token issuer only gets objects by name.

@@ -48,6 +48,10 @@ func Start(t testing.TB, opts Options) *rest.Config {
 			Components: opts.Components,
 			Logger:     logger,
 			Progress:   io.Discard,
+			// As upstream's integration tests: without a service account
+			// controller no pod would be admitted. Tests of that plugin
+			// (and the e2e tests, with the real binary) have it.
+			DisableAdmissionPlugins: []string{"ServiceAccount"},
 		})
 	}()
 	t.Cleanup(func() {

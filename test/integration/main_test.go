@@ -97,15 +97,17 @@ func startServer(dir, listen string) (*testServer, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &testServer{dir: dir, listen: listen, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- server.Run(ctx, server.Config{DataDir: dir, Listen: listen, Logger: logger, Progress: progress, Components: []server.Component{{
-			// The namespace controller, for namespace deletion; the other
-			// controllers would add their own writes to what the informer
-			// tests expect to see.
-			Name: "controller-manager",
-			Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-				return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, Controllers: []string{"namespace"}})
-			},
-		}}})
+		s.done <- server.Run(ctx, server.Config{DataDir: dir, Listen: listen, Logger: logger, Progress: progress,
+			// No service account controller runs here (see testserver).
+			DisableAdmissionPlugins: []string{"ServiceAccount"}, Components: []server.Component{{
+				// The namespace controller, for namespace deletion; the other
+				// controllers would add their own writes to what the informer
+				// tests expect to see.
+				Name: "controller-manager",
+				Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+					return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, Controllers: []string{"namespace"}})
+				},
+			}}})
 	}()
 
 	deadline := time.Now().Add(startupTimeout)

@@ -1,0 +1,124 @@
+package apiserver
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/skiff-dev/skiff/internal/admission"
+	"github.com/skiff-dev/skiff/internal/auth"
+	"github.com/skiff-dev/skiff/internal/registry"
+)
+
+// Admitter is the admission chain (*admission.Chain): Mutate runs the
+// mutating plugins, Validate the validating ones.
+type Admitter interface {
+	Mutate(ctx context.Context, r *admission.Request) error
+	Validate(ctx context.Context, r *admission.Request) error
+}
+
+// admits reports whether a request goes through admission: writes of
+// objects through the main resource and the status and scale
+// subresources. Bindings, tokens and the connect subresources are not
+// admitted.
+func admits(ri *requestInfo) bool {
+	switch ri.verb {
+	case "create", "update", "patch":
+	default:
+		return false
+	}
+	switch ri.subresource {
+	case "", "status", "scale", "approval":
+		return true
+	}
+	return false
+}
+
+// withAdmission returns r with the admission of this request in its
+// context, for the store to call (see registry.Admission).
+func (s *Server) withAdmission(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) *http.Request {
+	if s.cfg.Admission == nil || !admits(ri) {
+		return r
+	}
+	u, _ := auth.UserFrom(r.Context())
+	ra := &requestAdmission{
+		chain: s.cfg.Admission, w: w, user: u, ri: ri, st: st,
+		dryRun: slices.Contains(r.URL.Query()["dryRun"], metav1.DryRunAll),
+	}
+	return r.WithContext(registry.WithAdmission(r.Context(), ra))
+}
+
+// requestAdmission is one request's registry.Admission.
+type requestAdmission struct {
+	chain  Admitter
+	w      http.ResponseWriter
+	user   auth.User
+	ri     *requestInfo
+	st     *registry.Store
+	dryRun bool
+
+	mu     sync.Mutex
+	warned map[string]bool // warnings already sent (a retried write warns again)
+}
+
+func (a *requestAdmission) request(obj, old runtime.Object) *admission.Request {
+	op := admission.Update
+	if old == nil {
+		op = admission.Create
+	}
+	name := a.ri.name
+	if name == "" {
+		if m, err := meta.Accessor(obj); err == nil {
+			name = m.GetName()
+		}
+	}
+	return &admission.Request{
+		Operation:   op,
+		User:        a.user,
+		Namespace:   a.ri.namespace,
+		Name:        name,
+		Resource:    a.st.Resource.GVR,
+		Subresource: a.ri.subresource,
+		Object:      obj,
+		OldObject:   old,
+		DryRun:      a.dryRun,
+	}
+}
+
+func (a *requestAdmission) Mutate(ctx context.Context, obj, old runtime.Object) error {
+	req := a.request(obj, old)
+	err := a.chain.Mutate(ctx, req)
+	a.warn(req.Warnings)
+	return err
+}
+
+func (a *requestAdmission) Validate(ctx context.Context, obj, old runtime.Object) error {
+	req := a.request(obj, old)
+	err := a.chain.Validate(ctx, req)
+	a.warn(req.Warnings)
+	return err
+}
+
+// warn adds each new warning as a Warning header; the handler writes the
+// response only after the store returns, so the headers go out with it.
+func (a *requestAdmission) warn(warnings []string) {
+	if len(warnings) == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	for _, msg := range warnings {
+		if !a.warned[msg] {
+			a.warned[msg] = true
+			addWarnings(a.w, []string{msg})
+		}
+	}
+}
