@@ -45,6 +45,7 @@ Usage:
   skiff controller-manager --kubeconfig FILE     run only the controllers against an API server
   skiff images build-test --out DIR              build the test images (busybox, pause, testserver) as OCI archives
   skiff images import --data-dir DIR FILE.tar    load an image archive into the node's containerd
+  skiff secrets rotate-key --data-dir DIR        encrypt secrets at rest with a new key (re-encrypts them)
   skiff version                                  print the version
 
 Run "skiff <command> -h" for a command's flags.
@@ -69,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runControllerManager(args[1:], stderr)
 	case "images":
 		return runImages(args[1:], stdout, stderr)
+	case "secrets":
+		return runSecrets(args[1:], stdout, stderr)
 	case "version":
 		return runVersion(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

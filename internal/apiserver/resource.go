@@ -64,6 +64,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 		s.bind(w, r, ri, stores["pods"], "")
 		return
 	}
+	if h := s.reviewHandler(ri); h != nil {
+		h(w, r, ri)
+		return
+	}
 	st := stores[ri.resource]
 	if st == nil {
 		s.writeError(w, notFoundPath())

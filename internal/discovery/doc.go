@@ -13,6 +13,9 @@
 // are advertised without a storageVersionHash). Every document is computed
 // once there, so serving reads only immutable bytes and the handler is safe
 // for concurrent use. It never reads storage and never writes anything.
+// ReviewGroups lists the create-only review resources the API server
+// answers itself (authentication.k8s.io and authorization.k8s.io), to be
+// passed as extra groups.
 //
 // Beyond what a Resource states (Status, Scale), the well-known
 // subresources of pods, namespaces and serviceaccounts (binding, eviction,
@@ -23,7 +26,7 @@
 //
 // # Usage
 //
-//	h := discovery.New(builtin.Resources(), metricsapi.Group())
+//	h := discovery.New(builtin.Resources(), append(discovery.ReviewGroups(), metricsapi.Group())...)
 //	mux.Handle("/api", h)
 //	mux.Handle("/api/", h)  // only /api/v1 is answered
 //	mux.Handle("/apis", h)

@@ -256,7 +256,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			res.Allocator = alloc
 		}
 	}
-	stores, err := newStores(storageCtx, client, scheme, resources, log)
+	// Secrets are encrypted at rest under the keys in DIR/pki; the loop
+	// re-encrypts them when the keys rotate.
+	secretsTr, secretsLoop, err := secretsTransformer(dir, client, log)
+	if err != nil {
+		return err
+	}
+	g.Go("secrets encryption", secretsLoop)
+	stores, err := newStores(storageCtx, client, scheme, resources, secretsTr, log)
 	if err != nil {
 		return err
 	}
@@ -274,7 +281,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	sec := newSecurity(cfg.DisableAdmissionPlugins)
-	disc := discovery.New(resources, metricsapi.Group())
+	disc := discovery.New(resources, append(discovery.ReviewGroups(), metricsapi.Group())...)
 	oa := <-openapiDone
 	if oa.err != nil {
 		return fmt.Errorf("building OpenAPI documents: %w", oa.err)
@@ -411,7 +418,7 @@ func startEtcd(ctx context.Context, g *group, dir string, servers []string, log 
 // newStores builds the storage and registry store of every resource. The
 // watch caches start in parallel (each lists its prefix) and run until
 // ctx is done. The namespaces store is every other store's NamespaceLookup.
-func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Scheme, resources []*registry.Resource, log *slog.Logger) ([]*registry.Store, error) {
+func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Scheme, resources []*registry.Resource, secretsTr storage.Transformer, log *slog.Logger) ([]*registry.Store, error) {
 	backends := make([]*storage.Store, len(resources))
 	errs := make([]error, len(resources))
 	var wg sync.WaitGroup
@@ -425,6 +432,7 @@ func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Sch
 				NewFunc:     res.Strategy.New,
 				NewListFunc: res.Strategy.NewList,
 				Attrs:       res.Strategy.Attrs,
+				Transformer: transformerFor(res, secretsTr),
 				Logger:      log.With("component", "storage"),
 			})
 		})

@@ -127,7 +127,7 @@ func (s *Store) listAll(ctx context.Context) ([]*entry, int64, error) {
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			e, err := s.newEntry(string(kv.Key), kv.Value, kv.ModRevision)
+			e, err := s.newEntry(kv.Key, kv.Value, kv.ModRevision)
 			if err != nil {
 				s.logger.Info("skipping undecodable object", "key", string(kv.Key), "err", err)
 				continue
@@ -142,12 +142,12 @@ func (s *Store) listAll(ctx context.Context) ([]*entry, int64, error) {
 }
 
 // newEntry decodes a stored value into a cache entry.
-func (s *Store) newEntry(fullKey string, value []byte, rev int64) (*entry, error) {
-	obj, err := s.decode(value, rev)
+func (s *Store) newEntry(fullKey, value []byte, rev int64) (*entry, error) {
+	obj, err := s.decode(fullKey, value, rev)
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{key: strings.TrimPrefix(fullKey, s.prefix), rev: rev, obj: obj}
+	e := &entry{key: strings.TrimPrefix(string(fullKey), s.prefix), rev: rev, obj: obj}
 	e.labels, e.fields, err = s.attrs(obj)
 	if err != nil {
 		e.attrsErr = true
@@ -246,7 +246,7 @@ func (s *Store) apply(evs []*clientv3.Event) {
 		prev := lookup(key)
 		switch ev.Type {
 		case clientv3.EventTypePut:
-			cur, err := s.newEntry(string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision)
+			cur, err := s.newEntry(ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision)
 			if err != nil {
 				s.logger.Info("skipping undecodable object", "key", string(ev.Kv.Key), "err", err)
 				continue

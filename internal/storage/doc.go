@@ -17,6 +17,15 @@
 // Delete start from a deep copy of the cached object and let the
 // compare-and-swap (or, before failing, a fresh etcd read) catch staleness.
 //
+// An optional Config.Transformer (encryption at rest: package encryption)
+// turns every encoded object into the stored value on every write (Create,
+// GuaranteedUpdate) and back on every read (Get, etcd lists, the cache's
+// list and watch, compare-and-swap re-reads). Values are compared and
+// cached in their decoded form, so no-op updates stay no-ops; a value that
+// does not decrypt is a 500 naming its etcd key (the watch cache logs and
+// skips it). Reencrypt rewrites stale values (old key, plaintext) after a
+// key change. Stores without a Transformer pay one nil check.
+//
 // A List or Watch prefix is "" (everything), "ns/" (one namespace) or, for
 // anything not ending in "/", a single key ("ns/name").
 //

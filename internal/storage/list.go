@@ -192,7 +192,7 @@ func (s *Store) listEtcd(ctx context.Context, prefix, start string, rev, limit i
 			rev = resp.Header.Revision
 		}
 		for i, kv := range resp.Kvs {
-			obj, err := s.decode(kv.Value, kv.ModRevision)
+			obj, err := s.decode(kv.Key, kv.Value, kv.ModRevision)
 			if err != nil {
 				return nil, err
 			}

@@ -48,6 +48,10 @@ type Config struct {
 	// labels plus metadata.name and metadata.namespace.
 	Attrs  AttrFunc
 	Logger *slog.Logger
+	// Transformer, when set, encrypts every value written to etcd and
+	// decrypts every value read from it (see Transformer); nil stores the
+	// encoded objects as they are.
+	Transformer Transformer
 
 	// EventBuffer is how many recent events the watch cache keeps for
 	// resuming watches; 0 means 10000.
@@ -78,6 +82,7 @@ type Store struct {
 	newListFunc func() runtime.Object
 	attrs       AttrFunc
 	logger      *slog.Logger
+	transformer Transformer // nil: values are stored as encoded
 
 	eventBuffer      int
 	watcherBuffer    int
@@ -110,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		newListFunc:      cfg.NewListFunc,
 		attrs:            cfg.Attrs,
 		logger:           cfg.Logger,
+		transformer:      cfg.Transformer,
 		eventBuffer:      cfg.EventBuffer,
 		watcherBuffer:    cfg.WatcherBuffer,
 		bookmarkInterval: cfg.BookmarkInterval,
@@ -150,11 +156,14 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object, guar
 		return nil, apierrors.NewInternalError(fmt.Errorf("creating %s: %w", key, err))
 	}
 	acc.SetResourceVersion("")
+	full := s.prefix + key
 	data, err := runtime.Encode(s.codec, obj)
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("encoding %s: %w", key, err))
 	}
-	full := s.prefix + key
+	if data, err = s.seal(full, data); err != nil {
+		return nil, err
+	}
 	cmps := make([]clientv3.Cmp, 0, 1+len(guards))
 	cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(full), "=", 0))
 	for _, g := range guards {
@@ -192,7 +201,7 @@ func (s *Store) Get(ctx context.Context, key string) (runtime.Object, error) {
 	if len(resp.Kvs) == 0 {
 		return nil, apierrors.NewNotFound(s.resource, nameOf(key))
 	}
-	return s.decode(resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
+	return s.decode(resp.Kvs[0].Key, resp.Kvs[0].Value, resp.Kvs[0].ModRevision)
 }
 
 // GuaranteedUpdate implements Interface. The first attempt starts from the
@@ -270,9 +279,13 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bo
 			acc.SetResourceVersion(strconv.FormatInt(st.rev, 10))
 			return out, nil
 		}
+		stored, err := s.seal(full, data)
+		if err != nil {
+			return nil, err
+		}
 		resp, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(full), "=", st.rev)).
-			Then(clientv3.OpPut(full, string(data))).
+			Then(clientv3.OpPut(full, string(stored))).
 			Else(clientv3.OpGet(full)).
 			Commit()
 		if err != nil {
@@ -340,7 +353,7 @@ func (s *Store) Delete(ctx context.Context, key string, pre *Preconditions, vali
 type state struct {
 	obj   runtime.Object // nil when the key does not exist; the caller's to mutate
 	rev   int64          // mod revision; 0 when absent
-	data  []byte         // the stored bytes (re-encoded for a cached copy)
+	data  []byte         // the encoded object (re-encoded for a cached copy), before any Transformer
 	stale bool           // from the watch cache: may be behind etcd
 }
 
@@ -390,11 +403,15 @@ func (s *Store) stateOf(kvs []*mvccpb.KeyValue) (*state, error) {
 	if len(kvs) == 0 {
 		return &state{}, nil
 	}
-	obj, err := s.decode(kvs[0].Value, kvs[0].ModRevision)
+	data, _, err := s.open(kvs[0].Key, kvs[0].Value)
 	if err != nil {
 		return nil, err
 	}
-	return &state{obj: obj, rev: kvs[0].ModRevision, data: kvs[0].Value}, nil
+	obj, err := s.decodePlain(data, kvs[0].ModRevision)
+	if err != nil {
+		return nil, err
+	}
+	return &state{obj: obj, rev: kvs[0].ModRevision, data: data}, nil
 }
 
 // checkPreconditions returns Conflict when pre does not hold for cur.
@@ -425,8 +442,47 @@ func (s *Store) CurrentRevision(ctx context.Context) (int64, error) {
 	return s.cache.rev, nil
 }
 
-// decode decodes a stored value and sets its resourceVersion to rev.
-func (s *Store) decode(data []byte, rev int64) (runtime.Object, error) {
+// decode decodes the value stored under fullKey (the etcd key), decrypting
+// it first when the store has a Transformer, and sets its resourceVersion
+// to rev.
+func (s *Store) decode(fullKey, value []byte, rev int64) (runtime.Object, error) {
+	data, _, err := s.open(fullKey, value)
+	if err != nil {
+		return nil, err
+	}
+	return s.decodePlain(data, rev)
+}
+
+// open returns the encoded object stored in value under fullKey: value
+// itself without a Transformer, else its decryption, and whether it should
+// be rewritten (see Transformer). A decryption failure is a 500 naming the
+// key.
+func (s *Store) open(fullKey, value []byte) (data []byte, stale bool, err error) {
+	if s.transformer == nil {
+		return value, false, nil
+	}
+	data, stale, err = s.transformer.Decrypt(string(fullKey), value)
+	if err != nil {
+		return nil, false, apierrors.NewInternalError(fmt.Errorf("reading %s %q from etcd: %w", s.resource, fullKey, err))
+	}
+	return data, stale, nil
+}
+
+// seal returns the value to store for the encoded object data under
+// fullKey: data itself without a Transformer, else its encryption.
+func (s *Store) seal(fullKey string, data []byte) ([]byte, error) {
+	if s.transformer == nil {
+		return data, nil
+	}
+	out, err := s.transformer.Encrypt(fullKey, data)
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("writing %s %q to etcd: %w", s.resource, fullKey, err))
+	}
+	return out, nil
+}
+
+// decodePlain decodes an encoded object and sets its resourceVersion to rev.
+func (s *Store) decodePlain(data []byte, rev int64) (runtime.Object, error) {
 	obj, _, err := s.codec.Decode(data, nil, s.newFunc())
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("decoding %s at revision %d: %w", s.resource, rev, err))
