@@ -2,21 +2,25 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/skiff-dev/skiff/internal/agent"
+	"github.com/skiff-dev/skiff/internal/agent/bootstrap"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/server"
 )
@@ -217,8 +221,11 @@ func agentComponent(dataDir string, f nodeFlags, dnsIP string, progress io.Write
 // agentFlags are the flags of "skiff agent".
 type agentFlags struct {
 	dataDir, kubeconfig string
-	node                nodeFlags
-	log                 logFlags
+	// server, token and caCertHash join with a bootstrap token instead of
+	// a given kubeconfig (see internal/agent/bootstrap).
+	server, token, caCertHash string
+	node                      nodeFlags
+	log                       logFlags
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
@@ -226,11 +233,24 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 	fs := flag.NewFlagSet("skiff agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: skiff agent --data-dir DIR --kubeconfig FILE [flags]\n\nRuns the node agent: registers this machine as a Node and runs its pods under containerd.\n\nFlags:\n")
+		fmt.Fprint(stderr, `Usage:
+  skiff agent --data-dir DIR --kubeconfig FILE [flags]
+  skiff agent --data-dir DIR --server URL --token TOKEN [--ca-cert-hash sha256:HEX] [flags]
+
+Runs the node agent: registers this machine as a Node and runs its pods under containerd.
+With --server and --token it first joins the cluster: it checks the server's CA against the
+token's hash, asks for a node certificate with the token (kept in DIR/agent and renewed before
+it expires), and runs with it. "skiff token create" on a server prints the command.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for the agent's state and its containerd (required; e.g. /var/lib/skiff-agent)")
-	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the API server, with this node's credentials (required)")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the API server, with this node's credentials (or use --server and --token)")
+	fs.StringVar(&f.server, "server", "", "https URL of the API server to join (with --token)")
+	fs.StringVar(&f.token, "token", "", "join token K10<CA hash>::<id>.<secret> from skiff token create, or a bootstrap token <id>.<secret> with --ca-cert-hash; needed until the node has a certificate")
+	fs.StringVar(&f.caCertHash, "ca-cert-hash", "", "sha256:<hex> of the cluster CA's public key, for a plain <id>.<secret> --token")
 	f.node.register(fs)
 	f.log.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -240,12 +260,53 @@ func parseAgentFlags(args []string, stderr io.Writer) (agentFlags, error) {
 	if f.dataDir == "" {
 		problems = append(problems, "--data-dir is required")
 	}
-	if f.kubeconfig == "" {
-		problems = append(problems, "--kubeconfig is required")
-	}
+	problems = append(problems, f.joinProblems()...)
 	problems = append(problems, f.node.problems()...)
 	problems = append(problems, f.log.problems()...)
 	return f, checkFlags(fs, stderr, problems)
+}
+
+// joinProblems checks the choice between --kubeconfig and --server/--token.
+func (f *agentFlags) joinProblems() []string {
+	joining := f.server != "" || f.token != "" || f.caCertHash != ""
+	switch {
+	case f.kubeconfig != "" && joining:
+		return []string{"--kubeconfig cannot be combined with --server, --token or --ca-cert-hash"}
+	case f.kubeconfig != "":
+		return nil
+	case !joining:
+		return []string{"--kubeconfig is required (or --server and --token, to join a cluster)"}
+	}
+	var out []string
+	if u, err := url.Parse(f.server); f.server == "" {
+		out = append(out, "--server is required with --token")
+	} else if err != nil || u.Scheme != "https" || u.Host == "" {
+		out = append(out, fmt.Sprintf("--server: %q is not an https URL", f.server))
+	}
+	if f.token == "" {
+		// Without a token only an existing node certificate can be used.
+		if f.dataDir != "" && !fileExists(filepath.Join(f.joinDir(), bootstrap.KubeconfigFile)) {
+			out = append(out, "--token is required to join (this node has no certificate yet in "+f.joinDir()+")")
+		}
+		if f.caCertHash != "" {
+			if _, _, err := bootstrap.ResolveToken("abcdef.0123456789abcdef", f.caCertHash); err != nil {
+				out = append(out, "--ca-cert-hash: "+err.Error())
+			}
+		}
+		return out
+	}
+	if _, _, err := bootstrap.ResolveToken(f.token, f.caCertHash); err != nil {
+		out = append(out, "--token: "+err.Error())
+	}
+	return out
+}
+
+// joinDir is where a joining agent keeps its kubeconfig and certificate.
+func (f *agentFlags) joinDir() string { return filepath.Join(f.dataDir, "agent") }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // runAgent runs "skiff agent" and returns the exit code.
@@ -254,17 +315,146 @@ func runAgent(args []string, stderr io.Writer) int {
 	if err != nil {
 		return parseExit(err)
 	}
-	rc, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
-	if err != nil {
-		fmt.Fprintf(stderr, "skiff agent: reading kubeconfig: %v\n", err)
-		return exitError
-	}
-	rc.QPS, rc.Burst = 50, 100
+	log := f.log.logger(stderr).With("component", "agent")
 	ctx, stop := signalContext()
 	defer stop()
-	if err := agent.Run(ctx, f.node.config(f.dataDir, rc, f.log.logger(stderr).With("component", "agent"), stderr)); err != nil {
+	if f.kubeconfig == "" {
+		err = runJoinedAgent(ctx, f, log, stderr)
+	} else {
+		var rc *rest.Config
+		rc, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+		if err != nil {
+			fmt.Fprintf(stderr, "skiff agent: reading kubeconfig: %v\n", err)
+			return exitError
+		}
+		rc.QPS, rc.Burst = 50, 100
+		err = agent.Run(ctx, f.node.config(f.dataDir, rc, log, stderr))
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "skiff agent: %v\n", err)
 		return exitError
 	}
 	return exitOK
+}
+
+// runJoinedAgent obtains a node certificate with the bootstrap token (or
+// uses the one obtained before), runs the agent with it, and renews it in
+// the background: after each renewal the agent's run loop is restarted
+// with the new kubeconfig (its pods keep running meanwhile).
+func runJoinedAgent(ctx context.Context, f agentFlags, log *slog.Logger, progress io.Writer) error {
+	name, err := f.node.resolvedNodeName()
+	if err != nil {
+		return err
+	}
+	var token, hash string
+	if f.token != "" {
+		if token, hash, err = bootstrap.ResolveToken(f.token, f.caCertHash); err != nil {
+			return err
+		}
+	}
+	bc := bootstrap.Config{
+		Server: f.server, Token: token, CAHash: hash, NodeName: name,
+		Dir: f.joinDir(), Logger: log.With("component", "bootstrap"),
+	}
+	fmt.Fprintf(progress, "joining %s as node %s\n", f.server, name)
+	path, err := joinWithRetry(ctx, bc, bootstrap.Kubeconfig, log)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("joining %s: %w", f.server, err)
+	}
+	fmt.Fprintf(progress, "node certificate in %s\n", path)
+	return superviseAgent(ctx, bc, func(ctx context.Context) error {
+		rc, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
+		}
+		rc.QPS, rc.Burst = 50, 100
+		ac := f.node.config(f.dataDir, rc, log, progress)
+		ac.NodeName = name
+		return agent.Run(ctx, ac)
+	}, bootstrap.Rotate, log)
+}
+
+// Join retry delays: a server that is not up yet, or has not yet seen a
+// token just created, is retried; a refusal that retrying cannot change
+// (wrong CA, denied or failed request) is not.
+const (
+	joinRetryMin = time.Second
+	joinRetryMax = 30 * time.Second
+)
+
+// joinWithRetry calls obtain until it succeeds, fails for good, or ctx
+// ends.
+func joinWithRetry(ctx context.Context, bc bootstrap.Config, obtain func(context.Context, bootstrap.Config) (string, error), log *slog.Logger) (string, error) {
+	wait := joinRetryMin
+	for {
+		path, err := obtain(ctx, bc)
+		if err == nil || ctx.Err() != nil || errors.Is(err, bootstrap.ErrCAHashMismatch) ||
+			errors.Is(err, bootstrap.ErrDenied) || errors.Is(err, bootstrap.ErrFailed) {
+			return path, err
+		}
+		log.Warn("joining failed; retrying", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, joinRetryMax)
+	}
+}
+
+// superviseAgent runs run until ctx ends, and rotate beside it; each time
+// rotate reports a new certificate, run is cancelled, waited for and
+// started again (so that it builds its clients from the new kubeconfig).
+// It returns run's failure or rotate's, nil when ctx ends.
+func superviseAgent(ctx context.Context, bc bootstrap.Config, run func(context.Context) error,
+	rotate func(context.Context, bootstrap.Config, func()) error, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rotated := make(chan struct{}, 1)
+	rotateErr := make(chan error, 1)
+	go func() {
+		rotateErr <- rotate(ctx, bc, func() {
+			select {
+			case rotated <- struct{}{}:
+			default: // a restart is pending already
+			}
+		})
+	}()
+	defer func() { cancel(); <-rotateErr }()
+	for {
+		runCtx, stopRun := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- run(runCtx) }()
+		select {
+		case err := <-done:
+			stopRun()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err == nil {
+				err = errors.New("node agent stopped")
+			}
+			return err
+		case err := <-rotateErr:
+			stopRun()
+			<-done
+			rotateErr <- err // for the deferred wait
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("certificate rotation: %w", err)
+			}
+			return nil
+		case <-rotated:
+			log.Info("node certificate renewed; restarting the agent with it")
+			stopRun()
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+	}
 }

@@ -45,7 +45,8 @@ func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress
 		return server.Component{}, err
 	}
 	return server.Component{
-		Name: "cluster-dns",
+		Name:     "cluster-dns",
+		Identity: clusterNetworkIdentity(),
 		Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
 			client, err := kubernetes.NewForConfig(cfg)
 			if err != nil {

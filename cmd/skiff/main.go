@@ -211,12 +211,12 @@ func splitList(s string) []string {
 func controlPlaneComponents(dataDir string, withScheduler, withControllers bool) []server.Component {
 	var out []server.Component
 	if withScheduler {
-		out = append(out, server.Component{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+		out = append(out, server.Component{Name: "scheduler", Identity: schedulerIdentity(), Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
 			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
 		}})
 	}
 	if withControllers {
-		out = append(out, server.Component{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+		out = append(out, server.Component{Name: "controller-manager", Identity: controllerManagerIdentity(), Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
 			// The CA is created before components start; it signs approved
 			// certificate signing requests.
 			signer, err := csrsigning.FileSigner(filepath.Join(dataDir, "pki", "ca.crt"), filepath.Join(dataDir, "pki", "ca.key"))

@@ -173,6 +173,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 			return
 		}
 		s.requestToken(w, r, ri, st)
+	case ri.subresource == "approval" && isCSRs(res):
+		s.serveCSRApproval(w, r, ri, st)
 	case isConnect(ri):
 		s.serveConnect(w, r, ri, st)
 	default:

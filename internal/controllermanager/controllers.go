@@ -11,6 +11,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/clusterroleaggregation"
 	"github.com/skiff-dev/skiff/internal/controller/cronjob"
+	"github.com/skiff-dev/skiff/internal/controller/csrapproving"
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controller/daemonset"
 	"github.com/skiff-dev/skiff/internal/controller/deployment"
@@ -47,6 +48,7 @@ func controllers() []entry {
 		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
 		{"root-ca-cert-publisher", rootcacert.Name, 1, withConfig(rootcacert.NewForConfig)},
 		{"clusterrole-aggregation", clusterroleaggregation.Name, 1, standard(clusterroleaggregation.New)},
+		{"csrapproving", csrapproving.Name, 1, standard(csrapproving.New)},
 		{"csrsigning", csrsigning.Name, 2, withSigner},
 		{"garbagecollector", "garbage-collector-controller", 20, withMetadata(garbagecollector.New)},
 		{"horizontalpodautoscaling", "horizontal-pod-autoscaler", 5, withConfig(podautoscaler.NewForConfig)},

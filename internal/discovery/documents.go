@@ -33,6 +33,9 @@ type subresource struct {
 // advertises beyond status and scale.
 func wellKnownSubresources(gr schema.GroupResource) []subresource {
 	core := func(kind string) schema.GroupVersionKind { return schema.GroupVersionKind{Version: "v1", Kind: kind} }
+	if gr == (schema.GroupResource{Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}) {
+		return []subresource{{name: "approval", verbs: []string{"get", "update"}}}
+	}
 	if gr.Group != "" {
 		return nil
 	}

@@ -19,10 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -37,6 +34,9 @@ const (
 	// shutdownTimeout bounds how long Run waits for in-flight requests
 	// once ctx is done.
 	shutdownTimeout = 5 * time.Second
+	// firstSecretsTimeout bounds how long Run waits for the TLS secrets
+	// before serving the first table.
+	firstSecretsTimeout = 5 * time.Second
 )
 
 // Config configures a Controller. Client is required.
@@ -69,14 +69,15 @@ type Controller struct {
 	proxy    http.Handler
 	certs    certCache
 
-	factory        informers.SharedInformerFactory
-	secretsFactory informers.SharedInformerFactory
-	ingresses      networkinglisters.IngressLister
-	classes        networkinglisters.IngressClassLister
-	services       corelisters.ServiceLister
-	slices         cache.Indexer
-	secrets        corelisters.SecretLister
-	synced         []cache.InformerSynced
+	factory   informers.SharedInformerFactory
+	ingresses networkinglisters.IngressLister
+	classes   networkinglisters.IngressClassLister
+	services  corelisters.ServiceLister
+	slices    cache.Indexer
+	// secrets watches the TLS secrets of the served ingresses, each by
+	// name (see tlsSecrets).
+	secrets *tlsSecrets
+	synced  []cache.InformerSynced
 
 	// table is the current routing table; replaced whole (never mutated)
 	// by the rebuild loop. Never nil after New.
@@ -134,15 +135,10 @@ func New(cfg Config) (*Controller, error) {
 	c.table.Store(buildTable(nil, nil, nil))
 
 	c.factory = informers.NewSharedInformerFactory(cfg.Client, 0)
-	c.secretsFactory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = "type=" + string(corev1.SecretTypeTLS)
-		}))
 	ingInf := c.factory.Networking().V1().Ingresses()
 	classInf := c.factory.Networking().V1().IngressClasses()
 	svcInf := c.factory.Core().V1().Services()
 	sliceInf := c.factory.Discovery().V1().EndpointSlices()
-	secretInf := c.secretsFactory.Core().V1().Secrets()
 	if err := sliceInf.Informer().AddIndexers(cache.Indexers{serviceIndex: sliceServiceKey}); err != nil {
 		return nil, fmt.Errorf("ingress: indexing endpoint slices: %w", err)
 	}
@@ -150,7 +146,7 @@ func New(cfg Config) (*Controller, error) {
 	c.classes = classInf.Lister()
 	c.services = svcInf.Lister()
 	c.slices = sliceInf.Informer().GetIndexer()
-	c.secrets = secretInf.Lister()
+	c.secrets = newTLSSecrets(cfg.Client, c.dirtyHandler())
 
 	handlers := []struct {
 		inf cache.SharedIndexInformer
@@ -174,7 +170,6 @@ func New(cfg Config) (*Controller, error) {
 		}},
 		{svcInf.Informer(), c.dirtyHandler()},
 		{sliceInf.Informer(), c.dirtyHandler()},
-		{secretInf.Informer(), c.dirtyHandler()},
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
@@ -229,18 +224,21 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	c.factory.Start(ctx.Done())
-	c.secretsFactory.Start(ctx.Done())
+	c.secrets.start(ctx)
 	defer func() {
 		cancel() // before waiting for the informers, which stop on it
 		c.queue.ShutDown()
 		c.factory.Shutdown()
-		c.secretsFactory.Shutdown()
 	}()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		httpLn.Close()
 		httpsLn.Close()
 		return nil // ctx is done
 	}
+	// The first table has the certificates it can get within a few
+	// seconds; later ones arrive as events and rebuild the table.
+	c.secrets.want(tlsSecretNames(c.ours()))
+	c.secrets.waitSynced(ctx, firstSecretsTimeout)
 	c.rebuild()
 	c.log.Info("ingress controller serving", "http", httpLn.Addr().String(), "https", httpsLn.Addr().String(), "class", c.cfg.ClassName)
 
@@ -341,17 +339,11 @@ func (c *Controller) rebuildLoop(ctx context.Context) {
 func (c *Controller) rebuild() {
 	start := time.Now()
 	ours := c.ours()
+	c.secrets.want(tlsSecretNames(ours))
 	prev := c.table.Load()
 	t := buildTable(ours, cacheState{c}, prev)
 	c.table.Store(t)
-
-	keep := map[types.UID]bool{}
-	if secrets, err := c.secrets.List(labels.Everything()); err == nil {
-		for _, s := range secrets {
-			keep[s.UID] = true
-		}
-	}
-	c.certs.retain(keep)
+	c.certs.retain(c.secrets.uids())
 	if !slices.Equal(t.warnings, prev.warnings) {
 		for _, w := range t.warnings {
 			c.log.Info("ingress configuration problem", "problem", w)
@@ -405,12 +397,9 @@ func (s cacheState) endpointSlices(namespace, service string) []*discoveryv1.End
 }
 
 func (s cacheState) certificate(namespace, name string) (*tls.Certificate, error) {
-	secret, err := s.c.secrets.Secrets(namespace).Get(name)
-	if apierrors.IsNotFound(err) {
-		return nil, errors.New("not found (or not of type kubernetes.io/tls)")
-	}
-	if err != nil {
-		return nil, err
+	secret := s.c.secrets.get(namespace, name)
+	if secret == nil {
+		return nil, errors.New("not found (or not readable)")
 	}
 	return s.c.certs.get(secret)
 }

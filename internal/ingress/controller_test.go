@@ -35,9 +35,13 @@ import (
 
 // TestController runs the controller against a real API server, with
 // services whose EndpointSlices point at httptest backends on loopback.
+// The controller uses a node's credential, as in the node agent: the node
+// authorizer and RBAC's skiff:node-network roles must let it read what it
+// needs (the TLS secret by name) and write ingress status.
 func TestController(t *testing.T) {
-	cfg := testserver.Start(t, testserver.Options{})
-	client := testserver.Client(t, cfg)
+	srv := testserver.StartServer(t, testserver.Options{})
+	client := testserver.Client(t, srv.Admin)
+	nodeClient := testserver.Client(t, srv.ConfigFor(t, "system:node:ingress-node", "system:nodes"))
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	const ns = "default"
@@ -100,7 +104,7 @@ func TestController(t *testing.T) {
 	})
 
 	c, err := New(Config{
-		Client:    client,
+		Client:    nodeClient,
 		HTTPAddr:  "127.0.0.1:0",
 		HTTPSAddr: "127.0.0.1:0",
 		StatusIPs: []string{"192.0.2.10"},
@@ -205,17 +209,23 @@ func TestController(t *testing.T) {
 		roots := x509.NewCertPool()
 		roots.AppendCertsFromPEM(certPEM)
 		secure := &proxyClient{addr: httpsAddr.String(), scheme: "https", tls: &tls.Config{RootCAs: roots}}
-		r, err := secure.get("web.example.com", "/")
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The secret's watch may start after the first table.
+		var r *response
+		eventually(t, func() error {
+			var err error
+			r, err = secure.get("web.example.com", "/")
+			return err
+		})
 		if r.status != 200 || r.seen["X-Forwarded-Proto"] != "https" {
 			t.Errorf("got status %d, X-Forwarded-Proto %q; want 200, https", r.status, r.seen["X-Forwarded-Proto"])
+		}
+		if n := c.secrets.watching(); n != 1 {
+			t.Errorf("watching %d secrets, want 1 (web-tls)", n)
 		}
 
 		// No spec.tls entry for this name: the fallback certificate.
 		insecure := &proxyClient{addr: httpsAddr.String(), scheme: "https", tls: &tls.Config{InsecureSkipVerify: true}}
-		r, err = insecure.get("api.example.com", "/")
+		r, err := insecure.get("api.example.com", "/")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,8 +3,11 @@
 // Ingresses of its IngressClass ("skiff", controller "skiff.dev/ingress").
 //
 // Reads (informers; a request never calls the API server): Ingresses,
-// IngressClasses, Services, EndpointSlices and Secrets of type
-// kubernetes.io/tls.
+// IngressClasses, Services, EndpointSlices, and the Secrets named in
+// spec.tls of the ingresses it serves, each through a watch of that one
+// name (field selector metadata.name), started when an ingress first
+// names it and stopped when none does: a node's credential may read those
+// secrets by name and no others (see internal/auth/node).
 //
 // Writes: status.loadBalancer.ingress of the ingresses it serves (the
 // configured node addresses), and, through EnsureClass, its IngressClass.

@@ -2,12 +2,15 @@ package testserver
 
 import (
 	"context"
-
+	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,14 +18,31 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/server"
 )
 
 // Options tune Start.
 type Options struct {
 	// Components also run against the server (by default only etcd and
-	// the API server run).
+	// the API server run), each as its Identity when it has one.
 	Components []server.Component
+	// DataDir is the server's data dir; empty means a fresh temporary
+	// one. Components that read the data dir (the controller manager's
+	// signing key, DataDir/pki/ca.key) need it known in advance.
+	DataDir string
+}
+
+// Server is a server started by StartServer.
+type Server struct {
+	// Admin is an admin client configuration (system:masters; not rate
+	// limited).
+	Admin *rest.Config
+	// DataDir is the server's data dir.
+	DataDir string
+
+	mu    sync.Mutex // serializes certificate issuing
+	certs *pki.Bundle
 }
 
 // Start runs a server for the rest of the test and returns an admin client
@@ -30,7 +50,17 @@ type Options struct {
 // environment variable SKIFF_TEST_LOG is set.
 func Start(t testing.TB, opts Options) *rest.Config {
 	t.Helper()
-	dir := t.TempDir()
+	return StartServer(t, opts).Admin
+}
+
+// StartServer is Start returning the Server, which also issues client
+// configurations for other users (ConfigFor).
+func StartServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	dir := opts.DataDir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	listen, err := freeAddr()
 	if err != nil {
 		t.Fatalf("testserver: picking a port: %v", err)
@@ -86,7 +116,41 @@ func Start(t testing.TB, opts Options) *rest.Config {
 		t.Fatalf("testserver: reading kubeconfig: %v", err)
 	}
 	cfg.QPS = -1
+	// The server wrote its certificates before it served; loading them
+	// with the same names issues nothing new.
+	certs, err := pki.Ensure(pki.Options{Dir: filepath.Join(dir, "pki"), Hosts: []string{listenHost(listen)}})
+	if err != nil {
+		t.Fatalf("testserver: loading the certificates: %v", err)
+	}
+	return &Server{Admin: cfg, DataDir: dir, certs: certs}
+}
+
+// ConfigFor returns a client configuration (not rate limited) that
+// authenticates as user in groups with a client certificate from the
+// cluster CA, as the server's own components and joined nodes do (for a
+// node: "system:node:<name>" in "system:nodes"). The API server adds
+// system:authenticated.
+func (s *Server) ConfigFor(t testing.TB, user string, groups ...string) *rest.Config {
+	t.Helper()
+	sum := sha256.Sum256([]byte(user + "\x00" + strings.Join(groups, "\x00")))
+	s.mu.Lock()
+	certPEM, keyPEM, err := s.certs.ClientCert(fmt.Sprintf("test-user-%x", sum[:8]), user, groups)
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatalf("testserver: client certificate for %s: %v", user, err)
+	}
+	cfg := rest.AnonymousClientConfig(s.Admin)
+	cfg.TLSClientConfig.CertData, cfg.TLSClientConfig.KeyData = certPEM, keyPEM
+	cfg.QPS = -1
 	return cfg
+}
+
+func listenHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }
 
 // Client returns a typed clientset for cfg, failing the test on error.

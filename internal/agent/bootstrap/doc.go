@@ -23,6 +23,11 @@
 // never writes a certificate that does not match its key or names another
 // node, and never approves its own request.
 //
+// Join tokens ([FormatJoinToken], [ParseJoinToken], [ResolveToken]) carry
+// both: "K10<64 hex digits of the CA hash>::<id>.<secret>", what `skiff
+// token create` prints and `skiff agent --token` takes (a plain
+// "<id>.<secret>" needs --ca-cert-hash).
+//
 // Lifecycle of the node certificate:
 //
 //	none/expired ──token──> CSR ──approved+signed──> valid

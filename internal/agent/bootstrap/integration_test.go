@@ -133,9 +133,8 @@ func startCluster(t *testing.T) *cluster {
 }
 
 // config returns a bootstrap Config for node that authenticates with the
-// admin certificate instead of the token.
-// TODO(issue 7): use a real bootstrap token once the API server
-// authenticates bearer tokens.
+// admin certificate instead of the token (TestJoinWithBootstrapToken uses
+// a real bootstrap token).
 func (c *cluster) config(t *testing.T, node string) Config {
 	return Config{
 		Server: c.url, Token: "abcdef.0123456789abcdef", CAHash: CAHash(c.signer.CA()),
@@ -147,10 +146,9 @@ func (c *cluster) config(t *testing.T, node string) Config {
 	}
 }
 
-// decider approves (or denies) every pending CSR for node, as
-// csrapproving would once the API server records requesters.
-// TODO(issue 7): run csrapproving instead once spec.username/groups are
-// filled in by the API server.
+// decider approves (or denies) every pending CSR for node through
+// /approval, as a human would (TestJoinWithBootstrapToken runs the real
+// csrapproving controller with a real token).
 func (c *cluster) decider(t *testing.T, node string, deny bool) (stop func()) {
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -171,7 +169,7 @@ func (c *cluster) decider(t *testing.T, node string, deny bool) (stop func()) {
 					csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 						Type: typ, Status: corev1.ConditionTrue, Reason: "TestDecision", Message: "decided by test",
 					})
-					if _, err := api.UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+					if _, err := api.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
 						t.Logf("deciding %s: %v", csr.Name, err)
 					}
 				}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -139,5 +140,117 @@ func TestAgainstAPIServer(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "uid-late")); err != nil {
 		t.Errorf("another pod's dir after Teardown of uid-1: %v", err)
+	}
+}
+
+// TestAsNodeAgainstAPIServer runs the volume manager with a node's
+// credential on the real API server, under the node authorizer: the
+// config maps and secrets of a pod bound to the node are read (by name),
+// updates still arrive by watch, a secret no pod on the node mounts is
+// refused at once (not after the cache timeout), and teardown stops the
+// watches.
+func TestAsNodeAgainstAPIServer(t *testing.T) {
+	t.Parallel()
+	srv := testserver.StartServer(t, testserver.Options{})
+	admin := testserver.Client(t, srv.Admin)
+	node := testserver.Client(t, srv.ConfigFor(t, "system:node:"+testNode, "system:nodes"))
+	ctx := t.Context()
+	if _, err := admin.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cm := &v1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "app"}, Data: map[string]string{"greeting": "hello"}}
+	if _, err := admin.CoreV1().ConfigMaps("ns").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"db", "not-mine"} {
+		s := &v1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, StringData: map[string]string{"pass": name + "-pw"}}
+		if _, err := admin.CoreV1().Secrets("ns").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pod := testPod(
+		v1.Volume{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{LocalObjectReference: v1.LocalObjectReference{Name: "app"}}}},
+		v1.Volume{Name: "db", VolumeSource: v1.VolumeSource{Secret: &v1.SecretVolumeSource{SecretName: "db"}}},
+	)
+	pod.Spec.Containers[0].Image = "busybox"
+	created, err := admin.CoreV1().Pods("ns").Create(ctx, pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod = created
+
+	root := t.TempDir()
+	m, err := New(Config{RootDir: root, Client: node, NodeName: testNode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if err := unmountUnder(root); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+
+	var paths map[string]string
+	// The node authorizer learns of the pod from its own watch.
+	poll(t, 20*time.Second, "Setup as the node", func() error {
+		paths, err = m.Setup(ctx, pod)
+		return err
+	})
+	read := func(vol, file string) string {
+		data, _ := os.ReadFile(filepath.Join(paths[vol], file))
+		return string(data)
+	}
+	if got := read("cfg", "greeting"); got != "hello" {
+		t.Errorf("greeting = %q, want hello", got)
+	}
+	if got := read("db", "pass"); got != "db-pw" {
+		t.Errorf("pass = %q, want db-pw", got)
+	}
+	env, err := m.Env(ctx, pod, &v1.Container{Env: []v1.EnvVar{{Name: "P", ValueFrom: &v1.EnvVarSource{
+		SecretKeyRef: &v1.SecretKeySelector{LocalObjectReference: v1.LocalObjectReference{Name: "db"}, Key: "pass"}}}}})
+	if err != nil || len(env) == 0 || env[0] != (cri.EnvVar{Name: "P", Value: "db-pw"}) {
+		t.Errorf("Env = %v, %v; want P=db-pw first", env, err)
+	}
+
+	cm.Data["greeting"] = "bonjour"
+	if _, err := admin.CoreV1().ConfigMaps("ns").Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "the update reaches the volume", func() error {
+		if _, err := m.Setup(ctx, pod); err != nil {
+			return err
+		}
+		if got := read("cfg", "greeting"); got != "bonjour" {
+			return fmt.Errorf("greeting = %q", got)
+		}
+		return nil
+	})
+
+	// A pod the API server does not know on this node: its secret is
+	// refused, and Setup says so without waiting out the cache timeout.
+	stranger := testPod(v1.Volume{Name: "s", VolumeSource: v1.VolumeSource{Secret: &v1.SecretVolumeSource{SecretName: "not-mine"}}})
+	stranger.UID = "uid-stranger"
+	start := time.Now()
+	_, err = m.Setup(ctx, stranger)
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("Setup of a secret no pod on the node mounts: %v, want Forbidden", err)
+	}
+	if d := time.Since(start); d > cacheSyncTimeout/2 {
+		t.Errorf("refusal took %v", d)
+	}
+	if err := m.Teardown(ctx, stranger.UID); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := m.Teardown(ctx, pod.UID); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.objects.watching(); n != 0 {
+		t.Errorf("watching %d objects after teardown, want 0", n)
 	}
 }

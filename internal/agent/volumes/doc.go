@@ -6,9 +6,13 @@
 // upstream: kubernetes.io~empty-dir, ~configmap, ~secret, ~projected,
 // ~downward-api) and, at teardown, the whole of ROOT/pods/<uid>.
 //
-// Inputs: the pod; config maps, secrets and services through informers it
-// starts lazily, one per namespace and kind the node's pods use (a watch
-// each, so a sync reads memory only); persistent volume claims and volumes
+// Inputs: the pod; config maps and secrets one object at a time, as the
+// node authorizer allows a node (a list and watch with the field selector
+// metadata.name=<name>, started when a pod first needs the object and
+// stopped at the teardown of the last pod that used it); services through
+// one informer per namespace the node's pods use (a sync reads memory
+// only, and updates arrive by watch, never by polling); persistent volume
+// claims and volumes
 // with a GET when a pod is first set up; the node's allocatable resources
 // (a GET, cached for a minute) for resourceFieldRefs of containers without
 // limits. Outputs: files and tmpfs mounts on the node, and TokenRequests

@@ -97,7 +97,7 @@ func (m *Manager) Env(ctx context.Context, pod *v1.Pod, c *v1.Container) ([]cri.
 	for _, from := range c.EnvFrom {
 		switch {
 		case from.ConfigMapRef != nil:
-			cm, err := m.objects.configMap(ctx, pod.Namespace, from.ConfigMapRef.Name)
+			cm, err := m.objects.configMap(ctx, pod.UID, pod.Namespace, from.ConfigMapRef.Name)
 			if err != nil {
 				if isNotFound(err) && isOptional(from.ConfigMapRef.Optional) {
 					continue
@@ -108,7 +108,7 @@ func (m *Manager) Env(ctx context.Context, pod *v1.Pod, c *v1.Container) ([]cri.
 				addFromKey(&env, from.Prefix+k, cm.Data[k])
 			}
 		case from.SecretRef != nil:
-			s, err := m.objects.secret(ctx, pod.Namespace, from.SecretRef.Name)
+			s, err := m.objects.secret(ctx, pod.UID, pod.Namespace, from.SecretRef.Name)
 			if err != nil {
 				if isNotFound(err) && isOptional(from.SecretRef.Optional) {
 					continue
@@ -150,7 +150,7 @@ func (m *Manager) Env(ctx context.Context, pod *v1.Pod, c *v1.Container) ([]cri.
 			case from.ConfigMapKeyRef != nil:
 				ref := from.ConfigMapKeyRef
 				var cm *v1.ConfigMap
-				cm, err = m.objects.configMap(ctx, pod.Namespace, ref.Name)
+				cm, err = m.objects.configMap(ctx, pod.UID, pod.Namespace, ref.Name)
 				if err != nil {
 					if isNotFound(err) && isOptional(ref.Optional) {
 						continue
@@ -166,7 +166,7 @@ func (m *Manager) Env(ctx context.Context, pod *v1.Pod, c *v1.Container) ([]cri.
 			case from.SecretKeyRef != nil:
 				ref := from.SecretKeyRef
 				var s *v1.Secret
-				s, err = m.objects.secret(ctx, pod.Namespace, ref.Name)
+				s, err = m.objects.secret(ctx, pod.UID, pod.Namespace, ref.Name)
 				if err != nil {
 					if isNotFound(err) && isOptional(ref.Optional) {
 						continue

@@ -195,7 +195,7 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 	case src.ConfigMap != nil:
 		cm := src.ConfigMap
 		p := payload{}
-		if err := m.configMapPayload(ctx, p, pod.Namespace, cm.Name, cm.Items, isOptional(cm.Optional), cm.DefaultMode); err != nil {
+		if err := m.configMapPayload(ctx, p, pod, cm.Name, cm.Items, isOptional(cm.Optional), cm.DefaultMode); err != nil {
 			return "", err
 		}
 		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginConfigMap, vol.Name), p, false)
@@ -203,7 +203,7 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 	case src.Secret != nil:
 		s := src.Secret
 		p := payload{}
-		if err := m.secretPayload(ctx, p, pod.Namespace, s.SecretName, s.Items, isOptional(s.Optional), s.DefaultMode); err != nil {
+		if err := m.secretPayload(ctx, p, pod, s.SecretName, s.Items, isOptional(s.Optional), s.DefaultMode); err != nil {
 			return "", err
 		}
 		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginSecret, vol.Name), p, true)
@@ -386,6 +386,7 @@ func (m *Manager) Teardown(ctx context.Context, uid types.UID) error {
 	l.Lock()
 	defer l.Unlock()
 	m.tokens.forget(uid)
+	m.objects.release(uid)
 	m.mu.Lock()
 	delete(m.written, uid)
 	delete(m.claims, uid)

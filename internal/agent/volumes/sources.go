@@ -57,8 +57,8 @@ func addKeys(p payload, what string, keys []string, get keyData, items []v1.KeyT
 
 // configMapPayload adds config map name's keys to p. A missing optional
 // config map adds nothing.
-func (m *Manager) configMapPayload(ctx context.Context, p payload, ns, name string, items []v1.KeyToPath, optional bool, defMode *int32) error {
-	cm, err := m.objects.configMap(ctx, ns, name)
+func (m *Manager) configMapPayload(ctx context.Context, p payload, pod *v1.Pod, name string, items []v1.KeyToPath, optional bool, defMode *int32) error {
+	cm, err := m.objects.configMap(ctx, pod.UID, pod.Namespace, name)
 	if err != nil {
 		var nf *notFoundError
 		if errors.As(err, &nf) && optional {
@@ -85,8 +85,8 @@ func (m *Manager) configMapPayload(ctx context.Context, p payload, ns, name stri
 
 // secretPayload adds secret name's keys to p. A missing optional secret
 // adds nothing.
-func (m *Manager) secretPayload(ctx context.Context, p payload, ns, name string, items []v1.KeyToPath, optional bool, defMode *int32) error {
-	s, err := m.objects.secret(ctx, ns, name)
+func (m *Manager) secretPayload(ctx context.Context, p payload, pod *v1.Pod, name string, items []v1.KeyToPath, optional bool, defMode *int32) error {
+	s, err := m.objects.secret(ctx, pod.UID, pod.Namespace, name)
 	if err != nil {
 		var nf *notFoundError
 		if errors.As(err, &nf) && optional {
@@ -140,9 +140,9 @@ func (m *Manager) projectedPayload(ctx context.Context, pod *v1.Pod, volName str
 		var err error
 		switch {
 		case s.ConfigMap != nil:
-			err = m.configMapPayload(ctx, p, pod.Namespace, s.ConfigMap.Name, s.ConfigMap.Items, isOptional(s.ConfigMap.Optional), src.DefaultMode)
+			err = m.configMapPayload(ctx, p, pod, s.ConfigMap.Name, s.ConfigMap.Items, isOptional(s.ConfigMap.Optional), src.DefaultMode)
 		case s.Secret != nil:
-			err = m.secretPayload(ctx, p, pod.Namespace, s.Secret.Name, s.Secret.Items, isOptional(s.Secret.Optional), src.DefaultMode)
+			err = m.secretPayload(ctx, p, pod, s.Secret.Name, s.Secret.Items, isOptional(s.Secret.Optional), src.DefaultMode)
 		case s.DownwardAPI != nil:
 			err = m.downwardPayload(ctx, p, pod, s.DownwardAPI.Items, src.DefaultMode)
 		case s.ServiceAccountToken != nil:

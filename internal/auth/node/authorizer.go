@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/auth"
@@ -20,6 +22,10 @@ const LeaseNamespace = "kube-node-lease"
 // nodeNameIndex indexes pods by spec.nodeName.
 const nodeNameIndex = "skiff.dev/node-authorizer-nodename"
 
+// tlsSecretIndex indexes ingresses by "<namespace>/<secret>" of each
+// spec.tls[].secretName.
+const tlsSecretIndex = "skiff.dev/node-authorizer-tls-secret"
+
 // Authorizer is the node authorizer. It is safe for concurrent use. Build
 // it with New before the factory is started.
 type Authorizer struct {
@@ -30,26 +36,45 @@ type Authorizer struct {
 	// index could not be added (the informer had already started), in
 	// which case podsOn scans all pods.
 	byNode cache.Indexer
-	synced []cache.InformerSynced
+	// byTLSSecret is the ingress informer's indexer with tlsSecretIndex;
+	// nil if the index could not be added, in which case ingresses are
+	// scanned.
+	byTLSSecret cache.Indexer
+	ingresses   networkinglisters.IngressLister
+	synced      []cache.InformerSynced
 }
 
-// New returns a node authorizer reading pods, persistentvolumeclaims and
-// persistentvolumes from informers, on which it registers those informers
-// (and a pod index by node name). The caller starts the factory.
+// New returns a node authorizer reading pods, persistentvolumeclaims,
+// persistentvolumes and ingresses from informers, on which it registers
+// those informers (and indexes of pods by node name and of ingresses by
+// TLS secret). The caller starts the factory.
 func New(informers informers.SharedInformerFactory) *Authorizer {
 	core := informers.Core().V1()
 	podInf := core.Pods().Informer()
+	ingInf := informers.Networking().V1().Ingresses()
 	a := &Authorizer{
-		pods:   core.Pods().Lister(),
-		claims: core.PersistentVolumeClaims().Lister(),
-		pvs:    core.PersistentVolumes().Lister(),
+		pods:      core.Pods().Lister(),
+		claims:    core.PersistentVolumeClaims().Lister(),
+		pvs:       core.PersistentVolumes().Lister(),
+		ingresses: ingInf.Lister(),
 		synced: []cache.InformerSynced{
 			podInf.HasSynced,
 			core.PersistentVolumeClaims().Informer().HasSynced,
 			core.PersistentVolumes().Informer().HasSynced,
+			ingInf.Informer().HasSynced,
 		},
 	}
-	err := podInf.AddIndexers(cache.Indexers{nodeNameIndex: func(obj any) ([]string, error) {
+	err := ingInf.Informer().AddIndexers(cache.Indexers{tlsSecretIndex: func(obj any) ([]string, error) {
+		ing, ok := obj.(*networkingv1.Ingress)
+		if !ok {
+			return nil, nil
+		}
+		return ingressTLSSecrets(ing), nil
+	}})
+	if err == nil {
+		a.byTLSSecret = ingInf.Informer().GetIndexer()
+	}
+	err = podInf.AddIndexers(cache.Indexers{nodeNameIndex: func(obj any) ([]string, error) {
 		pod, ok := obj.(*corev1.Pod)
 		if !ok || pod.Spec.NodeName == "" {
 			return nil, nil
@@ -100,7 +125,7 @@ func (a *Authorizer) decide(node string, attrs auth.Attributes) (auth.Decision, 
 	case "":
 		switch attrs.Resource {
 		case "secrets":
-			return a.readRelated(node, attrs, attrs.Subresource == "", a.podsReferenceSecret)
+			return a.readRelated(node, attrs, attrs.Subresource == "", a.referencesSecret)
 		case "configmaps":
 			return a.readRelated(node, attrs, attrs.Subresource == "", a.podsReferenceConfigMap)
 		case "persistentvolumeclaims":
@@ -305,6 +330,54 @@ func (a *Authorizer) podsReferenceSecret(node, ns, name string) (string, bool) {
 		return true
 	})
 	return found, found != ""
+}
+
+// referencesSecret finds what gives node the secret ns/name: a pod on
+// the node, or an Ingress naming it in spec.tls (every node serves every
+// ingress, so every node needs its certificate and key).
+func (a *Authorizer) referencesSecret(node, ns, name string) (string, bool) {
+	if via, ok := a.podsReferenceSecret(node, ns, name); ok {
+		return via, true
+	}
+	return a.ingressReferencesSecret(ns, name)
+}
+
+// ingressReferencesSecret finds an ingress in ns whose spec.tls names
+// secret name.
+func (a *Authorizer) ingressReferencesSecret(ns, name string) (string, bool) {
+	key := ns + "/" + name
+	if a.byTLSSecret != nil {
+		objs, err := a.byTLSSecret.ByIndex(tlsSecretIndex, key)
+		if err == nil {
+			for _, o := range objs {
+				if ing, ok := o.(*networkingv1.Ingress); ok {
+					return "the TLS of ingress " + ing.Namespace + "/" + ing.Name, true
+				}
+			}
+			return "", false
+		}
+	}
+	all, _ := a.ingresses.Ingresses(ns).List(labels.Everything())
+	for _, ing := range all {
+		for _, k := range ingressTLSSecrets(ing) {
+			if k == key {
+				return "the TLS of ingress " + ing.Namespace + "/" + ing.Name, true
+			}
+		}
+	}
+	return "", false
+}
+
+// ingressTLSSecrets returns "<namespace>/<secret>" of each TLS secret ing
+// names.
+func ingressTLSSecrets(ing *networkingv1.Ingress) []string {
+	var out []string
+	for _, t := range ing.Spec.TLS {
+		if t.SecretName != "" {
+			out = append(out, ing.Namespace+"/"+t.SecretName)
+		}
+	}
+	return out
 }
 
 func (a *Authorizer) podsReferenceConfigMap(node, ns, name string) (string, bool) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/informers"
@@ -81,6 +82,9 @@ func testObjects() []runtime.Object {
 			}},
 		}},
 		&corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-other"}},
+		&networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "site"}, Spec: networkingv1.IngressSpec{
+			TLS: []networkingv1.IngressTLS{{Hosts: []string{"a.example"}, SecretName: "site-tls"}, {SecretName: ""}},
+		}},
 	}
 }
 
@@ -121,6 +125,14 @@ func TestAuthorize(t *testing.T) {
 		{"the other node reads its own", req(n2, "get", "", "secrets", "", "ns", "n2-secret"), allow},
 		{"secret of an unscheduled pod", req(n1, "get", "", "secrets", "", "ns", "pending-secret"), deny},
 		{"same name, other namespace", req(n1, "get", "", "secrets", "", "other", "vol-secret"), deny},
+		{"ingress TLS secret", req(n1, "get", "", "secrets", "", "web", "site-tls"), allow},
+		{"ingress TLS secret, any node", req(n2, "get", "", "secrets", "", "web", "site-tls"), allow},
+		{"watch one ingress TLS secret", req(n2, "watch", "", "secrets", "", "web", "site-tls"), allow},
+		{"list secrets of an ingress's namespace", req(n1, "list", "", "secrets", "", "web", ""), deny},
+		{"update an ingress TLS secret", req(n1, "update", "", "secrets", "", "web", "site-tls"), deny},
+		{"ingress TLS secret name in another namespace", req(n1, "get", "", "secrets", "", "ns", "site-tls"), deny},
+		{"other secret of an ingress's namespace", req(n1, "get", "", "secrets", "", "web", "db-password"), deny},
+		{"a config map named like an ingress TLS secret", req(n1, "get", "", "configmaps", "", "web", "site-tls"), deny},
 		{"a config map named like a secret", req(n1, "get", "", "configmaps", "", "ns", "vol-secret"), deny},
 		{"volume config map", req(n1, "get", "", "configmaps", "", "ns", "vol-cm"), allow},
 		{"projected config map", req(n1, "get", "", "configmaps", "", "ns", "proj-cm"), allow},
@@ -329,6 +341,13 @@ func TestWithRBAC(t *testing.T) {
 		{"RBAC still grants runtime classes", req(n1, "list", "node.k8s.io", "runtimeclasses", "", "", ""), auth.Allow},
 		{"RBAC does not grant deployments", req(n1, "list", "apps", "deployments", "", "", ""), auth.Deny},
 		{"RBAC does not grant node deletion", req(n1, "delete", "", "nodes", "", "", "n1"), auth.Deny},
+		{"ingress TLS secret", req(n1, "get", "", "secrets", "", "web", "site-tls"), auth.Allow},
+		{"list an ingress's namespace's secrets", req(n1, "list", "", "secrets", "", "web", ""), auth.Deny},
+		{"RBAC grants endpoint slices", req(n1, "watch", "discovery.k8s.io", "endpointslices", "", "", ""), auth.Allow},
+		{"RBAC grants network policies", req(n1, "list", "networking.k8s.io", "networkpolicies", "", "", ""), auth.Allow},
+		{"RBAC grants ingresses", req(n1, "list", "networking.k8s.io", "ingresses", "", "", ""), auth.Allow},
+		{"RBAC grants ingress status", req(n1, "update", "networking.k8s.io", "ingresses", "status", "web", "site"), auth.Allow},
+		{"RBAC does not grant ingress writes", req(n1, "update", "networking.k8s.io", "ingresses", "", "web", "site"), auth.Deny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,4 +357,39 @@ func TestWithRBAC(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestIngressTLSFollowsIngresses: a secret becomes readable by every node
+// when an Ingress names it in spec.tls, and stops being readable when no
+// ingress does.
+func TestIngressTLSFollowsIngresses(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset()
+	a, _ := start(t, client)
+	ctx := t.Context()
+	get := func(node string) auth.Attributes {
+		return req(nodeUser(node), "get", "", "secrets", "", "web", "site-tls")
+	}
+	eventually(t, decisionIs(a, get("a"), auth.Deny))
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "site"}, Spec: networkingv1.IngressSpec{
+		TLS: []networkingv1.IngressTLS{{SecretName: "site-tls"}},
+	}}
+	if _, err := client.NetworkingV1().Ingresses("web").Create(ctx, ing, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating ingress: %v", err)
+	}
+	eventually(t, decisionIs(a, get("a"), auth.Allow))
+	eventually(t, decisionIs(a, get("b"), auth.Allow))
+
+	ing = ing.DeepCopy()
+	ing.Spec.TLS[0].SecretName = "new-tls"
+	if _, err := client.NetworkingV1().Ingresses("web").Update(ctx, ing, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("updating ingress: %v", err)
+	}
+	eventually(t, decisionIs(a, get("a"), auth.Deny))
+	eventually(t, decisionIs(a, req(nodeUser("a"), "watch", "", "secrets", "", "web", "new-tls"), auth.Allow))
+
+	if err := client.NetworkingV1().Ingresses("web").Delete(ctx, "site", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("deleting ingress: %v", err)
+	}
+	eventually(t, decisionIs(a, req(nodeUser("a"), "get", "", "secrets", "", "web", "new-tls"), auth.Deny))
 }

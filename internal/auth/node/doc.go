@@ -3,8 +3,9 @@
 // "system:nodes") may read and write to what the pods bound to that node
 // need, plus the node's own objects.
 //
-// Reads: pods (indexed by spec.nodeName), persistentvolumeclaims and
-// persistentvolumes through a shared informer factory the caller starts.
+// Reads: pods (indexed by spec.nodeName), persistentvolumeclaims,
+// persistentvolumes and ingresses (indexed by TLS secret) through a shared
+// informer factory the caller starts.
 // Each decision is computed from the informer caches; it never calls the
 // API server.
 //
@@ -18,6 +19,14 @@
 //     its persistent volumes, its service account), Deny otherwise — also
 //     for list and watch without a single name, so that RBAC's system:node
 //     role (bound to system:nodes) can never grant more;
+//   - secrets named in spec.tls[].secretName of an Ingress: get (and
+//     list/watch of that single name) Allow for every node. Every node
+//     runs the ingress controller and serves every ingress, so every node
+//     needs each ingress's certificate and key. This widens a secret's
+//     reach the way a pod mounting it does: whoever may create an Ingress
+//     in a namespace can hand that namespace's secrets to the nodes (as
+//     whoever may create a pod there can), never to users. Other secrets
+//     stay denied;
 //   - pods: get/list/watch and create (mirror pods; admission checks the
 //     body) Allow; delete, status writes and eviction Allow for pods bound
 //     to the node and Deny for others;
@@ -29,8 +38,9 @@
 //     Allow;
 //   - anything else NoOpinion (RBAC decides).
 //
-// Never: it never allows a node an object none of its pods references,
-// and never mutates objects read from the cache.
+// Never: it never allows a node an object none of its pods (or, for TLS
+// secrets, no ingress) references, and never mutates objects read from
+// the cache.
 //
 // # Usage
 //

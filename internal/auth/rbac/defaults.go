@@ -28,6 +28,20 @@ const (
 	KubeControllerManagerUser = "system:kube-controller-manager"
 	KubeProxyUser             = "system:kube-proxy"
 	MonitoringGroup           = "system:monitoring"
+	// ClusterNetworkUser is skiff's cluster DNS and networking component
+	// of "skiff server" (the kube-dns Service and its EndpointSlice, the
+	// cluster DNS server, the default IngressClass).
+	ClusterNetworkUser = "skiff:cluster-network"
+)
+
+// Names of the skiff cluster roles (and of their bindings) that complete
+// upstream's for what skiff's components do.
+const (
+	NodeNetworkRole           = "skiff:node-network"
+	NodeNetworkStatusRole     = "skiff:node-network-status"
+	KubeSchedulerRole         = "skiff:kube-scheduler"
+	KubeControllerManagerRole = "skiff:kube-controller-manager"
+	ClusterNetworkRole        = "skiff:cluster-network"
 )
 
 func readVerbs() []string { return []string{"get", "list", "watch"} }
@@ -207,6 +221,95 @@ func DefaultClusterRoles() []rbacv1.ClusterRole {
 			rule("create").groups("authorization.k8s.io").resources("subjectaccessreviews").rule(),
 			rule("list", "watch").groups("*").resources("*").rule(),
 			rule("create").groups("").resources("serviceaccounts/token").rule()),
+		cr(NodeNetworkRole, NodeNetworkRules()...),
+		cr(NodeNetworkStatusRole,
+			rule("update", "patch").groups("networking.k8s.io").resources("ingresses/status").rule(),
+			rule("update", "patch").groups("").resources("services/status").rule()),
+		cr(KubeSchedulerRole, KubeSchedulerRules()...),
+		cr(KubeControllerManagerRole, KubeControllerManagerRules()...),
+		cr(ClusterNetworkRole, ClusterNetworkRules()...),
+	}
+}
+
+// NodeNetworkRules are the rules of skiff:node-network, bound to
+// system:nodes: what the networking parts of the node agent read with the
+// node's credential — the service proxy (services, endpointslices, nodes),
+// the pod routes (nodes), network policy (networkpolicies, pods,
+// namespaces) and the ingress controller (ingresses, ingressclasses,
+// services, endpointslices). Read-only. The TLS secrets of ingresses are
+// not here: the node authorizer allows them one by one, by name.
+func NodeNetworkRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		rule(readVerbs()...).groups("").resources("services", "nodes", "pods", "namespaces").rule(),
+		rule(readVerbs()...).groups("discovery.k8s.io").resources("endpointslices").rule(),
+		rule(readVerbs()...).groups("networking.k8s.io").resources("networkpolicies", "ingresses", "ingressclasses").rule(),
+	}
+}
+
+// KubeSchedulerRules are the rules of skiff:kube-scheduler, bound to
+// system:kube-scheduler beside upstream's system:kube-scheduler and
+// system:volume-scheduler: skiff's scheduler reads PriorityClasses
+// (preemption policy) and holds the Lease kube-system/default-scheduler
+// (named after the scheduler, where upstream's is kube-scheduler).
+func KubeSchedulerRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		rule(readVerbs()...).groups("scheduling.k8s.io").resources("priorityclasses").rule(),
+		rule("get", "update").groups("coordination.k8s.io").resources("leases").names("default-scheduler").rule(),
+	}
+}
+
+// KubeControllerManagerRules are the rules of
+// skiff:kube-controller-manager, bound to system:kube-controller-manager
+// beside upstream's role of that name. Upstream runs each controller as a
+// service account of its own; skiff's run in one process as one user, so
+// this role is the union of what they do:
+//   - the garbage collector and the namespace controller read, update,
+//     patch and delete objects of every resource (upstream's
+//     generic-garbage-collector and namespace-controller roles), which
+//     also covers the status writes of every controller, scale
+//     subresources (podautoscaler), node updates (nodeipam,
+//     nodelifecycle) and namespaces/finalize;
+//   - create only what the controllers create: pods, replicasets,
+//     controllerrevisions, jobs, endpoints, endpointslices,
+//     persistentvolumeclaims (statefulset), serviceaccounts
+//     (serviceaccount), configmaps (rootcacert), leases and events;
+//   - escalate on clusterroles (clusterroleaggregation writes rules it
+//     does not hold), approve for the kubelet client signer
+//     (csrapproving) and sign for the signers csrsigning serves.
+//
+// Never: impersonate, bind, create of anything else (no roles, bindings,
+// secrets, nodes), non-resource URLs beyond discovery.
+func KubeControllerManagerRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		rule("get", "list", "watch", "update", "patch", "delete", "deletecollection").groups("*").resources("*").rule(),
+		rule("create").groups("").resources("pods", "endpoints", "persistentvolumeclaims", "serviceaccounts", "configmaps").rule(),
+		rule("create").groups("apps").resources("replicasets", "controllerrevisions").rule(),
+		rule("create").groups("batch").resources("jobs").rule(),
+		rule("create").groups("discovery.k8s.io").resources("endpointslices").rule(),
+		rule("create").groups("coordination.k8s.io").resources("leases").rule(),
+		eventsRule(),
+		rule("escalate").groups(rbacv1.GroupName).resources("clusterroles").rule(),
+		rule("approve").groups("certificates.k8s.io").resources("signers").names("kubernetes.io/kube-apiserver-client-kubelet").rule(),
+		rule("sign").groups("certificates.k8s.io").resources("signers").names(
+			"kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving").rule(),
+	}
+}
+
+// ClusterNetworkRules are the rules of skiff:cluster-network, bound to
+// ClusterNetworkUser: the cluster DNS server watches services and
+// endpointslices; at start the component creates the kube-dns Service,
+// creates or updates its own EndpointSlice (kube-dns-skiff-dns) and
+// creates or updates the default IngressClass (skiff). RBAC cannot limit
+// create by name, so create is allowed for any service and endpoint slice.
+func ClusterNetworkRules() []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		rule(readVerbs()...).groups("").resources("services").rule(),
+		rule(readVerbs()...).groups("discovery.k8s.io").resources("endpointslices").rule(),
+		rule("create").groups("").resources("services").rule(),
+		rule("create").groups("discovery.k8s.io").resources("endpointslices").rule(),
+		rule("update").groups("discovery.k8s.io").resources("endpointslices").names("kube-dns-skiff-dns").rule(),
+		rule("get", "create").groups("networking.k8s.io").resources("ingressclasses").rule(),
+		rule("update").groups("networking.k8s.io").resources("ingressclasses").names("skiff").rule(),
 	}
 }
 
@@ -246,7 +349,10 @@ func NodeRules() []rbacv1.PolicyRule {
 // DefaultClusterRoleBindings returns the default cluster role bindings:
 // upstream's, plus the three skiff:* bindings kubeadm-style clusters add
 // for joining nodes (bootstrap-token users may create CSRs and have their
-// node client CSRs auto-approved; nodes may renew their own certificate).
+// node client CSRs auto-approved; nodes may renew their own certificate),
+// plus one per skiff:* role above (node networking to system:nodes, the
+// scheduler's, controller manager's and cluster network's own roles to
+// their users).
 // system:node is bound to the group system:nodes (upstream leaves it
 // unbound and relies on the node authorizer alone); the node authorizer
 // must run before RBAC so it can deny cross-node reads.
@@ -280,5 +386,10 @@ func DefaultClusterRoleBindings() []rbacv1.ClusterRoleBinding {
 		crb("skiff:kubelet-bootstrap", "system:node-bootstrapper", group(auth.BootstrappersGroup)),
 		crb("skiff:node-autoapprove-bootstrap", "system:certificates.k8s.io:certificatesigningrequests:nodeclient", group(auth.BootstrappersGroup)),
 		crb("skiff:node-autoapprove-certificate-rotation", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", group(auth.NodesGroup)),
+		crb(NodeNetworkRole, NodeNetworkRole, group(auth.NodesGroup)),
+		crb(NodeNetworkStatusRole, NodeNetworkStatusRole, group(auth.NodesGroup)),
+		crb(KubeSchedulerRole, KubeSchedulerRole, user(KubeSchedulerUser)),
+		crb(KubeControllerManagerRole, KubeControllerManagerRole, user(KubeControllerManagerUser)),
+		crb(ClusterNetworkRole, ClusterNetworkRole, user(ClusterNetworkUser)),
 	}
 }

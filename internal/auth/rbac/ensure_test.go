@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"slices"
@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/auth"
+	"github.com/skiff-dev/skiff/internal/auth/rbac"
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
@@ -43,12 +44,12 @@ func TestEnsureDefaults(t *testing.T) {
 	roles := client.RbacV1().ClusterRoles()
 	bindings := client.RbacV1().ClusterRoleBindings()
 
-	if err := EnsureDefaults(ctx, client); err != nil {
+	if err := rbac.EnsureDefaults(ctx, client); err != nil {
 		t.Fatalf("EnsureDefaults: %v", err)
 	}
 
 	t.Run("creates every default", func(t *testing.T) {
-		for _, want := range DefaultClusterRoles() {
+		for _, want := range rbac.DefaultClusterRoles() {
 			got, err := roles.Get(ctx, want.Name, metav1.GetOptions{})
 			if err != nil {
 				t.Errorf("getting cluster role %q: %v", want.Name, err)
@@ -60,11 +61,11 @@ func TestEnsureDefaults(t *testing.T) {
 			if diff := cmp.Diff(want.AggregationRule, got.AggregationRule); diff != "" {
 				t.Errorf("cluster role %q aggregation (-want +got):\n%s", want.Name, diff)
 			}
-			if got.Labels[BootstrappingLabel] != "rbac-defaults" || got.Annotations[AutoUpdateAnnotation] != "true" {
+			if got.Labels[rbac.BootstrappingLabel] != "rbac-defaults" || got.Annotations[rbac.AutoUpdateAnnotation] != "true" {
 				t.Errorf("cluster role %q: labels %v annotations %v", want.Name, got.Labels, got.Annotations)
 			}
 		}
-		for _, want := range DefaultClusterRoleBindings() {
+		for _, want := range rbac.DefaultClusterRoleBindings() {
 			got, err := bindings.Get(ctx, want.Name, metav1.GetOptions{})
 			if err != nil {
 				t.Errorf("getting cluster role binding %q: %v", want.Name, err)
@@ -81,7 +82,7 @@ func TestEnsureDefaults(t *testing.T) {
 
 	t.Run("idempotent", func(t *testing.T) {
 		before := versions(t, client)
-		if err := EnsureDefaults(ctx, client); err != nil {
+		if err := rbac.EnsureDefaults(ctx, client); err != nil {
 			t.Fatalf("EnsureDefaults: %v", err)
 		}
 		if diff := cmp.Diff(before, versions(t, client)); diff != "" {
@@ -89,7 +90,7 @@ func TestEnsureDefaults(t *testing.T) {
 		}
 	})
 
-	custom := rule("get").groups("example.com").resources("widgets").rule()
+	custom := rbacv1.PolicyRule{Verbs: []string{"get"}, APIGroups: []string{"example.com"}, Resources: []string{"widgets"}}
 	extraSubject := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "someone"}
 
 	t.Run("restores removed rules and subjects, keeps additions", func(t *testing.T) {
@@ -98,7 +99,7 @@ func TestEnsureDefaults(t *testing.T) {
 			t.Fatalf("getting role: %v", err)
 		}
 		r.Rules = []rbacv1.PolicyRule{custom}
-		delete(r.Labels, BootstrappingLabel)
+		delete(r.Labels, rbac.BootstrappingLabel)
 		r.Labels["mine"] = "yes"
 		if _, err := roles.Update(ctx, r, metav1.UpdateOptions{}); err != nil {
 			t.Fatalf("updating role: %v", err)
@@ -112,7 +113,7 @@ func TestEnsureDefaults(t *testing.T) {
 			t.Fatalf("updating binding: %v", err)
 		}
 
-		if err := EnsureDefaults(ctx, client); err != nil {
+		if err := rbac.EnsureDefaults(ctx, client); err != nil {
 			t.Fatalf("EnsureDefaults: %v", err)
 		}
 		r, err = roles.Get(ctx, "system:basic-user", metav1.GetOptions{})
@@ -123,7 +124,7 @@ func TestEnsureDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, r.Rules); diff != "" {
 			t.Errorf("rules (-want +got):\n%s", diff)
 		}
-		if r.Labels[BootstrappingLabel] != "rbac-defaults" || r.Labels["mine"] != "yes" {
+		if r.Labels[rbac.BootstrappingLabel] != "rbac-defaults" || r.Labels["mine"] != "yes" {
 			t.Errorf("labels = %v, want both the default and the user's", r.Labels)
 		}
 		b, err = bindings.Get(ctx, "system:public-info-viewer", metav1.GetOptions{})
@@ -141,7 +142,7 @@ func TestEnsureDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("getting role: %v", err)
 		}
-		r.Annotations[AutoUpdateAnnotation] = "false"
+		r.Annotations[rbac.AutoUpdateAnnotation] = "false"
 		r.Rules = []rbacv1.PolicyRule{custom}
 		r, err = roles.Update(ctx, r, metav1.UpdateOptions{})
 		if err != nil {
@@ -151,13 +152,13 @@ func TestEnsureDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatalf("getting binding: %v", err)
 		}
-		b.Annotations[AutoUpdateAnnotation] = "false"
+		b.Annotations[rbac.AutoUpdateAnnotation] = "false"
 		b.Subjects = nil
 		b, err = bindings.Update(ctx, b, metav1.UpdateOptions{})
 		if err != nil {
 			t.Fatalf("updating binding: %v", err)
 		}
-		if err := EnsureDefaults(ctx, client); err != nil {
+		if err := rbac.EnsureDefaults(ctx, client); err != nil {
 			t.Fatalf("EnsureDefaults: %v", err)
 		}
 		after := versions(t, client)
@@ -178,7 +179,7 @@ func TestEnsureDefaults(t *testing.T) {
 		if _, err := bindings.Create(ctx, wrong, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("creating binding: %v", err)
 		}
-		if err := EnsureDefaults(ctx, client); err != nil {
+		if err := rbac.EnsureDefaults(ctx, client); err != nil {
 			t.Fatalf("EnsureDefaults: %v", err)
 		}
 		b, err := bindings.Get(ctx, "system:kube-dns", metav1.GetOptions{})
@@ -197,7 +198,7 @@ func TestEnsureDefaults(t *testing.T) {
 		if err := roles.Delete(ctx, "view", metav1.DeleteOptions{}); err != nil {
 			t.Fatalf("deleting role: %v", err)
 		}
-		if err := EnsureDefaults(ctx, client); err != nil {
+		if err := rbac.EnsureDefaults(ctx, client); err != nil {
 			t.Fatalf("EnsureDefaults: %v", err)
 		}
 		if _, err := roles.Get(ctx, "view", metav1.GetOptions{}); err != nil {
@@ -208,7 +209,7 @@ func TestEnsureDefaults(t *testing.T) {
 
 func defaultRole(t *testing.T, name string) rbacv1.ClusterRole {
 	t.Helper()
-	for _, r := range DefaultClusterRoles() {
+	for _, r := range rbac.DefaultClusterRoles() {
 		if r.Name == name {
 			return r
 		}
@@ -219,7 +220,7 @@ func defaultRole(t *testing.T, name string) rbacv1.ClusterRole {
 
 func defaultBinding(t *testing.T, name string) rbacv1.ClusterRoleBinding {
 	t.Helper()
-	for _, b := range DefaultClusterRoleBindings() {
+	for _, b := range rbac.DefaultClusterRoleBindings() {
 		if b.Name == name {
 			return b
 		}
@@ -233,11 +234,11 @@ func defaultBinding(t *testing.T, name string) rbacv1.ClusterRoleBinding {
 func TestAuthorizerOverServer(t *testing.T) {
 	cfg := testserver.Start(t, testserver.Options{})
 	client := kubernetes.NewForConfigOrDie(cfg)
-	if err := EnsureDefaults(t.Context(), client); err != nil {
+	if err := rbac.EnsureDefaults(t.Context(), client); err != nil {
 		t.Fatalf("EnsureDefaults: %v", err)
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
-	a := New(factory)
+	a := rbac.New(factory)
 	factory.Start(t.Context().Done())
 	t.Cleanup(factory.Shutdown)
 	if !cache.WaitForCacheSync(t.Context().Done(), a.HasSynced) {

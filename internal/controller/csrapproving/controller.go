@@ -100,22 +100,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 
 // approve writes csr's conditions through the /approval subresource, as
 // upstream does.
-//
-// TODO(issue 7): skiff's API server does not serve
-// certificatesigningrequests/approval yet and answers 404 for it; then
-// the conditions go through /status, which today accepts approval
-// conditions. Drop the fallback once /approval is served (and /status,
-// as upstream, keeps approval conditions unchanged).
 func (c *Controller) approve(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) error {
-	api := c.client.CertificatesV1().CertificateSigningRequests()
-	_, err := api.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
-	if !apierrors.IsNotFound(err) {
-		return err
-	}
-	// 404: either the CSR is gone or /approval is not served.
-	if _, getErr := api.Get(ctx, csr.Name, metav1.GetOptions{}); getErr != nil {
-		return getErr
-	}
-	_, err = api.UpdateStatus(ctx, csr, metav1.UpdateOptions{})
+	_, err := c.client.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
 	return err
 }

@@ -7,9 +7,7 @@
 // Reads: certificatesigningrequests (shared informer).
 //
 // Writes: the Approved condition (reason AutoApproved) of the CSRs that
-// [Decide] approves, through certificatesigningrequests/approval (falling
-// back to /status while the API server does not serve /approval, see
-// TODO(issue 7) in approve).
+// [Decide] approves, through certificatesigningrequests/approval.
 //
 // Never: it never denies (a request it does not recognise is left for a
 // human with `kubectl certificate approve|deny`), never touches a request
@@ -23,7 +21,8 @@
 // any node client certificate; a member of system:nodes only its own
 // (spec.username equals the requested CN). This relies on the API server
 // setting spec.username/groups from the authenticated requester on create
-// and ignoring what the client sent.
+// and ignoring what the client sent, which internal/registry/builtin's CSR
+// strategy does.
 //
 // # Usage
 //

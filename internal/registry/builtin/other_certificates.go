@@ -1,22 +1,26 @@
 package builtin
 
 import (
+	"context"
 	"encoding/pem"
+	"slices"
 	"strings"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/skiff-dev/skiff/internal/auth"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
 // certificatesResources returns certificates.k8s.io/v1
-// certificatesigningrequests. Approval (the /approval subresource) is not
-// served yet.
+// certificatesigningrequests. The /approval subresource is served by the
+// API server (internal/apiserver/csrapproval.go) through the status path.
 func certificatesResources() []*registry.Resource {
 	return []*registry.Resource{{
 		GVR: certificatesv1.SchemeGroupVersion.WithResource("certificatesigningrequests"), Kind: "CertificateSigningRequest",
@@ -29,15 +33,43 @@ func certificatesResources() []*registry.Resource {
 // csrMinExpirationSeconds is upstream's lower bound on spec.expirationSeconds.
 const csrMinExpirationSeconds = 600
 
+// requesterStrategy records the authenticated requester of a new CSR in
+// spec.username/uid/groups/extra, ignoring what the client sent, as
+// upstream does: approvers (csrapproving) and signers trust these fields.
+// A context without a user (in-process callers, tests) leaves them as
+// given.
+type requesterStrategy struct{ registry.Strategy }
+
+func (s requesterStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	s.Strategy.PrepareForCreate(ctx, obj)
+	u, ok := auth.UserFrom(ctx)
+	if !ok {
+		return
+	}
+	csr := obj.(*certificatesv1.CertificateSigningRequest)
+	csr.Spec.Username, csr.Spec.UID = u.Name, u.UID
+	csr.Spec.Groups = slices.Clone(u.Groups)
+	csr.Spec.Extra = nil
+	if len(u.Extra) > 0 {
+		csr.Spec.Extra = make(map[string]certificatesv1.ExtraValue, len(u.Extra))
+		for k, v := range u.Extra {
+			csr.Spec.Extra[k] = slices.Clone(v)
+		}
+	}
+}
+
 func csrStrategy() registry.Strategy {
+	return requesterStrategy{csrTypedStrategy()}
+}
+
+func csrTypedStrategy() registry.Strategy {
 	return registry.Define(registry.Typed[*certificatesv1.CertificateSigningRequest, *certificatesv1.CertificateSigningRequestList]{
 		New: func() *certificatesv1.CertificateSigningRequest { return &certificatesv1.CertificateSigningRequest{} },
 		NewList: func() *certificatesv1.CertificateSigningRequestList {
 			return &certificatesv1.CertificateSigningRequestList{}
 		},
 		PrepareForCreate: func(csr *certificatesv1.CertificateSigningRequest) {
-			// TODO(skiff#csr-approval): fill spec.username/uid/groups/extra
-			// from the requesting user once the strategy sees the request.
+			// spec.username/uid/groups/extra: see requesterStrategy.
 			csr.Status = certificatesv1.CertificateSigningRequestStatus{}
 		},
 		PrepareForUpdate: func(csr, old *certificatesv1.CertificateSigningRequest) {
