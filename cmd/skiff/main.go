@@ -18,6 +18,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/audit"
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
 	"github.com/skiff-dev/skiff/internal/scheduler"
@@ -40,7 +41,9 @@ const usage = `skiff is a container orchestrator that speaks the Kubernetes API.
 Usage:
   skiff server --data-dir DIR [flags]            run the control plane (etcd, API server, scheduler, controllers) and a node agent
   skiff agent --data-dir DIR --kubeconfig FILE   run the node agent: this machine becomes a Node running pods
+  skiff agent --data-dir DIR --server URL --token TOKEN   join this machine to a cluster with a bootstrap token, then run the node agent
   skiff reset --data-dir DIR                     stop and remove every pod of a stopped node (containers, networks)
+  skiff token create --data-dir DIR [--ttl 24h]  create a bootstrap token and print the command that joins a node
   skiff scheduler --kubeconfig FILE [flags]      run only the scheduler against an API server
   skiff controller-manager --kubeconfig FILE     run only the controllers against an API server
   skiff images build-test --out DIR              build the test images (busybox, pause, testserver) as OCI archives
@@ -70,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runControllerManager(args[1:], stderr)
 	case "images":
 		return runImages(args[1:], stdout, stderr)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "secrets":
 		return runSecrets(args[1:], stdout, stderr)
 	case "version":
@@ -110,6 +115,8 @@ type serverFlags struct {
 	disableControllers bool
 	serviceCIDR        string
 	log                logFlags
+	// audit is the audit log (--audit-log-*).
+	audit server.AuditConfig
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -129,6 +136,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/12", "range of Services' cluster IPs; its first address is the kubernetes Service's")
 	f.node.register(fs)
 	f.log.register(fs)
+	registerAuditFlags(fs, &f.audit)
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -157,6 +165,7 @@ func runServer(args []string, stderr io.Writer) int {
 		Logger:      f.log.logger(stderr),
 		Progress:    stderr,
 		Components:  controlPlaneComponents(f.dataDir, !f.disableScheduler, !f.disableControllers),
+		AuditConfig: f.audit,
 	}
 	dnsIP, err := dnsServiceIP(f.serviceCIDR)
 	if err != nil {
@@ -227,4 +236,20 @@ func controlPlaneComponents(dataDir string, withScheduler, withControllers bool)
 		}})
 	}
 	return out
+}
+
+// registerAuditFlags adds the --audit-log-* flags of "skiff server". Unset
+// flags leave c's fields zero, which the server reads as its defaults.
+func registerAuditFlags(fs *flag.FlagSet, c *server.AuditConfig) {
+	fs.StringVar(&c.AuditLogPath, "audit-log-path", "", `audit log file, JSON lines ("-": standard output; default DIR/`+server.AuditLogFileName+`)`)
+	fs.Func("audit-log-level", "audit `LEVEL`: None (no log), Metadata, Request (adds request bodies) or RequestResponse (adds response bodies) (default Metadata)", func(v string) error {
+		l, err := audit.ParseLevel(v)
+		if err != nil {
+			return err
+		}
+		c.AuditLevel = l
+		return nil
+	})
+	fs.IntVar(&c.AuditMaxSizeMB, "audit-log-maxsize", 0, fmt.Sprintf("rotate the audit log at this size in `MB` (default %d; -1: never)", server.DefaultAuditMaxSizeMB))
+	fs.IntVar(&c.AuditMaxBackups, "audit-log-maxbackup", 0, fmt.Sprintf("rotated audit logs to keep (default %d; -1: none)", server.DefaultAuditMaxBackups))
 }

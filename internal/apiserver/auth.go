@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/skiff-dev/skiff/internal/audit"
 	"github.com/skiff-dev/skiff/internal/auth"
 )
 
@@ -167,7 +168,15 @@ func (s *Server) decide(ctx context.Context, a auth.Attributes) error {
 		}
 	}
 	if d == auth.Allow {
+		auditAnnotate(ctx, audit.AnnotationDecision, "allow")
+		if reason != "" {
+			auditAnnotate(ctx, audit.AnnotationReason, reason)
+		}
 		return nil
+	}
+	auditAnnotate(ctx, audit.AnnotationDecision, "forbid")
+	if reason != "" {
+		auditAnnotate(ctx, audit.AnnotationReason, reason)
 	}
 	return forbidden(a, reason)
 }

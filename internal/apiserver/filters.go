@@ -38,6 +38,7 @@ func (s *Server) buildHandler() http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
+				auditPanicked(w0, p)
 				s.log.Info("panic serving request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				if !rw.wroteHeader {
 					s.writeError(rw, apierrors.NewInternalError(errors.New("This request caused apiserver to panic. Look in the logs for details.")))
@@ -57,7 +58,7 @@ func (s *Server) buildHandler() http.Handler {
 			s.writeError(w0, authnErr)
 			return
 		}
-		if err := s.authorize(ctx, r, attributes(user, r, ri), ri); err != nil {
+		if err := s.authorize(r.Context(), r, attributes(user, r, ri), ri); err != nil {
 			s.writeError(w0, err)
 			return
 		}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/version"
 
+	"github.com/skiff-dev/skiff/internal/audit"
 	"github.com/skiff-dev/skiff/internal/kubeletclient"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
@@ -79,6 +80,9 @@ type Config struct {
 	// by group name: every resource path of the group goes to its handler,
 	// after authentication; discovery of the group is Discovery's.
 	Groups map[string]http.Handler
+	// Audit receives one audit event per request stage (see audit.go);
+	// nil logs nothing. The caller closes it after the server stops.
+	Audit *audit.Logger
 }
 
 const (
@@ -159,6 +163,9 @@ func New(cfg Config) (*Server, error) {
 		watchTimeout: func() time.Duration {
 			return minWatchTimeout + rand.N(maxWatchTimeout-minWatchTimeout)
 		},
+	}
+	if cfg.Audit != nil {
+		s.metrics.registry.MustRegister(cfg.Audit.Collectors()...)
 	}
 	paramScheme := runtime.NewScheme()
 	metav1.AddToGroupVersion(paramScheme, metav1.SchemeGroupVersion)

@@ -85,6 +85,9 @@ type Config struct {
 	// None means etcd and the API server only, which is what tests of those
 	// components want.
 	Components []Component
+	// AuditConfig is the audit log (audit.go); its zero value logs at
+	// Metadata level to DataDir/audit.log.
+	AuditConfig
 	// DisableAdmissionPlugins names admission plugins not to run (see
 	// admission.DefaultPluginNames); tests without a service account
 	// controller disable "ServiceAccount".
@@ -287,6 +290,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("building OpenAPI documents: %w", oa.err)
 	}
 	oapi := oa.h
+	auditLog, err := newAuditLogger(dir, cfg.AuditConfig, log)
+	if err != nil {
+		return err
+	}
+	g.OnStop("audit log", auditLog.Close) // after the API server
 	api, err := apiserver.New(apiserver.Config{
 		Stores:    stores,
 		Scheme:    scheme,
@@ -304,6 +312,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Authorizer:    sec,
 		Rules:         sec,
 		Admission:     sec,
+		Audit:         auditLog,
 		Groups:        map[string]http.Handler{metricsapi.GroupVersion.Group: metricsAPI},
 	})
 	if err != nil {
