@@ -196,6 +196,9 @@ func Run(ctx context.Context, cfg Config) error {
 	socket := cfg.RuntimeEndpoint
 	cniConfDir := ""
 	if socket == "" {
+		if err := checkCgroups("/proc/self/mountinfo"); err != nil {
+			return err
+		}
 		pauseArchive, err := writePauseArchive(root)
 		if err != nil {
 			return err
