@@ -17,6 +17,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/auth"
 	"github.com/skiff-dev/skiff/internal/registry"
+	"github.com/skiff-dev/skiff/internal/registry/builtin"
 )
 
 // isCSRs reports whether res is certificates.k8s.io certificatesigningrequests.
@@ -68,7 +69,7 @@ func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *r
 	}
 	fm, manager := s.fieldManagers[st].forSub(registry.StatusSub), managerName(r, opts.FieldManager)
 	now := metav1.NewTime(time.Now())
-	out, _, err := st.Update(ctx, "", ri.name, registry.StatusSub,
+	out, _, err := st.Update(builtin.WithCSRApproval(ctx), "", ri.name, registry.StatusSub,
 		func(_ context.Context, current runtime.Object) (runtime.Object, error) {
 			cur := current.(*certificatesv1.CertificateSigningRequest)
 			next := cur.DeepCopy()

@@ -43,8 +43,8 @@ func TestFileSigner(t *testing.T) {
 	}
 }
 
-// approve marks csr approved through /status.
-// TODO(issue 7): use UpdateApproval once the API server serves /approval.
+// approve marks csr approved through /approval, as kubectl certificate
+// approve does.
 func approve(t *testing.T, client kubernetes.Interface, name string) {
 	t.Helper()
 	csr, err := client.CertificatesV1().CertificateSigningRequests().Get(t.Context(), name, metav1.GetOptions{})
@@ -54,7 +54,7 @@ func approve(t *testing.T, client kubernetes.Interface, name string) {
 	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test", Message: "approved by test",
 	})
-	if _, err := client.CertificatesV1().CertificateSigningRequests().UpdateStatus(t.Context(), csr, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.CertificatesV1().CertificateSigningRequests().UpdateApproval(t.Context(), name, csr, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("approving %s: %v", name, err)
 	}
 }
@@ -151,7 +151,7 @@ func TestController(t *testing.T) {
 			t.Fatal(err)
 		}
 		csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateDenied, Status: corev1.ConditionTrue, Reason: "Test"}}
-		if _, err := api.UpdateStatus(t.Context(), csr, metav1.UpdateOptions{}); err != nil {
+		if _, err := api.UpdateApproval(t.Context(), "denied", csr, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		// A marker request created last and signed proves the controller

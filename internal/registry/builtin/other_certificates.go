@@ -40,6 +40,42 @@ const csrMinExpirationSeconds = 600
 // given.
 type requesterStrategy struct{ registry.Strategy }
 
+type approvalKey struct{}
+
+// WithCSRApproval marks ctx as the approval subresource's: only there may a
+// status update change the Approved and Denied conditions.
+func WithCSRApproval(ctx context.Context) context.Context {
+	return context.WithValue(ctx, approvalKey{}, true)
+}
+
+// PrepareForStatusUpdate keeps the Approved and Denied conditions as
+// stored, as upstream's status strategy does: approving goes through
+// /approval, which checks that the user may approve for the signer; a
+// /status update (the signer's, adding the certificate or Failed) cannot.
+func (s requesterStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
+	s.Strategy.PrepareForStatusUpdate(ctx, obj, old)
+	if approving, _ := ctx.Value(approvalKey{}).(bool); approving {
+		return
+	}
+	csr := obj.(*certificatesv1.CertificateSigningRequest)
+	prev := old.(*certificatesv1.CertificateSigningRequest)
+	isApproval := func(c certificatesv1.CertificateSigningRequestCondition) bool {
+		return c.Type == certificatesv1.CertificateApproved || c.Type == certificatesv1.CertificateDenied
+	}
+	var conds []certificatesv1.CertificateSigningRequestCondition
+	for _, c := range prev.Status.Conditions {
+		if isApproval(c) {
+			conds = append(conds, c)
+		}
+	}
+	for _, c := range csr.Status.Conditions {
+		if !isApproval(c) {
+			conds = append(conds, c)
+		}
+	}
+	csr.Status.Conditions = conds
+}
+
 func (s requesterStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	s.Strategy.PrepareForCreate(ctx, obj)
 	u, ok := auth.UserFrom(ctx)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-dev/skiff/internal/auth"
@@ -51,5 +52,30 @@ func TestCSRRequesterFromContext(t *testing.T) {
 				t.Errorf("status not cleared: %+v", csr.Status)
 			}
 		})
+	}
+}
+
+func TestCSRStatusKeepsApproval(t *testing.T) {
+	st := csrStrategy()
+	approved := certificatesv1.CertificateSigningRequestCondition{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}
+	denied := certificatesv1.CertificateSigningRequestCondition{Type: certificatesv1.CertificateDenied, Status: corev1.ConditionTrue}
+	failed := certificatesv1.CertificateSigningRequestCondition{Type: certificatesv1.CertificateFailed, Status: corev1.ConditionTrue}
+	old := &certificatesv1.CertificateSigningRequest{Status: certificatesv1.CertificateSigningRequestStatus{
+		Conditions: []certificatesv1.CertificateSigningRequestCondition{approved}}}
+
+	// Through /status: Approved stays, Denied cannot be added, Failed can.
+	obj := old.DeepCopy()
+	obj.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{denied, failed}
+	st.PrepareForStatusUpdate(context.Background(), obj, old)
+	if got := obj.Status.Conditions; len(got) != 2 || got[0].Type != certificatesv1.CertificateApproved || got[1].Type != certificatesv1.CertificateFailed {
+		t.Errorf("status update conditions = %+v, want [Approved Failed]", got)
+	}
+
+	// Through /approval the conditions are the request's.
+	obj = old.DeepCopy()
+	obj.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{denied}
+	st.PrepareForStatusUpdate(WithCSRApproval(context.Background()), obj, old)
+	if got := obj.Status.Conditions; len(got) != 1 || got[0].Type != certificatesv1.CertificateDenied {
+		t.Errorf("approval conditions = %+v, want [Denied]", got)
 	}
 }
