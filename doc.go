@@ -39,8 +39,9 @@
 // (internal/netpol) and the Ingress controller (internal/ingress). The API
 // server reaches the agents' HTTP API through internal/kubeletclient and
 // serves metrics.k8s.io from them (internal/metricsapi). internal/auth and
-// internal/admission hold authentication, authorization and admission
-// parts that the request path does not use yet.
+// internal/admission hold the authenticators, authorizers and admission
+// plugins the API server runs on every request; internal/audit the audit
+// log, internal/encryption secrets at rest.
 //
 // internal/server assembles one server process from those parts: it locks
 // the data dir, creates certificates (internal/pki), starts etcd, the

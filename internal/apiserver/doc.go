@@ -19,10 +19,15 @@
 //
 // The filter chain, outermost first:
 //
-//	recover + log + metrics -> authenticate (TLS client cert, else anonymous:
-//	only /healthz, /livez, /readyz, /version) -> in-flight limit (429) ->
-//	timeout (504; watches and connect subresources are exempt from both)
-//	-> body limit (413) -> route
+//	recover + log + metrics -> authenticate (TLS client cert, else bearer
+//	token through Config.Authenticator (401 when it fails), else anonymous)
+//	-> audit (Config.Audit) -> authorize (Config.Authorizer; 403 naming
+//	user, verb and resource; system:masters exempt) -> in-flight limit
+//	(429) -> timeout (504; watches and connect subresources are exempt
+//	from both) -> body limit (413) -> route
+//
+// Writes carry Config.Admission into the store (registry.WithAdmission),
+// which mutates after its defaults and validates after its validation.
 //
 // Files: server.go (Config, New, Serve), filters.go and timeout.go (the
 // chain), routing.go (path -> requestInfo), resource.go (verbs), patch.go
@@ -31,7 +36,8 @@
 // binding), podproxy.go and podproxy_stream.go (connect subresources),
 // negotiate.go and output.go (content types, Table and
 // PartialObjectMetadata views), errors.go (Status), health.go, metrics.go,
-// auth.go (User in the request context).
+// auth.go (authentication, authorization), admission.go, audit.go,
+// reviews.go (access and token reviews), csrapproval.go.
 //
 // Inputs: HTTP requests, and the registry.Stores given in Config, which it
 // reads and writes through their methods. Discovery and OpenAPI documents

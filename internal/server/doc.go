@@ -18,8 +18,12 @@
 // Config.Progress; component logs on Config.Logger.
 //
 // Every component but etcd talks to the others through the API server,
-// even in this process: the bootstrap and the controllers use client-go
-// with the admin certificate. The package never serves HTTP itself and
+// even in this process: the bootstrap uses client-go with the admin
+// certificate, each component its own identity's (Component.Identity).
+// security.go wires authorization (node, then RBAC; the default policy
+// is written at every start) and admission, both on informers that start
+// once the API serves; tokens.go the bearer token authenticators;
+// encryption.go secrets at rest; audit.go the audit log. The package never serves HTTP itself and
 // never touches etcd keys directly.
 //
 // # Usage
