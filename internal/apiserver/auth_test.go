@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -218,5 +219,47 @@ func TestAdmissionInTheWritePath(t *testing.T) {
 		if !strings.Contains(calls, want) {
 			t.Errorf("admission calls lack %q:\n%s", want, calls)
 		}
+	}
+}
+
+func TestImpersonation(t *testing.T) {
+	authz := &fakeAuthz{allow: func(a auth.Attributes) bool {
+		switch {
+		case a.Verb == "impersonate":
+			// alice may act as bob, as the robot account, and in group devs.
+			return a.User.Name == "alice" && (a.Resource == "users" && a.Name == "bob" ||
+				a.Resource == "serviceaccounts" && a.Namespace == "team" && a.Name == "robot" ||
+				a.Resource == "groups" && a.Name == "devs")
+		case a.User.Name == "bob":
+			return a.Resource == "configmaps"
+		case a.User.Name == "system:serviceaccount:team:robot":
+			return a.Resource == "pods" && slices.Contains(a.User.Groups, "system:serviceaccounts:team")
+		}
+		return false
+	}}
+	e := newTestEnv(t, func(c *Config) { c.Authorizer = authz })
+	tests := []struct {
+		name     string
+		header   map[string]string
+		path     string
+		wantCode int
+		wantMsg  string
+	}{
+		{"as bob", map[string]string{"Impersonate-User": "bob"}, "/api/v1/namespaces/team/configmaps", 200, ""},
+		{"bob's rights, not alice's", map[string]string{"Impersonate-User": "bob"}, "/api/v1/namespaces/team/pods", 403, `User \"bob\" cannot list resource \"pods\"`},
+		{"as a service account, with its groups", map[string]string{"Impersonate-User": "system:serviceaccount:team:robot"}, "/api/v1/namespaces/team/pods", 200, ""},
+		{"not as carol", map[string]string{"Impersonate-User": "carol"}, "/api/v1/namespaces/team/configmaps", 403,
+			`users \"carol\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope`},
+		{"not in group admins", map[string]string{"Impersonate-User": "bob", "Impersonate-Group": "admins"}, "/api/v1/namespaces/team/configmaps", 403,
+			`cannot impersonate resource \"groups\"`},
+		{"a group without a user is 400", map[string]string{"Impersonate-Group": "devs"}, "/api/v1/namespaces/team/configmaps", 400, "without impersonating a user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, body := doWith(t, e.user, "GET", e.ts.URL+tt.path, tt.header, "")
+			if code != tt.wantCode || !strings.Contains(body, tt.wantMsg) {
+				t.Errorf("got %d %s\nwant %d containing %s", code, body, tt.wantCode, tt.wantMsg)
+			}
+		})
 	}
 }

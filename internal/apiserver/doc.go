@@ -21,7 +21,8 @@
 //
 //	recover + log + metrics -> authenticate (TLS client cert, else bearer
 //	token through Config.Authenticator (401 when it fails), else anonymous)
-//	-> audit (Config.Audit) -> authorize (Config.Authorizer; 403 naming
+//	-> audit (Config.Audit) -> impersonate (Impersonate-* headers, each
+//	part authorized with the verb impersonate) -> authorize (Config.Authorizer; 403 naming
 //	user, verb and resource; system:masters exempt) -> in-flight limit
 //	(429) -> timeout (504; watches and connect subresources are exempt
 //	from both) -> body limit (413) -> route

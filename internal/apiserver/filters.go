@@ -20,7 +20,8 @@ import (
 
 // buildHandler assembles the filter chain, outermost first:
 //
-//	recover+log+metrics -> authenticate -> audit -> authorize -> in-flight limit
+//	recover+log+metrics -> authenticate -> audit -> impersonate -> authorize
+//	  -> in-flight limit
 //	  -> timeout -> route
 func (s *Server) buildHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -58,6 +59,11 @@ func (s *Server) buildHandler() http.Handler {
 			s.writeError(w0, authnErr)
 			return
 		}
+		if user, authnErr = s.impersonate(r.Context(), r, user); authnErr != nil {
+			s.writeError(w0, authnErr)
+			return
+		}
+		r = r.WithContext(WithUser(r.Context(), user))
 		if err := s.authorize(r.Context(), r, attributes(user, r, ri), ri); err != nil {
 			s.writeError(w0, err)
 			return
