@@ -389,6 +389,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	debug.FreeOSMemory()
 	say("ready in %dms", time.Since(start).Milliseconds())
 	say("kubectl --kubeconfig %s get nodes", kubeconfigPath)
+	say("to join another machine: skiff token create --data-dir %s (prints its skiff agent command)", dir)
 	log.Info("ready", "listen", serverURL, "dataDir", dir, "took", time.Since(start))
 
 	select {

@@ -145,6 +145,7 @@ func TestRun(t *testing.T) {
 		`(?m)^API serving on https://127\.0\.0\.1:\d+$`,
 		`(?m)^ready in \d+ms$`,
 		`(?m)^kubectl --kubeconfig ` + regexp.QuoteMeta(kubeconfig) + ` get nodes$`,
+		`(?m)^to join another machine: skiff token create --data-dir ` + regexp.QuoteMeta(dir) + ` \(prints its skiff agent command\)$`,
 		`(?m)^stopped$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
