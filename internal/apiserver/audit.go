@@ -154,6 +154,17 @@ func auditAnnotate(ctx context.Context, key, value string) {
 	rec.ev.Annotations[key] = value
 }
 
+// auditImpersonated records the user an impersonating request acts as.
+func auditImpersonated(ctx context.Context, u auth.User) {
+	rec, ok := ctx.Value(auditKey{}).(*auditRecord)
+	if !ok {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.ev.ImpersonatedUser = &audit.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
+}
+
 type auditKey struct{}
 
 // auditRecord is one request's audit state.

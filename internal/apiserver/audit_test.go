@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -433,5 +434,21 @@ func TestSourceIPs(t *testing.T) {
 	r.Header.Set("X-Real-Ip", "5.6.7.8")
 	if diff := cmp.Diff([]string{"1.2.3.4", "10.0.0.9", "5.6.7.8"}, sourceIPs(r)); diff != "" {
 		t.Errorf("sourceIPs (-want +got):\n%s", diff)
+	}
+}
+
+func TestAuditImpersonation(t *testing.T) {
+	t.Parallel()
+	opt, path := withAudit(t, audit.LevelMetadata)
+	e := newTestEnv(t, opt)
+	code, h, body := e.do(t, http.MethodGet, "/api/v1/namespaces/default/pods", map[string]string{"Impersonate-User": "bob", "Impersonate-Group": "devs"}, "")
+	if code != http.StatusOK {
+		t.Fatalf("list as bob = %d %s", code, body)
+	}
+	evs := waitEvents(t, path, 1, byID(h.Get("Audit-Id")))
+	got := evs[0].ImpersonatedUser
+	if evs[0].User.Username != adminUser.Username || got == nil || got.Username != "bob" ||
+		!slices.Equal(got.Groups, []string{"devs", "system:authenticated"}) {
+		t.Errorf("user %+v, impersonated %+v; want the admin acting as bob in devs", evs[0].User, got)
 	}
 }

@@ -59,11 +59,14 @@ func (s *Server) buildHandler() http.Handler {
 			s.writeError(w0, authnErr)
 			return
 		}
-		if user, authnErr = s.impersonate(r.Context(), r, user); authnErr != nil {
-			s.writeError(w0, authnErr)
+		if as, err := s.impersonate(r.Context(), r, user); err != nil {
+			s.writeError(w0, err)
 			return
+		} else if as.Name != user.Name || !slices.Equal(as.Groups, user.Groups) {
+			user = as
+			auditImpersonated(r.Context(), user)
+			r = r.WithContext(WithUser(r.Context(), user))
 		}
-		r = r.WithContext(WithUser(r.Context(), user))
 		if err := s.authorize(r.Context(), r, attributes(user, r, ri), ri); err != nil {
 			s.writeError(w0, err)
 			return
@@ -242,4 +245,4 @@ func (s *Server) metricsInfo(ri *requestInfo) *requestInfo {
 
 // knownSubresources are the subresources this server serves.
 var knownSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true,
-	"log": true, "exec": true, "attach": true, "portforward": true, "proxy": true, "token": true, "approval": true}
+	"log": true, "exec": true, "attach": true, "portforward": true, "proxy": true, "token": true, "approval": true, "eviction": true}

@@ -63,11 +63,13 @@ type Event struct {
 	RequestURI      string `json:"requestURI"`
 	// Verb is the Kubernetes verb of resource requests and the lower-case
 	// HTTP method otherwise.
-	Verb      string           `json:"verb"`
-	User      UserInfo         `json:"user"`
-	SourceIPs []string         `json:"sourceIPs,omitempty"`
-	UserAgent string           `json:"userAgent,omitempty"`
-	ObjectRef *ObjectReference `json:"objectRef,omitempty"`
+	Verb string   `json:"verb"`
+	User UserInfo `json:"user"`
+	// ImpersonatedUser is who the request acted as (kubectl --as).
+	ImpersonatedUser *UserInfo        `json:"impersonatedUser,omitempty"`
+	SourceIPs        []string         `json:"sourceIPs,omitempty"`
+	UserAgent        string           `json:"userAgent,omitempty"`
+	ObjectRef        *ObjectReference `json:"objectRef,omitempty"`
 	// ResponseStatus holds the code, and for failures the status, reason,
 	// message and details of the Status the client got. Nil until the
 	// response started.
