@@ -38,7 +38,8 @@
 // negotiate.go and output.go (content types, Table and
 // PartialObjectMetadata views), errors.go (Status), health.go, metrics.go,
 // auth.go (authentication, authorization), admission.go, audit.go,
-// reviews.go (access and token reviews), csrapproval.go.
+// reviews.go (access and token reviews), csrapproval.go, eviction.go
+// (pods/eviction with PodDisruptionBudgets: kubectl drain).
 //
 // Inputs: HTTP requests, and the registry.Stores given in Config, which it
 // reads and writes through their methods. Discovery and OpenAPI documents

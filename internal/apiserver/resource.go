@@ -161,6 +161,8 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 			return
 		}
 		s.bind(w, r, ri, st, ri.name)
+	case ri.subresource == "eviction" && res.GVR.Group == "" && res.GVR.Resource == "pods":
+		s.evict(w, r, ri, st)
 	case ri.subresource == "finalize" && res.GVR.Group == "" && res.GVR.Resource == "namespaces":
 		if ri.verb != "update" {
 			s.writeError(w, methodNotAllowed())
