@@ -197,9 +197,9 @@ func (c *Cache) RemoveNode(node *v1.Node) {
 }
 
 // UpdateSnapshot brings snap up to date, cloning only the nodes changed
-// since snap was last updated; when no node was added or removed and no
-// pod with affinity terms moved, the list is patched in place, so the
-// cost is proportional to the changed nodes. snap must only ever be
+// since snap was last updated; when no node was added or removed, the
+// list and its affinity indexes are patched in place, so the cost is
+// proportional to the changed nodes. snap must only ever be
 // updated from this cache, and not be in use by a decision while it is
 // updated.
 func (c *Cache) UpdateSnapshot(snap *framework.Snapshot) {
@@ -219,9 +219,10 @@ func (c *Cache) UpdateSnapshot(snap *framework.Snapshot) {
 		}
 		snap.RebuildOrdered(c.names)
 	} else {
-		// rebuild: the list must be rebuilt from the map; reindex: only
-		// the affinity indexes, from the list patched in place.
-		rebuild, reindex := false, false
+		// rebuild: the list (and the indexes) must be rebuilt from the
+		// map; otherwise the list and the affinity indexes are patched
+		// in place.
+		rebuild := false
 		for name := range c.dirty {
 			ni := c.nodes[name]
 			if ni == nil || ni.Node() == nil {
@@ -238,14 +239,11 @@ func (c *Cache) UpdateSnapshot(snap *framework.Snapshot) {
 			snap.NodeInfoList[i] = clone
 			if len(old.PodsWithAffinity)+len(clone.PodsWithAffinity) > 0 ||
 				len(old.PodsWithRequiredAntiAffinity)+len(clone.PodsWithRequiredAntiAffinity) > 0 {
-				reindex = true
+				snap.ReplaceInIndexes(clone)
 			}
 		}
-		switch {
-		case rebuild:
+		if rebuild {
 			snap.RebuildOrdered(c.names)
-		case reindex:
-			snap.RebuildIndexes()
 		}
 	}
 	clear(c.dirty)

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -99,5 +100,55 @@ func TestSnapshotIsIsolated(t *testing.T) {
 	}
 	if snap.Get("a") == before {
 		t.Errorf("changed node was not cloned")
+	}
+}
+
+// TestSnapshotIndexesPatched: pods with affinity terms and with required
+// anti-affinity come and go; the indexes patched in place always equal
+// the ones rebuilt from the list.
+func TestSnapshotIndexesPatched(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e", "f", "g"}
+	c := New(nil)
+	for _, n := range names {
+		c.AddNode(node(n))
+	}
+	snap := &framework.Snapshot{}
+	c.UpdateSnapshot(snap)
+	term := v1.PodAffinityTerm{LabelSelector: &metav1.LabelSelector{}, TopologyKey: v1.LabelHostname}
+	withTerms := func(name, nodeName string, required bool) *v1.Pod {
+		p := pod(name, nodeName)
+		p.Spec.Containers[0].Resources = v1.ResourceRequirements{}
+		if required {
+			p.Spec.Affinity = &v1.Affinity{PodAntiAffinity: &v1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []v1.PodAffinityTerm{term}}}
+		} else {
+			p.Spec.Affinity = &v1.Affinity{PodAffinity: &v1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []v1.WeightedPodAffinityTerm{{Weight: 1, PodAffinityTerm: term}}}}
+		}
+		return p
+	}
+	nodeNames := func(list []*framework.NodeInfo) []string {
+		var out []string
+		for _, ni := range list {
+			out = append(out, ni.Name())
+		}
+		return out
+	}
+	var placed []*v1.Pod
+	for step := range 60 {
+		if step%3 == 2 && len(placed) > 0 {
+			k := (step * 5) % len(placed)
+			c.RemovePod(placed[k])
+			placed = append(placed[:k], placed[k+1:]...)
+		} else {
+			p := withTerms(fmt.Sprintf("p%d", step), names[(step*3)%len(names)], step%4 == 0)
+			c.AddPod(p)
+			placed = append(placed, p)
+		}
+		c.UpdateSnapshot(snap)
+		gotAff, gotAnti := nodeNames(snap.HavePodsWithAffinity), nodeNames(snap.HavePodsWithRequiredAntiAffinity)
+		snap.RebuildIndexes()
+		wantAff, wantAnti := nodeNames(snap.HavePodsWithAffinity), nodeNames(snap.HavePodsWithRequiredAntiAffinity)
+		if diff := cmp.Diff([][]string{wantAff, wantAnti}, [][]string{gotAff, gotAnti}); diff != "" {
+			t.Fatalf("step %d: indexes (-rebuilt +patched):\n%s", step, diff)
+		}
 	}
 }

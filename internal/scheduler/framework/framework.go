@@ -51,11 +51,14 @@ type Framework struct {
 	opts       Options
 	rand       *rand.Rand
 
-	nextStart int
-	statuses  []*Status
-	feasible  []*NodeInfo
-	scores    []int64
-	totals    []int64
+	nextStart   int
+	active      []FilterPlugin
+	positions   []positionFilter
+	statuses    []*Status
+	feasible    []*NodeInfo
+	feasiblePos []int // feasible[k] is at feasiblePos[k] in the node list
+	scores      []int64
+	totals      []int64
 }
 
 // New builds a Framework. plugins implement any of the plugin interfaces;
@@ -181,18 +184,17 @@ func (f *Framework) Schedule(ctx context.Context, pod *PodInfo, snap *Snapshot) 
 		return Result{}, fmt.Errorf("parsing pod: %w", pod.ParseError)
 	}
 	state := NewCycleState()
-	feasible, diag, err := f.findFeasible(ctx, state, pod, snap)
+	feasible, evaluated, diag, err := f.findFeasible(ctx, state, pod, snap)
 	if err != nil {
 		return Result{}, err
 	}
-	evaluated := len(feasible) + len(diag.NodeStatuses)
 	if len(feasible) == 0 {
 		return Result{}, &FitError{Pod: pod, NumAllNodes: snap.NumNodes(), Diagnosis: diag}
 	}
 	if len(feasible) == 1 {
 		return Result{Node: feasible[0].Name(), Evaluated: evaluated, Feasible: 1}, nil
 	}
-	totals, err := f.score(ctx, state, pod, snap, feasible)
+	totals, err := f.score(ctx, state, pod, snap, feasible, f.feasiblePos[:len(feasible)])
 	if err != nil {
 		return Result{}, err
 	}
@@ -218,6 +220,28 @@ func (f *Framework) RunPreFilter(ctx context.Context, state *CycleState, pod *Po
 	return skip, nil
 }
 
+// positionFilter is a PositionFilter's answers for one cycle, with the
+// plugin's index among the active filters.
+type positionFilter struct {
+	at     func(int) Verdict
+	active int
+}
+
+// runActive runs the given filters on one node, stopping at the first
+// rejection, except those whose bit is set in passed (at most 64 filters
+// can be so marked; more run anyway).
+func runActive(ctx context.Context, state *CycleState, pod *PodInfo, node *NodeInfo, active []FilterPlugin, passed uint64) *Status {
+	for i, p := range active {
+		if i < 64 && passed&(1<<i) != 0 {
+			continue
+		}
+		if st := p.Filter(ctx, state, pod, node); !st.IsSuccess() {
+			return st.WithPlugin(p.Name())
+		}
+	}
+	return nil
+}
+
 // RunFilters runs the Filter plugins on one node, stopping at the first
 // rejection.
 func (f *Framework) RunFilters(ctx context.Context, state *CycleState, pod *PodInfo, node *NodeInfo, skip map[string]bool) *Status {
@@ -232,48 +256,82 @@ func (f *Framework) RunFilters(ctx context.Context, state *CycleState, pod *PodI
 	return nil
 }
 
-func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot) ([]*NodeInfo, Diagnosis, error) {
+// preRejected marks, in findFeasible's statuses, a node a PositionFilter
+// rejected without any filter running on it.
+var preRejected = NewStatus(UnschedulableAndUnresolvable, "rejected by position")
+
+// findFeasible filters nodes from where the previous call stopped until
+// enough feasible ones are found. It returns them, how many nodes were
+// looked at, and, only when none fits, the diagnosis.
+func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot) ([]*NodeInfo, int, Diagnosis, error) {
 	nodes := snap.NodeInfoList
 	n := len(nodes)
 	diag := Diagnosis{}
 	skip, st := f.RunPreFilter(ctx, state, pod, snap)
 	if st != nil {
 		if st.Code() == Error {
-			return nil, diag, fmt.Errorf("running prefilter plugin %q: %w", st.Plugin(), st.Err())
+			return nil, 0, diag, fmt.Errorf("running prefilter plugin %q: %w", st.Plugin(), st.Err())
 		}
 		diag.PreFilterMsg = st.Message()
 		diag.NodeStatuses = make(map[string]*Status, n)
 		for _, ni := range nodes {
 			diag.NodeStatuses[ni.Name()] = st
 		}
-		return nil, diag, nil
+		return nil, n, diag, nil
 	}
+	// The filters to run, and the answers by position of those that
+	// give them.
+	active, positions := f.active[:0], f.positions[:0]
+	for _, p := range f.filters {
+		if skip[p.Name()] {
+			continue
+		}
+		if pf, ok := p.(PositionFilter); ok && len(active) < 64 {
+			if at := pf.FilterByPosition(state, snap); at != nil {
+				positions = append(positions, positionFilter{at: at, active: len(active)})
+			}
+		}
+		active = append(active, p)
+	}
+	f.active, f.positions = active, positions
 
 	want := NumFeasibleNodesToFind(f.opts.PercentageOfNodesToScore, n)
 	if cap(f.statuses) < n {
 		f.statuses = make([]*Status, n)
 		f.feasible = make([]*NodeInfo, n)
+		f.feasiblePos = make([]int, n)
 	}
 	statuses := f.statuses[:n]
 	clear(statuses)
-	feasible := f.feasible[:want]
+	feasible, feasiblePos := f.feasible[:want], f.feasiblePos[:want]
 	var found, processed atomic.Int64
 	var firstErr atomic.Pointer[Status]
 	start := f.nextStart % n
 	check := func(i int) {
-		ni := nodes[(start+i)%n]
-		st := f.RunFilters(ctx, state, pod, ni, skip)
+		idx := (start + i) % n
 		processed.Add(1)
+		var passed uint64
+		for _, pf := range positions {
+			switch pf.at(idx) {
+			case Rejects:
+				statuses[idx] = preRejected
+				return
+			case Passes:
+				passed |= 1 << pf.active
+			}
+		}
+		ni := nodes[idx]
+		st := runActive(ctx, state, pod, ni, active, passed)
 		switch {
 		case st.IsSuccess():
 			k := found.Add(1) - 1
 			if k < int64(want) {
-				feasible[k] = ni
+				feasible[k], feasiblePos[k] = ni, idx
 			}
 		case st.Code() == Error:
 			firstErr.CompareAndSwap(nil, st)
 		default:
-			statuses[(start+i)%n] = st
+			statuses[idx] = st
 		}
 	}
 	workers := f.opts.Parallelism
@@ -301,23 +359,50 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *Po
 		wg.Wait()
 	}
 	if st := firstErr.Load(); st != nil {
-		return nil, diag, fmt.Errorf("running filter plugin %q: %w", st.Plugin(), st.Err())
+		return nil, 0, diag, fmt.Errorf("running filter plugin %q: %w", st.Plugin(), st.Err())
 	}
-	f.nextStart = (start + int(processed.Load())) % n
+	evaluated := int(processed.Load())
+	f.nextStart = (start + evaluated) % n
 	k := int(found.Load())
 	if k > want {
 		k = want
 	}
+	if k > 0 {
+		return feasible[:k], evaluated, diag, nil
+	}
+	// No node fits: explain every rejection, running the filters on the
+	// nodes skipped by position so that the first rejecting filter names
+	// the reason, as if they had run.
 	diag.NodeStatuses = make(map[string]*Status)
 	for i, st := range statuses {
+		if st == preRejected {
+			st = runActive(ctx, state, pod, nodes[i], active, 0)
+			switch {
+			case st.IsSuccess():
+				// A PositionFilter disagreed with its Filter; trust the
+				// filters.
+				if k < want {
+					feasible[k], feasiblePos[k] = nodes[i], i
+					k++
+				}
+				continue
+			case st.Code() == Error:
+				return nil, 0, diag, fmt.Errorf("running filter plugin %q: %w", st.Plugin(), st.Err())
+			}
+		}
 		if st != nil {
 			diag.NodeStatuses[nodes[i].Name()] = st
 		}
 	}
-	return feasible[:k], diag, nil
+	if k > 0 {
+		return feasible[:k], evaluated, Diagnosis{}, nil
+	}
+	return nil, evaluated, diag, nil
 }
 
-func (f *Framework) score(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, nodes []*NodeInfo) ([]int64, error) {
+// score runs the scorers over the feasible nodes; positions gives each
+// node's position in snap.NodeInfoList.
+func (f *Framework) score(ctx context.Context, state *CycleState, pod *PodInfo, snap *Snapshot, nodes []*NodeInfo, positions []int) ([]int64, error) {
 	var skip map[string]bool
 	for _, p := range f.preScores {
 		st := p.PreScore(ctx, state, pod, snap, nodes)
@@ -343,7 +428,15 @@ func (f *Framework) score(ctx context.Context, state *CycleState, pod *PodInfo, 
 		if skip[p.Name()] {
 			continue
 		}
+		var at func(int) int64
+		if ps, ok := p.(PositionScorer); ok {
+			at = ps.ScoreByPosition(state, snap)
+		}
 		for i, ni := range nodes {
+			if at != nil {
+				scores[i] = at(positions[i])
+				continue
+			}
 			s, st := p.Score(ctx, state, pod, ni)
 			if !st.IsSuccess() {
 				return nil, fmt.Errorf("running score plugin %q on node %q: %w", p.Name(), ni.Name(), st.Err())

@@ -37,6 +37,35 @@ type FilterPlugin interface {
 	Filter(ctx context.Context, state *CycleState, pod *PodInfo, node *NodeInfo) *Status
 }
 
+// PositionFilter is an optional ability of a FilterPlugin: after the
+// plugin's PreFilter ran, FilterByPosition may return a function that
+// tells from a node's position in snap.NodeInfoList alone, without
+// reading the node, what the plugin's Filter would say. For a node it
+// Rejects, the framework runs no filter at all: a node is infeasible
+// whichever filter rejects it, so the decision is the same; when no node
+// fits, it runs the filters on those nodes after all, so that the reason
+// reported is the first rejecting filter's, as upstream reports it. For
+// a node it Passes, the plugin's Filter is not called. A nil function
+// means no answer this cycle. The function is called concurrently and
+// must not mutate anything.
+type PositionFilter interface {
+	FilterPlugin
+	FilterByPosition(state *CycleState, snap *Snapshot) func(i int) Verdict
+}
+
+// Verdict is a PositionFilter's answer for one node.
+type Verdict int8
+
+// Verdicts.
+const (
+	// Unknown: run the plugin's Filter.
+	Unknown Verdict = iota
+	// Rejects: the plugin's Filter would reject the node.
+	Rejects
+	// Passes: the plugin's Filter would accept the node.
+	Passes
+)
+
 // PreScorePlugin prepares per-pod scoring state over the feasible nodes.
 // Returning Skip disables the plugin's Score for this pod.
 type PreScorePlugin interface {
@@ -49,6 +78,16 @@ type PreScorePlugin interface {
 type ScorePlugin interface {
 	Plugin
 	Score(ctx context.Context, state *CycleState, pod *PodInfo, node *NodeInfo) (int64, *Status)
+}
+
+// PositionScorer is an optional ability of a ScorePlugin: after the
+// plugin's PreScore ran, ScoreByPosition may return a function that gives
+// a feasible node's score from its position in snap.NodeInfoList alone,
+// exactly the score Score would give. A nil function means call Score.
+// The function must not mutate anything.
+type PositionScorer interface {
+	ScorePlugin
+	ScoreByPosition(state *CycleState, snap *Snapshot) func(i int) int64
 }
 
 // ScoreNormalizer is an optional ability of a ScorePlugin: it rescales

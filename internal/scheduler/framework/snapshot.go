@@ -1,7 +1,9 @@
 package framework
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	v1 "k8s.io/api/core/v1"
 )
@@ -103,6 +105,33 @@ func (s *Snapshot) RebuildIndexes() {
 			s.HavePodsWithRequiredAntiAffinity = append(s.HavePodsWithRequiredAntiAffinity, ni)
 		}
 	}
+}
+
+// ReplaceInIndexes updates HavePodsWithAffinity and
+// HavePodsWithRequiredAntiAffinity for a node whose NodeInfo was replaced
+// in place in NodeInfoList by ni, in O(log nodes) plus a copy when the
+// node enters or leaves an index. It relies on the list's order being by
+// name (as NewSnapshot and the cache keep it).
+func (s *Snapshot) ReplaceInIndexes(ni *NodeInfo) {
+	s.HavePodsWithAffinity = replaceByName(s.HavePodsWithAffinity, ni, len(ni.PodsWithAffinity) > 0)
+	s.HavePodsWithRequiredAntiAffinity = replaceByName(s.HavePodsWithRequiredAntiAffinity, ni, len(ni.PodsWithRequiredAntiAffinity) > 0)
+}
+
+// replaceByName puts ni in place of the entry of the same name in list
+// (sorted by name), inserts it, or removes that entry when !keep.
+func replaceByName(list []*NodeInfo, ni *NodeInfo, keep bool) []*NodeInfo {
+	i, found := slices.BinarySearchFunc(list, ni.Name(), func(e *NodeInfo, name string) int {
+		return strings.Compare(e.Name(), name)
+	})
+	switch {
+	case found && keep:
+		list[i] = ni
+	case found:
+		list = slices.Delete(list, i, i+1)
+	case keep:
+		list = slices.Insert(list, i, ni)
+	}
+	return list
 }
 
 // RecountImages recomputes ImageNodes from NodeInfoList; callers do it

@@ -68,8 +68,13 @@ func (ImageLocality) Score(_ context.Context, state *framework.CycleState, pod *
 const imageLocalityKey = "ImageLocality/snapshot"
 
 // PreScore implements framework.PreScorePlugin: it keeps the snapshot
-// for the image spread counts.
+// for the image spread counts. When no node reports an image, every
+// score would be 0 (an image's weight is the share of nodes holding it),
+// so it skips.
 func (ImageLocality) PreScore(_ context.Context, state *framework.CycleState, _ *framework.PodInfo, snap *framework.Snapshot, _ []*framework.NodeInfo) *framework.Status {
+	if len(snap.ImageNodes) == 0 {
+		return framework.NewStatus(framework.Skip)
+	}
 	state.Write(imageLocalityKey, snap)
 	return nil
 }

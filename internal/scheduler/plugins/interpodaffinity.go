@@ -108,6 +108,7 @@ var (
 	_ framework.FilterPlugin    = InterPodAffinity{}
 	_ framework.PreScorePlugin  = InterPodAffinity{}
 	_ framework.ScorePlugin     = InterPodAffinity{}
+	_ framework.PositionScorer  = InterPodAffinity{}
 	_ framework.ScoreNormalizer = InterPodAffinity{}
 )
 
@@ -247,13 +248,20 @@ func (InterPodAffinity) Filter(_ context.Context, state *framework.CycleState, p
 
 type affinityScoreState struct {
 	components []scoreComponent
+	// list is the node list the components' positions index (memoized
+	// path only).
+	list []*framework.NodeInfo
 }
 
 // scoreComponent adds factor × values[v] to a node whose key label is v.
+// On the memoized path, ids numbers each node's value by its position in
+// the list and byID holds values by those numbers.
 type scoreComponent struct {
 	key    string
 	values map[string]int
 	factor int64
+	ids    []int32
+	byID   []int
 }
 
 // PreScore implements framework.PreScorePlugin.
@@ -294,7 +302,10 @@ func (pl InterPodAffinity) PreScore(_ context.Context, state *framework.CycleSta
 			return []contribution{{topoKey: t.TopologyKey, n: n}}
 		})
 		if len(d.sums[""]) > 0 {
-			st.components = append(st.components, scoreComponent{key: t.TopologyKey, values: d.sums[""], factor: w})
+			st.components = append(st.components, scoreComponent{
+				key: t.TopologyKey, values: d.sums[""], factor: w,
+				ids: pl.sums.positions(t.TopologyKey, snap.NodeInfoList), byID: d.byID[""],
+			})
 		}
 	}
 	for i := range pod.PreferredAffinityTerms {
@@ -338,11 +349,15 @@ func (pl InterPodAffinity) PreScore(_ context.Context, state *framework.CycleSta
 		if len(values) == 0 || t == nil || !t.Matches(pod.Pod, ns) {
 			continue
 		}
-		st.components = append(st.components, scoreComponent{key: t.TopologyKey, values: values, factor: 1})
+		st.components = append(st.components, scoreComponent{
+			key: t.TopologyKey, values: values, factor: 1,
+			ids: pl.sums.positions(t.TopologyKey, snap.NodeInfoList), byID: d.byID[group],
+		})
 	}
 	if len(st.components) == 0 {
 		return framework.NewStatus(framework.Skip)
 	}
+	st.list = snap.NodeInfoList
 	state.Write(affinityScoreKey, st)
 	return nil
 }
@@ -440,6 +455,29 @@ func (InterPodAffinity) Score(_ context.Context, state *framework.CycleState, _ 
 		}
 	}
 	return score, nil
+}
+
+// ScoreByPosition implements framework.PositionScorer: on the memoized
+// path, a node's score is read by its position (numbered label values
+// and sums by number: no label lookup, no hashing).
+func (InterPodAffinity) ScoreByPosition(state *framework.CycleState, snap *framework.Snapshot) func(int) int64 {
+	s, _ := state.Read(affinityScoreKey).(*affinityScoreState)
+	list := snap.NodeInfoList
+	if s == nil || len(s.list) != len(list) || len(list) == 0 || &s.list[0] != &list[0] {
+		return nil
+	}
+	for _, c := range s.components {
+		if len(c.ids) != len(list) {
+			return nil
+		}
+	}
+	return func(i int) int64 {
+		var score int64
+		for _, c := range s.components {
+			score += int64(sumAt(c.byID, c.ids[i])) * c.factor
+		}
+		return score
+	}
 }
 
 // NormalizeScore implements framework.ScoreNormalizer: min-max to

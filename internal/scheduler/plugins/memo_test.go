@@ -14,8 +14,10 @@ import (
 )
 
 // filterCodes runs p's PreFilter and Filter and returns each node's code
-// ("" for success), or nil when the plugin skips.
-func filterCodes(t *testing.T, p interface {
+// ("" for success), or nil when the plugin skips. When p is a
+// PositionFilter, it checks that every node rejected by position is
+// rejected by Filter, and adds the nodes so rejected to *positional.
+func filterCodes(t *testing.T, positional *int, p interface {
 	framework.PreFilterPlugin
 	framework.FilterPlugin
 }, pi *framework.PodInfo, snap *framework.Snapshot) map[string]string {
@@ -27,10 +29,29 @@ func filterCodes(t *testing.T, p interface {
 	} else if !st.IsSuccess() {
 		return map[string]string{"prefilter": st.Message()}
 	}
+	var at func(int) framework.Verdict
+	if pf, ok := p.(framework.PositionFilter); ok {
+		at = pf.FilterByPosition(state, snap)
+	}
 	out := map[string]string{}
-	for _, ni := range snap.NodeInfoList {
-		if st := p.Filter(ctx, state, pi, ni); !st.IsSuccess() {
+	for i, ni := range snap.NodeInfoList {
+		st := p.Filter(ctx, state, pi, ni)
+		if !st.IsSuccess() {
 			out[ni.Name()] = st.Message()
+		}
+		if at == nil {
+			continue
+		}
+		switch at(i) {
+		case framework.Rejects:
+			*positional++
+			if st.IsSuccess() {
+				t.Errorf("node %s rejected by position, but its Filter passes", ni.Name())
+			}
+		case framework.Passes:
+			if !st.IsSuccess() {
+				t.Errorf("node %s passes by position, but its Filter says %v", ni.Name(), st.Message())
+			}
 		}
 	}
 	return out
@@ -80,6 +101,7 @@ func TestMemoizedPluginsMatchWalk(t *testing.T) {
 		{"plain pod among affinity pods", pod("ns", "new", "", "", map[string]string{"app": "a"})},
 		{"other namespace", pod("other", "new", "", "", map[string]string{"app": "a"}, spread(v1.LabelHostname, v1.DoNotSchedule), preferredAnti)},
 	}
+	positional := 0
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var nodes []*v1.Node
@@ -100,12 +122,12 @@ func TestMemoizedPluginsMatchWalk(t *testing.T) {
 			var placed []*framework.PodInfo
 			for step := range 40 {
 				want := []any{
-					filterCodes(t, PodTopologySpread{}, pi, snap), scores(t, PodTopologySpread{}, pi, snap),
-					filterCodes(t, InterPodAffinity{}, pi, snap), scores(t, InterPodAffinity{}, pi, snap),
+					filterCodes(t, &positional, PodTopologySpread{}, pi, snap), scores(t, PodTopologySpread{}, pi, snap),
+					filterCodes(t, &positional, InterPodAffinity{}, pi, snap), scores(t, InterPodAffinity{}, pi, snap),
 				}
 				got := []any{
-					filterCodes(t, memoSpread, pi, snap), scores(t, memoSpread, pi, snap),
-					filterCodes(t, memoAff, pi, snap), scores(t, memoAff, pi, snap),
+					filterCodes(t, &positional, memoSpread, pi, snap), scores(t, memoSpread, pi, snap),
+					filterCodes(t, &positional, memoAff, pi, snap), scores(t, memoAff, pi, snap),
 				}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Fatalf("step %d: memoized plugins differ from the walk (-walk +memo):\n%s", step, diff)
@@ -131,6 +153,12 @@ func TestMemoizedPluginsMatchWalk(t *testing.T) {
 				snap.RebuildOrdered(names)
 			}
 		})
+	}
+	if positional == 0 {
+		t.Error("no node was ever rejected by position")
+	}
+	if positionScored == 0 {
+		t.Error("no node was ever scored by position")
 	}
 }
 

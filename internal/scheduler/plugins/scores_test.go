@@ -13,8 +13,13 @@ import (
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 )
 
+// positionScored counts the nodes scores checked against a
+// PositionScorer.
+var positionScored int
+
 // scores runs one score plugin over every node of the snapshot and
-// returns the normalized scores by node name.
+// returns the normalized scores by node name; a PositionScorer's scores
+// must equal Score's.
 func scores(t *testing.T, p framework.ScorePlugin, pi *framework.PodInfo, snap *framework.Snapshot) map[string]int64 {
 	t.Helper()
 	ctx := context.Background()
@@ -26,11 +31,21 @@ func scores(t *testing.T, p framework.ScorePlugin, pi *framework.PodInfo, snap *
 			t.Fatalf("PreScore: %v", st.Err())
 		}
 	}
+	var at func(int) int64
+	if ps, ok := p.(framework.PositionScorer); ok {
+		at = ps.ScoreByPosition(state, snap)
+	}
 	raw := make([]int64, len(snap.NodeInfoList))
 	for i, ni := range snap.NodeInfoList {
 		s, st := p.Score(ctx, state, pi, ni)
 		if !st.IsSuccess() {
 			t.Fatalf("Score: %v", st.Err())
+		}
+		if at != nil {
+			positionScored++
+			if at(i) != s {
+				t.Errorf("node %s: score by position %d, Score %d", ni.Name(), at(i), s)
+			}
 		}
 		raw[i] = s
 	}

@@ -95,7 +95,9 @@ func (pl PodTopologySpread) countAll(counts []map[string]int, cs []constraint, p
 // sumCounts fills counts[i] with constraint i's matching pods per domain
 // from the memo. When all is set, a node counts only if it carries every
 // constraint's key (the filter's rule); otherwise its own key suffices.
-func (pl PodTopologySpread) sumCounts(counts []map[string]int, cs []constraint, pod *framework.PodInfo, snap *framework.Snapshot, all bool) {
+// It returns the sums used, one per constraint.
+func (pl PodTopologySpread) sumCounts(counts []map[string]int, cs []constraint, pod *framework.PodInfo, snap *framework.Snapshot, all bool) []*domainSums {
+	used := make([]*domainSums, len(cs))
 	var keys []string
 	prefix := "score\x00"
 	if all {
@@ -115,16 +117,19 @@ func (pl PodTopologySpread) sumCounts(counts []map[string]int, cs []constraint, 
 			}
 			return []contribution{{topoKey: c.key, n: countMatching(c, pod, ni)}}
 		})
+		used[i] = d
 		counts[i] = d.sums[""]
 		if counts[i] == nil {
 			counts[i] = map[string]int{}
 		}
 	}
+	return used
 }
 
 var (
 	_ framework.PreFilterPlugin = PodTopologySpread{}
 	_ framework.FilterPlugin    = PodTopologySpread{}
+	_ framework.PositionFilter  = PodTopologySpread{}
 	_ framework.PreScorePlugin  = PodTopologySpread{}
 	_ framework.ScorePlugin     = PodTopologySpread{}
 	_ framework.ScoreNormalizer = PodTopologySpread{}
@@ -161,6 +166,10 @@ type spreadState struct {
 	counts []map[string]int
 	// minMatch[i] is the global minimum for constraint i.
 	minMatch []int
+	// sums[i] holds constraint i's counts by node position in list
+	// (memoized path only; nil otherwise).
+	sums []*domainSums
+	list []*framework.NodeInfo
 }
 
 func parseConstraints(pod *framework.PodInfo, when v1.UnsatisfiableConstraintAction) ([]constraint, error) {
@@ -263,15 +272,23 @@ func (pl PodTopologySpread) PreFilter(_ context.Context, state *framework.CycleS
 	pl.sums.lock()
 	defer pl.sums.unlock()
 	if pl.sums != nil && everyNodeEligible(pod, cs) {
-		pl.sumCounts(s.counts, cs, pod, snap, true)
+		s.sums = pl.sumCounts(s.counts, cs, pod, snap, true)
+		s.list = snap.NodeInfoList
 	} else {
 		pl.countAll(s.counts, cs, pod, &req, snap, true)
 	}
 	for i := range cs {
 		min := math.MaxInt
-		for _, n := range s.counts[i] {
-			if n < min {
-				min = n
+		if s.sums != nil {
+			// The same minimum, by domain number.
+			if m, ok := s.sums[i].minSum(""); ok {
+				min = m
+			}
+		} else {
+			for _, n := range s.counts[i] {
+				if n < min {
+					min = n
+				}
 			}
 		}
 		if min == math.MaxInt || int32(len(s.counts[i])) < cs[i].minDomains {
@@ -310,6 +327,42 @@ func (PodTopologySpread) Filter(_ context.Context, state *framework.CycleState, 
 		}
 	}
 	return nil
+}
+
+// FilterByPosition implements framework.PositionFilter: with the
+// memoized counts, a node's domain count is read by its position in the
+// list (an interned domain number: no label lookup, no hashing), which
+// decides most nodes without reading them when few domains can take the
+// pod (maxSkew 1 late in a spread).
+func (PodTopologySpread) FilterByPosition(state *framework.CycleState, snap *framework.Snapshot) func(int) framework.Verdict {
+	s, _ := state.Read(spreadFilterKey).(*spreadState)
+	if s == nil || s.sums == nil || len(s.list) != len(snap.NodeInfoList) || (len(s.list) > 0 && &s.list[0] != &snap.NodeInfoList[0]) {
+		return nil
+	}
+	byID := make([][]int, len(s.sums))
+	for k, d := range s.sums {
+		if len(d.nodes) != len(s.list) {
+			return nil
+		}
+		byID[k] = d.byID[""]
+	}
+	list := s.list
+	return func(i int) framework.Verdict {
+		for k, d := range s.sums {
+			if d.nodes[i] != list[i] {
+				return framework.Unknown
+			}
+			ids := d.ids[i]
+			if len(ids) == 0 {
+				return framework.Rejects // missing a topology key
+			}
+			c := &s.constraints[k]
+			if sumAt(byID[k], ids[0])+c.selfMatch-s.minMatch[k] > int(c.maxSkew) {
+				return framework.Rejects
+			}
+		}
+		return framework.Passes
+	}
 }
 
 // systemDefaultConstraints are upstream's cluster-level defaults for
