@@ -22,6 +22,19 @@
 //
 //	go run ./bench/apiserver [-bin bin/skiff] [-duration 5s] [-pods 10000] [-watchers 1000]
 //	./bench/apiserver/run.sh   # builds bin/skiff first
+//	go run ./bench/apiserver -only-list [-background-pods 35000] [-list-runs 20]
+//
+// -only-list skips everything but the LISTs, after creating
+// -background-pods pods in another namespace so that the server's heap is
+// about a full run's. The load server runs without the controller
+// manager, so the benchmark creates each namespace's default service
+// account itself (pods are not admitted without it).
+//
+// For profiles of the same paths with the server in process (client-go,
+// TLS and HTTP/2 included), inprocess_test.go has BenchmarkListPods and
+// BenchmarkCreatePods:
+//
+//	go test ./bench/apiserver -run '^$' -bench CreatePods -benchtime 20000x -cpuprofile cpu.pprof
 //
 // Reads: the binary. Writes: only temporary directories, removed at exit
 // (kept with -keep). It is a benchmark, not a test: go test never runs it.

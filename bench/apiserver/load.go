@@ -45,11 +45,19 @@ func benchPod(name string) *corev1.Pod {
 	}
 }
 
-// ensureNamespace creates ns unless it exists.
+// ensureNamespace creates ns and its default service account unless they
+// exist. The load server runs without the controller manager, whose
+// service account controller would create the account; the
+// ServiceAccount admission plugin refuses pods without it.
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
 	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %q: %w", ns, err)
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns}}
+	_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating the default service account of %q: %w", ns, err)
 	}
 	return nil
 }

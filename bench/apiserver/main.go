@@ -31,6 +31,11 @@ type options struct {
 	listRuns int
 	watchers int
 	keep     bool
+	// onlyList skips the start-up, create, put and watch measurements;
+	// backgroundPods are then created first (in another namespace) so that
+	// the server's heap resembles a full run's.
+	onlyList       bool
+	backgroundPods int
 }
 
 func main() {
@@ -42,6 +47,8 @@ func main() {
 	fs.IntVar(&o.listRuns, "list-runs", 20, "LIST requests timed per kind")
 	fs.IntVar(&o.watchers, "watchers", 1000, "concurrent watchers")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and server logs)")
+	fs.BoolVar(&o.onlyList, "only-list", false, "measure only the LISTs (after creating -background-pods pods elsewhere)")
+	fs.IntVar(&o.backgroundPods, "background-pods", 35000, "with -only-list: pods created in another namespace first, about as many as a full run's create measurements leave")
 	fs.Parse(os.Args[1:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -101,8 +108,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	var r results
-	if err := measureStartup(ctx, o, filepath.Join(tmp, "startup"), &r); err != nil {
-		return err
+	if !o.onlyList {
+		if err := measureStartup(ctx, o, filepath.Join(tmp, "startup"), &r); err != nil {
+			return err
+		}
 	}
 	if err := measureLoad(ctx, o, filepath.Join(tmp, "load"), &r); err != nil {
 		return err
@@ -182,6 +191,19 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 			return err
 		}
 	}
+	if o.onlyList {
+		progress("load: creating %d background pods", o.backgroundPods)
+		if err := fillPods(ctx, cs, "bench", o.backgroundPods); err != nil {
+			return err
+		}
+		if err := measureLists(ctx, o, cs, r); err != nil {
+			return err
+		}
+		if r.loadRSS, r.peakRSS, err = c.Memory(); err != nil {
+			return err
+		}
+		return c.Stop()
+	}
 	// One pod first, to learn its stored size.
 	if _, err := cs.CoreV1().Pods("bench").Create(ctx, benchPod("probe"), metav1.CreateOptions{}); err != nil {
 		return fmt.Errorf("creating the probe pod: %w", err)
@@ -208,20 +230,7 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		r.creates = append(r.creates, rateRow{clients: clients, creates: creates, createsPB: createsPB, puts: puts, cpu: cpu, cpuPB: cpuPB})
 	}
 
-	progress("load: creating %d pods to list", o.pods)
-	if err := fillPods(ctx, cs, "bench-list", o.pods); err != nil {
-		return err
-	}
-	progress("load: listing %d pods", o.pods)
-	// The consistent read first: a resourceVersion=0 list may be served
-	// from a cache still catching up with the creates just made.
-	if r.listConsistent, _, err = listLatencies(ctx, cs, "bench-list", "", contentJSON, o.listRuns, o.pods); err != nil {
-		return err
-	}
-	if r.listCache, r.listBytes, err = listLatencies(ctx, cs, "bench-list", "0", contentJSON, o.listRuns, o.pods); err != nil {
-		return err
-	}
-	if r.listProtobuf, r.listPBBytes, err = listLatencies(ctx, cs, "bench-list", "0", contentProtobuf, o.listRuns, o.pods); err != nil {
+	if err := measureLists(ctx, o, cs, r); err != nil {
 		return err
 	}
 
@@ -235,11 +244,42 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 	return c.Stop()
 }
 
+// measureLists fills a namespace with o.pods pods and times LISTs of it.
+func measureLists(ctx context.Context, o options, cs *kubernetes.Clientset, r *results) error {
+	progress("load: creating %d pods to list", o.pods)
+	if err := fillPods(ctx, cs, "bench-list", o.pods); err != nil {
+		return err
+	}
+	progress("load: listing %d pods", o.pods)
+	// The consistent read first: a resourceVersion=0 list may be served
+	// from a cache still catching up with the creates just made.
+	var err error
+	if r.listConsistent, _, err = listLatencies(ctx, cs, "bench-list", "", contentJSON, o.listRuns, o.pods); err != nil {
+		return err
+	}
+	if r.listCache, r.listBytes, err = listLatencies(ctx, cs, "bench-list", "0", contentJSON, o.listRuns, o.pods); err != nil {
+		return err
+	}
+	if r.listProtobuf, r.listPBBytes, err = listLatencies(ctx, cs, "bench-list", "0", contentProtobuf, o.listRuns, o.pods); err != nil {
+		return err
+	}
+	return nil
+}
+
 // report prints the machine, the command and the results table.
 func report(w io.Writer, o options, r *results) {
 	fmt.Fprintf(w, "date:    %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "machine: %s\n", benchserver.Machine())
 	fmt.Fprintf(w, "command: go run ./bench/apiserver %s\n", strings.Join(os.Args[1:], " "))
+	if o.onlyList {
+		fmt.Fprintf(w, "only the LISTs, after %d background pods\n\n", o.backgroundPods)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "measurement\tresult\ttarget\t")
+		reportLists(tw, o, r)
+		fmt.Fprintf(tw, "RSS after load (server only), peak\t%.1f MiB, peak %.1f MiB\t\t\n", float64(r.loadRSS)/1024, float64(r.peakRSS)/1024)
+		tw.Flush()
+		return
+	}
 	fmt.Fprintf(w, "pod stored size: %d bytes (%s)\n\n", r.podSize, r.podKey)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -257,13 +297,7 @@ func report(w io.Writer, o options, r *results) {
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "measurement\tresult\ttarget\t")
-	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0 (cache), %d runs\tp50 %v, p99 %v (%.1f MiB JSON)\t< 100ms: %s\t\n",
-		o.pods, len(r.listCache), benchserver.Round(percentile(r.listCache, 50)), benchserver.Round(percentile(r.listCache, 99)), float64(r.listBytes)/(1<<20),
-		benchserver.Verdict(percentile(r.listCache, 99) < 100*time.Millisecond))
-	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0, protobuf, %d runs\tp50 %v, p99 %v (%.1f MiB)\t\t\n",
-		o.pods, len(r.listProtobuf), benchserver.Round(percentile(r.listProtobuf, 50)), benchserver.Round(percentile(r.listProtobuf, 99)), float64(r.listPBBytes)/(1<<20))
-	fmt.Fprintf(tw, "LIST %d pods, consistent read, %d runs\tp50 %v, p99 %v\t\t\n",
-		o.pods, len(r.listConsistent), benchserver.Round(percentile(r.listConsistent, 50)), benchserver.Round(percentile(r.listConsistent, 99)))
+	reportLists(tw, o, r)
 	fmt.Fprintf(tw, "%d watchers, update to last watcher\t%v (p50 %v)\t\t\n",
 		len(r.watch), benchserver.Round(percentile(r.watch, 100)), benchserver.Round(percentile(r.watch, 50)))
 	fmt.Fprintf(tw, "idle RSS (server + embedded etcd)\t%.1f MiB\t< 100 MiB: %s\t\n", float64(r.idleRSS)/1024, benchserver.Verdict(r.idleRSS < 100*1024))
@@ -271,4 +305,15 @@ func report(w io.Writer, o options, r *results) {
 	fmt.Fprintf(tw, "exec to ready, fresh data dir (server says)\t%v (%s)\t< 2s: %s\t\n", benchserver.Round(r.readyFresh), r.selfFresh, benchserver.Verdict(r.readyFresh < 2*time.Second))
 	fmt.Fprintf(tw, "exec to ready, restart (server says)\t%v (%s)\t< 2s: %s\t\n", benchserver.Round(r.readyRestart), r.selfRestart, benchserver.Verdict(r.readyRestart < 2*time.Second))
 	tw.Flush()
+}
+
+// reportLists prints the LIST rows of the results table.
+func reportLists(tw io.Writer, o options, r *results) {
+	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0 (cache), %d runs\tp50 %v, p99 %v (%.1f MiB JSON)\t< 100ms: %s\t\n",
+		o.pods, len(r.listCache), benchserver.Round(percentile(r.listCache, 50)), benchserver.Round(percentile(r.listCache, 99)), float64(r.listBytes)/(1<<20),
+		benchserver.Verdict(percentile(r.listCache, 99) < 100*time.Millisecond))
+	fmt.Fprintf(tw, "LIST %d pods, resourceVersion=0, protobuf, %d runs\tp50 %v, p99 %v (%.1f MiB)\t\t\n",
+		o.pods, len(r.listProtobuf), benchserver.Round(percentile(r.listProtobuf, 50)), benchserver.Round(percentile(r.listProtobuf, 99)), float64(r.listPBBytes)/(1<<20))
+	fmt.Fprintf(tw, "LIST %d pods, consistent read, %d runs\tp50 %v, p99 %v\t\t\n",
+		o.pods, len(r.listConsistent), benchserver.Round(percentile(r.listConsistent, 50)), benchserver.Round(percentile(r.listConsistent, 99)))
 }

@@ -6,7 +6,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,7 +33,31 @@ const LimitRangerAnnotation = "kubernetes.io/limit-ranger"
 type LimitRanger struct {
 	lister corelisters.LimitRangeLister // may be nil
 	client kubernetes.Interface
+
+	// live remembers, per namespace, what a live lookup found while the
+	// cache had nothing for the namespace (see liveLimitRanges). Guarded
+	// by mu.
+	mu    sync.Mutex
+	live  map[string]liveLimitRanges
+	group singleflight.Group // one live lookup per namespace at a time
 }
+
+// liveLimitRanges is one namespace's live lookup: its LimitRanges sorted
+// by name (read-only, shared), usable until expiry.
+type liveLimitRanges struct {
+	expiry time.Time
+	items  []*corev1.LimitRange
+}
+
+// A live lookup is reused for liveTTL, as upstream's LimitRanger does: it
+// covers a cache that lags a LimitRange just created, and without reuse a
+// namespace with no LimitRanges, the common case, cost every pod create
+// two LISTs through the API server (admit and validate). At most
+// maxLiveEntries namespaces are remembered.
+const (
+	liveTTL        = 30 * time.Second
+	maxLiveEntries = 10000
+)
 
 var (
 	_ Mutator   = (*LimitRanger)(nil)
@@ -48,27 +75,83 @@ func NewLimitRanger(lister corelisters.LimitRangeLister, client kubernetes.Inter
 func (*LimitRanger) Name() string { return "LimitRanger" }
 
 // limitRanges returns the namespace's LimitRanges sorted by name (they are
-// read-only: they may come from the cache).
+// read-only: they may come from the cache or a shared live lookup).
 func (l *LimitRanger) limitRanges(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
-	var out []*corev1.LimitRange
 	if l.lister != nil {
 		got, err := l.lister.LimitRanges(ns).List(labels.Everything())
 		if err != nil {
 			return nil, fmt.Errorf("listing limit ranges of %s: %w", ns, err)
 		}
-		out = got
+		if len(got) > 0 {
+			// The lister returns a fresh slice (of shared objects).
+			sort.Slice(got, func(i, j int) bool { return got[i].Name < got[j].Name })
+			return got, nil
+		}
 	}
-	if len(out) == 0 && l.client != nil {
-		list, err := l.client.CoreV1().LimitRanges(ns).List(ctx, metav1.ListOptions{})
+	if l.client == nil {
+		return nil, nil
+	}
+	return l.liveLookup(ctx, ns)
+}
+
+// liveLookup lists the namespace's LimitRanges through the client, or
+// returns what such a list found less than liveTTL ago. Concurrent
+// lookups of one namespace share one list.
+func (l *LimitRanger) liveLookup(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
+	l.mu.Lock()
+	e, ok := l.live[ns]
+	l.mu.Unlock()
+	if ok && time.Now().Before(e.expiry) {
+		return e.items, nil
+	}
+	ch := l.group.DoChan(ns, func() (any, error) {
+		// Shared by every waiter: not cancelled with the first one's
+		// request.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		list, err := l.client.CoreV1().LimitRanges(ns).List(lctx, metav1.ListOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("listing limit ranges of %s: %w", ns, err)
 		}
+		items := make([]*corev1.LimitRange, len(list.Items))
 		for i := range list.Items {
-			out = append(out, &list.Items[i])
+			items[i] = &list.Items[i]
+		}
+		sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+		l.remember(ns, liveLimitRanges{expiry: time.Now().Add(liveTTL), items: items})
+		return items, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.([]*corev1.LimitRange), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("listing limit ranges of %s: %w", ns, ctx.Err())
+	}
+}
+
+// remember stores a live lookup, first dropping expired ones (or, when
+// none has expired, all) once maxLiveEntries namespaces are remembered.
+func (l *LimitRanger) remember(ns string, e liveLimitRanges) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live == nil {
+		l.live = map[string]liveLimitRanges{}
+	}
+	if len(l.live) >= maxLiveEntries {
+		now := time.Now()
+		for k, v := range l.live {
+			if now.After(v.expiry) {
+				delete(l.live, k)
+			}
+		}
+		if len(l.live) >= maxLiveEntries {
+			clear(l.live)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	l.live[ns] = e
 }
 
 // Admit fills unset container requests and limits of a new pod.

@@ -2,12 +2,19 @@ package admission
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	clienttesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 )
 
 func rl(kv ...string) corev1.ResourceList {
@@ -199,4 +206,78 @@ func TestLimitRangerNoRangesIsNoop(t *testing.T) {
 	if diff := cmp.Diff(want, pod); diff != "" {
 		t.Errorf("pod changed (-want +got):\n%s", diff)
 	}
+}
+
+// TestLimitRangerLiveLookupReused checks that a namespace the cache has no
+// LimitRanges for is listed live once per liveTTL, not on every admit and
+// validate, and that a cached LimitRange is used without a live list.
+func TestLimitRangerLiveLookupReused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		cached    []*corev1.LimitRange // in the lister
+		live      []runtime.Object     // behind the client
+		wantLists int
+		wantLimit bool // the pod gets the LimitRange's default memory limit
+	}{
+		{name: "no limit ranges anywhere", wantLists: 1},
+		{name: "only live", live: []runtime.Object{defaultsRange()}, wantLists: 1, wantLimit: true},
+		{name: "cached", cached: []*corev1.LimitRange{defaultsRange()}, wantLists: 0, wantLimit: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := newClient(tt.live...)
+			var lists atomic.Int32
+			client.PrependReactor("list", "limitranges", func(clienttesting.Action) (bool, runtime.Object, error) {
+				lists.Add(1)
+				return false, nil, nil
+			})
+			idx := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+			for _, lr := range tt.cached {
+				if err := idx.Add(lr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lr := NewLimitRanger(corelisters.NewLimitRangeLister(idx), client)
+			chain := NewChain(lr)
+			for i := range 5 {
+				pod := testPod(fmt.Sprintf("p%d", i))
+				req := podCreate("ns", pod)
+				if err := chain.Admit(context.Background(), req); err != nil {
+					t.Fatal(err)
+				}
+				if err := chain.Validate(context.Background(), req); err != nil {
+					t.Fatal(err)
+				}
+				_, got := pod.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+				if got != tt.wantLimit {
+					t.Errorf("pod %d: memory limit set %v, want %v", i, got, tt.wantLimit)
+				}
+			}
+			if got := lists.Load(); got != int32(tt.wantLists) {
+				t.Errorf("%d live lists, want %d", got, tt.wantLists)
+			}
+			// Once the lookup expires, the next admit lists again.
+			if tt.wantLists > 0 {
+				lr.mu.Lock()
+				e := lr.live["ns"]
+				e.expiry = time.Now().Add(-time.Second)
+				lr.live["ns"] = e
+				lr.mu.Unlock()
+				if err := chain.Admit(context.Background(), podCreate("ns", testPod("late"))); err != nil {
+					t.Fatal(err)
+				}
+				if got := lists.Load(); got != int32(tt.wantLists)+1 {
+					t.Errorf("after expiry: %d live lists, want %d", got, tt.wantLists+1)
+				}
+			}
+		})
+	}
+}
+
+// defaultsRange is a LimitRange in "ns" giving containers a default
+// memory limit.
+func defaultsRange() *corev1.LimitRange {
+	return limitRange("defaults", corev1.LimitRangeItem{Type: corev1.LimitTypeContainer, Default: rl("memory", "128Mi")})
 }

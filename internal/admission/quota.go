@@ -542,6 +542,16 @@ func (p *ResourceQuota) Validate(ctx context.Context, r *Request) error {
 	if r.Namespace == "" {
 		return nil
 	}
+	if p.lister != nil {
+		// Most namespaces have no quota: skip computing the charge.
+		quotas, err := p.lister.ResourceQuotas(r.Namespace).List(labels.Everything())
+		if err != nil {
+			return fmt.Errorf("listing cached resource quotas of %s: %w", r.Namespace, err)
+		}
+		if len(quotas) == 0 {
+			return nil
+		}
+	}
 	it, ok := quotaItemOf(r)
 	if !ok || len(it.usage) == 0 {
 		return nil

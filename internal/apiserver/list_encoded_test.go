@@ -4,12 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-dev/skiff/internal/registry"
+	"github.com/skiff-dev/skiff/internal/storage"
 )
 
 // TestEncodedListMatchesTypedList checks that a list framed from the watch
@@ -46,5 +53,48 @@ func TestEncodedListMatchesTypedList(t *testing.T) {
 		if diff := cmp.Diff(tl, c); diff != "" {
 			t.Errorf("list%s from the cache differs from the typed list (-typed +cached):\n%s", q, diff)
 		}
+	}
+}
+
+// TestWriteEncodedListPooled frames lists large enough for the pooled
+// buffers, one after another and of different sizes, and checks each
+// body is exactly head, items and tail: a reused buffer leaks nothing of
+// the list before.
+func TestWriteEncodedListPooled(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	res := &registry.Resource{GVR: schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, ListKind: "ConfigMapList"}
+	for _, tt := range []struct {
+		name     string
+		items    int
+		itemSize int
+	}{
+		{"large", 400, 1 << 10},
+		{"larger", 300, 4 << 10},
+		{"smaller after larger", 260, 1 << 10},
+		{"small", 3, 10},
+		{"empty", 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			el := &storage.EncodedList{ResourceVersion: "42"}
+			var want strings.Builder
+			want.WriteString(`{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"42"},"items":[`)
+			for i := range tt.items {
+				item := fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, strings.Repeat("x", tt.itemSize))
+				el.Items = append(el.Items, []byte(item))
+				if i > 0 {
+					want.WriteByte(',')
+				}
+				want.WriteString(item)
+			}
+			want.WriteString("]}\n")
+			rec := httptest.NewRecorder()
+			s.writeEncodedList(rec, res, el)
+			if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
+				t.Fatalf("got %d %q", rec.Code, rec.Header().Get("Content-Type"))
+			}
+			if got := rec.Body.String(); got != want.String() {
+				t.Errorf("body differs: got %d bytes, want %d", len(got), want.Len())
+			}
+		})
 	}
 }
