@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skiff-dev/skiff/bench/benchserver"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -99,11 +99,7 @@ func benchPod(name, schedulerName string, constrained bool) *corev1.Pod {
 }
 
 func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %q: %w", ns, err)
-	}
-	return nil
+	return benchserver.EnsureNamespace(ctx, cs, ns)
 }
 
 // parallel calls work(i) for i in [0, n) from clients goroutines; the
