@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/bench/benchserver"
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
@@ -30,7 +31,7 @@ func BenchmarkListPods(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := ensureNamespace(ctx, cs, "bench-list"); err != nil {
+	if err := benchserver.EnsureNamespace(ctx, cs, "bench-list"); err != nil {
 		b.Fatal(err)
 	}
 	if err := fillPods(ctx, cs, "bench-list", pods); err != nil {
@@ -68,7 +69,7 @@ func BenchmarkCreatePods(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := ensureNamespace(ctx, cs, "bench"); err != nil {
+	if err := benchserver.EnsureNamespace(ctx, cs, "bench"); err != nil {
 		b.Fatal(err)
 	}
 	var seq atomic.Int64

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/skiff-dev/skiff/bench/benchserver"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -50,9 +49,6 @@ func benchPod(name string) *corev1.Pod {
 // exist. The load server runs without the controller manager, whose
 // service account controller would create the account; the
 // ServiceAccount admission plugin refuses pods without it.
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	return benchserver.EnsureNamespace(ctx, cs, ns)
-}
 
 // parallel runs work on clients goroutines, each with its own index and a
 // per-goroutine sequence number, until d passes (d > 0) or total calls

@@ -187,7 +187,7 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		return fmt.Errorf("building protobuf clientset: %w", err)
 	}
 	for _, ns := range []string{"bench", "bench-list", "bench-watch"} {
-		if err := ensureNamespace(ctx, cs, ns); err != nil {
+		if err := benchserver.EnsureNamespace(ctx, cs, ns); err != nil {
 			return err
 		}
 	}

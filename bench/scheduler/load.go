@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/skiff-dev/skiff/bench/benchserver"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,10 +95,6 @@ func benchPod(name, schedulerName string, constrained bool) *corev1.Pod {
 		}},
 	}}
 	return pod
-}
-
-func ensureNamespace(ctx context.Context, cs kubernetes.Interface, ns string) error {
-	return benchserver.EnsureNamespace(ctx, cs, ns)
 }
 
 // parallel calls work(i) for i in [0, n) from clients goroutines; the

@@ -180,7 +180,7 @@ func runCluster(ctx context.Context, o options, dir string, n int) ([]row, error
 	var rows []row
 	for _, kind := range o.kinds {
 		ns := "bench-" + kind
-		if err := ensureNamespace(ctx, cs, ns); err != nil {
+		if err := benchserver.EnsureNamespace(ctx, cs, ns); err != nil {
 			return nil, err
 		}
 		if err := warmUp(ctx, cs, ns, schedName, marker); err != nil {

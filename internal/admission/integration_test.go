@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -197,72 +196,17 @@ func pollUntil(ctx context.Context, timeout time.Duration, f func() error) error
 	}
 }
 
-// The helpers of the package's own tests, for this external test (an
-// internal one would import the server, which imports this package).
-
-func namespace(name string, labels map[string]string) *corev1.Namespace {
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-}
-
-func podCreate(ns string, pod *corev1.Pod) *admission.Request {
-	return &admission.Request{Operation: admission.Create, Namespace: ns, Name: pod.Name,
-		Resource: corev1.SchemeGroupVersion.WithResource("pods"), Object: pod}
-}
-
-func testPod(name string) *corev1.Pod {
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
-	}
-}
-
-func privilegedPod(name string) *corev1.Pod {
-	p := testPod(name)
-	p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr(true)}
-	return p
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func syncedQuota(name string, hard, used corev1.ResourceList) *corev1.ResourceQuota {
-	return &corev1.ResourceQuota{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", ResourceVersion: "1"},
-		Spec:       corev1.ResourceQuotaSpec{Hard: hard},
-		Status:     corev1.ResourceQuotaStatus{Hard: hard, Used: used},
-	}
-}
-
-func usedOf(t *testing.T, client interface {
-	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ResourceQuota, error)
-}, name string) map[string]string {
-	t.Helper()
-	q, err := client.Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for k, v := range q.Status.Used {
-		out[string(k)] = v.String()
-	}
-	return out
-}
-
-func rl(kv ...string) corev1.ResourceList {
-	out := corev1.ResourceList{}
-	for i := 0; i < len(kv); i += 2 {
-		out[corev1.ResourceName(kv[i])] = resource.MustParse(kv[i+1])
-	}
-	return out
-}
-
-func limitRange(name string, items ...corev1.LimitRangeItem) *corev1.LimitRange {
-	return &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Spec: corev1.LimitRangeSpec{Limits: items}}
-}
-
-func serviceAccount(name string, mod func(*corev1.ServiceAccount)) *corev1.ServiceAccount {
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
-	if mod != nil {
-		mod(sa)
-	}
-	return sa
-}
+// The helpers of the package's own tests, exported to this external test
+// by export_test.go (an internal test would import the server, which
+// imports this package).
+var (
+	namespace      = admission.Namespace
+	podCreate      = admission.PodCreate
+	testPod        = admission.TestPod
+	privilegedPod  = admission.PrivilegedPod
+	syncedQuota    = admission.SyncedQuota
+	usedOf         = admission.UsedOf
+	rl             = admission.RL
+	limitRange     = admission.LimitRangeOf
+	serviceAccount = admission.ServiceAccountOf
+)

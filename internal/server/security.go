@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -221,9 +220,8 @@ func (s *security) waitAdmission(ctx context.Context) error {
 // token cache) so that a pod's requests do not each cost etcd reads.
 func tokenAuthenticator(iss *tokens.Issuer, stores []*registry.Store) apiserver.TokenAuthenticator {
 	l := storeLookups(stores)
-	secrets := secretLister{storeGetter[*corev1.Secret]{storeFor(stores, corev1.SchemeGroupVersion.WithResource("secrets")), ""}}
 	return &cachedAuthenticator{
-		next:    tokens.Union(iss.Authenticator(l), tokens.NewBootstrapAuthenticator(secrets)),
+		next:    tokens.Union(iss.Authenticator(l), tokens.NewBootstrapAuthenticator(l.Secrets)),
 		ttl:     10 * time.Second,
 		max:     4096,
 		entries: map[[32]byte]cachedUser{},

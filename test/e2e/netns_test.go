@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -277,14 +278,17 @@ func unmountAll(dir string) error {
 	if err != nil {
 		return err
 	}
+	var under []string
+	for _, line := range strings.Split(string(mounts), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir) {
+			under = append(under, f[4])
+		}
+	}
+	sort.Slice(under, func(i, j int) bool { return len(under[i]) > len(under[j]) }) // deepest first
 	var errs []error
-	ls := strings.Split(string(mounts), "\n")
-	for i := len(ls) - 1; i >= 0; i-- { // later mounts are usually deeper
-		f := strings.Fields(ls[i])
-		if len(f) > 4 && strings.HasPrefix(f[4], dir) {
-			if err := syscall.Unmount(f[4], syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-				errs = append(errs, err)
-			}
+	for _, m := range under {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

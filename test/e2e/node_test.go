@@ -11,10 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,36 +114,7 @@ func cleanupNode(t *testing.T, dir string) {
 		if out, err := exec.Command(skiffBin, "reset", "--data-dir", dir).CombinedOutput(); err != nil {
 			t.Logf("skiff reset: %v\n%s", err, out)
 		}
-		procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-		for _, p := range procs {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			if !strings.Contains(string(b), dir) {
-				// A container's process: its root is an overlay under dir.
-				mi, err := os.ReadFile(filepath.Join(filepath.Dir(p), "mountinfo"))
-				if err != nil || !strings.Contains(firstLine(string(mi)), dir) {
-					continue
-				}
-			}
-			pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			if err == nil && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		mounts, _ := os.ReadFile("/proc/self/mountinfo")
-		var under []string
-		for _, line := range strings.Split(string(mounts), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 4 && strings.HasPrefix(f[4], dir) {
-				under = append(under, f[4])
-			}
-		}
-		sort.Slice(under, func(i, j int) bool { return len(under[i]) > len(under[j]) })
-		for _, m := range under {
-			_ = syscall.Unmount(m, syscall.MNT_DETACH)
-		}
+		killUnder(dir)
 	})
 }
 
