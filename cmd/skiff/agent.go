@@ -21,6 +21,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/agent"
 	"github.com/skiff-dev/skiff/internal/agent/bootstrap"
+	"github.com/skiff-dev/skiff/internal/agent/eviction"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/server"
 )
@@ -39,7 +40,11 @@ type nodeFlags struct {
 	clusterCIDR               string
 	disableProxy              bool
 	ingressHTTP, ingressHTTPS int
+	evictionHard              string
 }
+
+// defaultEvictionHard is eviction.DefaultThresholds in the flag's syntax.
+const defaultEvictionHard = "memory.available<100Mi,nodefs.available<5%,nodefs.inodesFree<5%,imagefs.available<5%"
 
 // defaultClusterDNS is the cluster DNS service's address with the default
 // service CIDR (its 10th address, as upstream clusters use).
@@ -60,6 +65,7 @@ func (f *nodeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.labels, "node-labels", "", "comma-separated key=value labels to add to the Node")
 	fs.StringVar(&f.taints, "register-with-taints", "", "comma-separated key=value:Effect taints to register the Node with")
 	fs.StringVar(&f.podManifestPath, "pod-manifest-path", "", "directory of static pod manifests (YAML or JSON Pods) the agent runs and mirrors into the API")
+	fs.StringVar(&f.evictionHard, "eviction-hard", defaultEvictionHard, "hard eviction thresholds, as upstream's kubelet flag: comma-separated signal<quantity or signal<percent% (memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, pid.available); the node reports pressure and evicts pods below them (upstream's kubelet defaults: memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%)")
 	fs.StringVar(&f.imageArchives, "image-archives", "", "comma-separated OCI or Docker image archives to import into the node's containerd at start (e.g. from skiff images build-test)")
 }
 
@@ -92,6 +98,9 @@ func (f *nodeFlags) problems() []string {
 			out = append(out, fmt.Sprintf("--image-archives: %v", err))
 		}
 	}
+	if _, err := eviction.ParseThresholds(f.evictionHard); err != nil {
+		out = append(out, "--eviction-hard: "+err.Error())
+	}
 	if _, err := parseLabels(f.labels); err != nil {
 		out = append(out, "--node-labels: "+err.Error())
 	}
@@ -105,6 +114,7 @@ func (f *nodeFlags) problems() []string {
 func (f *nodeFlags) config(dataDir string, kube *rest.Config, logger *slog.Logger, progress io.Writer) agent.Config {
 	labels, _ := parseLabels(f.labels)
 	taints, _ := parseTaints(f.taints)
+	thresholds, _ := eviction.ParseThresholds(f.evictionHard)
 	manifests := f.podManifestPath
 	if manifests != "" {
 		if abs, err := filepath.Abs(manifests); err == nil {
@@ -134,6 +144,7 @@ func (f *nodeFlags) config(dataDir string, kube *rest.Config, logger *slog.Logge
 		ClusterDomain:       f.clusterDomain,
 		NodeLabels:          labels,
 		Taints:              taints,
+		EvictionHard:        thresholds,
 		ImageArchives:       archives,
 		PodManifestPath:     manifests,
 		Version:             server.KubernetesVersion,

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/skiff-dev/skiff/internal/agent/eviction"
 )
 
 func TestRunCommandLine(t *testing.T) {
@@ -28,6 +30,7 @@ func TestRunCommandLine(t *testing.T) {
 		{name: "server bad node ip", args: []string{"server", "--data-dir", "/x", "--node-ip", "nope"}, wantCode: exitUsage, wantStderr: `--node-ip: "nope" is not an IP address`},
 		{name: "server bad taint", args: []string{"server", "--data-dir", "/x", "--register-with-taints", "k=v:Sometimes"}, wantCode: exitUsage, wantStderr: "effect must be NoSchedule"},
 		{name: "agent without kubeconfig", args: []string{"agent", "--data-dir", "/x"}, wantCode: exitUsage, wantStderr: "--kubeconfig is required"},
+		{name: "bad eviction threshold", args: []string{"server", "--data-dir", "/x", "--eviction-hard", "memory.available=1Gi"}, wantCode: exitUsage, wantStderr: "--eviction-hard: "},
 		{name: "agent help", args: []string{"agent", "-h"}, wantCode: exitOK, wantStderr: "-kubelet-port"},
 	}
 	for _, tc := range tests {
@@ -55,17 +58,29 @@ func TestParseServerFlags(t *testing.T) {
 		"--data-dir", "/d", "--listen", "0.0.0.0:7443", "--etcd-servers", "http://a:2379, http://b:2379,",
 		"--disable-agent", "--log-format", "json", "-v", "--node-name", "n1", "--node-ip", "10.0.0.5",
 		"--node-labels", "a=b,c=", "--register-with-taints", "k=v:NoSchedule",
+		"--eviction-hard", "memory.available<1Gi,imagefs.available<15%",
 	}, &stderr)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, stderr.String())
 	}
 	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", log: logFlags{format: "json", verbose: true},
 		node: nodeFlags{nodeName: "n1", nodeIP: "10.0.0.5", kubeletPort: 10250, clusterDomain: "cluster.local", labels: "a=b,c=", taints: "k=v:NoSchedule",
-			clusterCIDR: "10.42.0.0/16", ingressHTTP: 80, ingressHTTPS: 443}}
+			clusterCIDR: "10.42.0.0/16", ingressHTTP: 80, ingressHTTPS: 443, evictionHard: "memory.available<1Gi,imagefs.available<15%"}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{}, logFlags{}, nodeFlags{})); diff != "" {
 		t.Errorf("flags (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"http://a:2379", "http://b:2379"}, splitList(got.etcdServers)); diff != "" {
 		t.Errorf("splitList (-want +got):\n%s", diff)
+	}
+}
+
+func TestDefaultEvictionHardIsTheDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := eviction.ParseThresholds(defaultEvictionHard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, eviction.DefaultThresholds()) {
+		t.Errorf("--eviction-hard default parses to %+v, want eviction.DefaultThresholds() %+v", got, eviction.DefaultThresholds())
 	}
 }

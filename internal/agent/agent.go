@@ -80,6 +80,9 @@ type Config struct {
 	// NodeLabels are added to the Node's labels; Taints are registered.
 	NodeLabels map[string]string
 	Taints     []corev1.Taint
+	// EvictionHard are the hard eviction thresholds; nil means
+	// eviction.DefaultThresholds, empty means none.
+	EvictionHard []eviction.Threshold
 	// ImageArchives are imported into the agent's own containerd at every
 	// start (ignored with RuntimeEndpoint).
 	ImageArchives []string
@@ -291,11 +294,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	evict, err := eviction.New(eviction.Config{
-		Usage:    eviction.HostUsage(root, root),
-		Pods:     mgr.ActivePods,
-		PodUsage: podUsage(statsProvider),
-		Evict:    mgr.Evict,
-		Logger:   log,
+		Usage:      eviction.HostUsage(root, root),
+		Pods:       mgr.ActivePods,
+		PodUsage:   podUsage(statsProvider),
+		Evict:      mgr.Evict,
+		Thresholds: cfg.EvictionHard,
+		Logger:     log,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -311,6 +315,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Taints:      cfg.Taints,
 		Runtime:     rt,
 		Usage:       evict.Pressure,
+		Held:        evict.Held,
 		RootDir:     root,
 		Recorder:    recorder,
 		Logger:      log,

@@ -13,9 +13,11 @@
 // memory. …"); the agent kills the pod and posts its status. It answers
 // Pressure (for nodestatus) and Admit (for pod admission).
 //
-// Thresholds are upstream's hard defaults: memory.available<100Mi,
-// nodefs.available<10%, nodefs.inodesFree<5%, imagefs.available<15%;
-// pid.available has none unless Config.Thresholds sets one. A
+// Thresholds default to DefaultThresholds: memory.available<100Mi,
+// nodefs.available<5%, nodefs.inodesFree<5%, imagefs.available<5% (upstream's
+// kubelet has 10% and 15% for the disks; see DefaultThresholds for why);
+// pid.available has none unless Config.Thresholds sets one, as upstream's.
+// ParseThresholds reads upstream's --eviction-hard syntax. A
 // threshold crossed keeps its pressure condition for
 // PressureTransitionPeriod (5 min) after it clears, as upstream's
 // evictionPressureTransitionPeriod, so that the condition does not

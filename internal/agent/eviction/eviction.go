@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,14 +88,89 @@ type Threshold struct {
 	Percentage float64
 }
 
-// DefaultThresholds returns upstream's hard eviction thresholds on Linux.
+// DefaultThresholds returns skiff's hard eviction thresholds:
+// memory.available<100Mi and nodefs.inodesFree<5% as upstream's kubelet,
+// but nodefs.available<5% and imagefs.available<5% where upstream's are
+// 10% and 15%. A small cluster often shares a large, well-filled disk
+// (a laptop, a CI machine): upstream's 15% would taint such a node with
+// disk pressure and refuse every pod while gigabytes are free. k3s makes
+// the same choice. Config.Thresholds (the agent's --eviction-hard)
+// restores upstream's.
 func DefaultThresholds() []Threshold {
 	return []Threshold{
 		{Signal: MemoryAvailable, Quantity: 100 << 20},
-		{Signal: NodeFSAvailable, Percentage: 10},
+		{Signal: NodeFSAvailable, Percentage: 5},
 		{Signal: NodeFSInodesFree, Percentage: 5},
-		{Signal: ImageFSAvailable, Percentage: 15},
+		{Signal: ImageFSAvailable, Percentage: 5},
 	}
+}
+
+// ParseThresholds parses hard eviction thresholds in the syntax of
+// upstream's --eviction-hard: comma-separated signal<quantity or
+// signal<percent%, for example "memory.available<200Mi,nodefs.available<10%".
+// Signals it does not name have no threshold; "" gives none at all.
+func ParseThresholds(s string) ([]Threshold, error) {
+	out := []Threshold{}
+	seen := map[Signal]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(part, "<")
+		if !ok {
+			return nil, fmt.Errorf("eviction threshold %q: want signal<quantity or signal<percent%%", part)
+		}
+		sig := Signal(strings.TrimSpace(name))
+		switch sig {
+		case MemoryAvailable, NodeFSAvailable, NodeFSInodesFree, ImageFSAvailable, PIDAvailable:
+		default:
+			return nil, fmt.Errorf("eviction threshold %q: unknown signal %q (want memory.available, nodefs.available, nodefs.inodesFree, imagefs.available or pid.available)", part, sig)
+		}
+		if seen[sig] {
+			return nil, fmt.Errorf("eviction threshold %q: signal %s given twice", part, sig)
+		}
+		seen[sig] = true
+		value = strings.TrimSpace(value)
+		t := Threshold{Signal: sig}
+		if pct, isPct := strings.CutSuffix(value, "%"); isPct {
+			f, err := strconv.ParseFloat(pct, 64)
+			if err != nil || f < 0 || f > 100 {
+				return nil, fmt.Errorf("eviction threshold %q: percentage must be between 0%% and 100%%", part)
+			}
+			t.Percentage = f
+		} else {
+			q, err := resource.ParseQuantity(value)
+			if err != nil || q.Sign() < 0 {
+				return nil, fmt.Errorf("eviction threshold %q: %q is not a quantity", part, value)
+			}
+			t.Quantity = uint64(q.Value())
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Held returns what the thresholds on memory.available and
+// nodefs.available hold back from a node with the given memory and
+// node file system capacities: upstream subtracts them from allocatable
+// so that the scheduler does not fill a node up to eviction.
+func Held(thresholds []Threshold, memoryCapacity, storageCapacity uint64) corev1.ResourceList {
+	held := corev1.ResourceList{}
+	for _, t := range thresholds {
+		switch t.Signal {
+		case MemoryAvailable:
+			held[corev1.ResourceMemory] = *resource.NewQuantity(int64(t.limit(memoryCapacity)), resource.BinarySI)
+		case NodeFSAvailable:
+			held[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(t.limit(storageCapacity)), resource.BinarySI)
+		}
+	}
+	return held
+}
+
+// Held returns what m's thresholds hold back from allocatable; see Held.
+func (m *Manager) Held(memoryCapacity, storageCapacity uint64) corev1.ResourceList {
+	return Held(m.cfg.Thresholds, memoryCapacity, storageCapacity)
 }
 
 // limit returns the amount below which t is crossed for capacity.

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,10 +214,10 @@ func TestSynchronize(t *testing.T) {
 			wantPressure: nodestatus.Pressure{Memory: true},
 		},
 		{
-			name:  "nodefs below 10% ranks by ephemeral storage",
-			usage: func(u *Usage) { u.NodeFSAvailableBytes = 5 << 30 },
+			name:  "nodefs below 5% ranks by ephemeral storage",
+			usage: func(u *Usage) { u.NodeFSAvailableBytes = 4 << 30 },
 			wantEvicted: []string{"guaranteed: Evicted: The node was low on resource: ephemeral-storage. " +
-				"Threshold quantity: 10Gi, available: 5Gi. Pod was using 1Gi, request is 0. "},
+				"Threshold quantity: 5Gi, available: 4Gi. Pod was using 1Gi, request is 0. "},
 			wantPressure: nodestatus.Pressure{Disk: true},
 		},
 		{
@@ -426,5 +428,80 @@ func TestPIDPressure(t *testing.T) {
 	want := []string{"low: Evicted: The node was low on resource: pids. Threshold quantity: 3276, available: 100. "}
 	if diff := cmp.Diff(want, n.evicted); diff != "" || !p.PID {
 		t.Errorf("pid pressure %v; evictions (-want +got):\n%s", p.PID, diff)
+	}
+}
+
+func TestParseThresholds(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []Threshold
+		wantErr string
+	}{
+		{in: "", want: []Threshold{}},
+		{
+			in:   "memory.available<100Mi,nodefs.available<5%,nodefs.inodesFree<5%,imagefs.available<5%",
+			want: DefaultThresholds(),
+		},
+		{
+			in:   " memory.available < 1Gi , imagefs.available<15% ",
+			want: []Threshold{{Signal: MemoryAvailable, Quantity: 1 << 30}, {Signal: ImageFSAvailable, Percentage: 15}},
+		},
+		{in: "pid.available<10%", want: []Threshold{{Signal: PIDAvailable, Percentage: 10}}},
+		{in: "memory.available=100Mi", wantErr: "want signal<quantity"},
+		{in: "disk.available<5%", wantErr: `unknown signal "disk.available"`},
+		{in: "nodefs.available<105%", wantErr: "between 0% and 100%"},
+		{in: "nodefs.available<x%", wantErr: "between 0% and 100%"},
+		{in: "memory.available<lots", wantErr: `"lots" is not a quantity`},
+		{in: "memory.available<1Gi,memory.available<2Gi", wantErr: "given twice"},
+	}
+	for _, tt := range tests {
+		got, err := ParseThresholds(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("ParseThresholds(%q) error = %v, want it to contain %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("ParseThresholds(%q): %v", tt.in, err)
+			continue
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("ParseThresholds(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestHeld(t *testing.T) {
+	held := Held(DefaultThresholds(), 8<<30, 200<<30)
+	if got := held[corev1.ResourceMemory]; got.Value() != 100<<20 {
+		t.Errorf("memory held = %s, want 100Mi", got.String())
+	}
+	if got := held[corev1.ResourceEphemeralStorage]; got.Value() != 10<<30 {
+		t.Errorf("ephemeral storage held = %s, want 10Gi (5%% of 200Gi)", got.String())
+	}
+	if held := Held([]Threshold{}, 8<<30, 200<<30); len(held) != 0 {
+		t.Errorf("no thresholds hold back %v, want nothing", held)
+	}
+}
+
+// A disk 86% full is under pressure with upstream's imagefs.available<15%
+// but not with skiff's defaults: the case of the shared CI disks.
+func TestDefaultsToleratesWellFilledDisk(t *testing.T) {
+	u := Usage{
+		MemoryAvailableBytes: 4 << 30, MemoryCapacityBytes: 8 << 30,
+		NodeFSAvailableBytes: 14 << 30, NodeFSCapacityBytes: 100 << 30,
+		NodeFSInodesFree: 1 << 20, NodeFSInodes: 2 << 20,
+		ImageFSAvailableBytes: 14 << 30, ImageFSCapacityBytes: 100 << 30,
+	}
+	if got := crossedThresholds(u, DefaultThresholds()); len(got) != 0 {
+		t.Errorf("defaults crossed %+v on a disk 86%% full", got)
+	}
+	upstream, err := ParseThresholds("memory.available<100Mi,nodefs.available<10%,nodefs.inodesFree<5%,imagefs.available<15%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := crossedThresholds(u, upstream); len(got) != 1 || got[0].threshold.Signal != ImageFSAvailable {
+		t.Errorf("upstream's thresholds crossed %+v, want imagefs.available", got)
 	}
 }

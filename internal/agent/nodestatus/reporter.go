@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -78,9 +79,13 @@ type Config struct {
 	RootDir string
 	// MaxPods is the pods capacity; 0 means DefaultMaxPods.
 	MaxPods int
-	// Reserved is held back from allocatable, as well as upstream's hard
-	// eviction thresholds (memory 100Mi, ephemeral storage 10%).
+	// Reserved is held back from allocatable, as well as Held's.
 	Reserved corev1.ResourceList
+	// Held returns what the hard eviction thresholds hold back from
+	// allocatable for the node's memory and storage capacities (see
+	// eviction.Held); nil means memory 100Mi and ephemeral storage 5%,
+	// the eviction manager's defaults.
+	Held func(memoryBytes, storageBytes uint64) corev1.ResourceList
 	// Recorder gets the node's condition events; nil means none.
 	Recorder record.EventRecorder
 	// Logger; nil means slog.Default().
@@ -337,6 +342,7 @@ func (r *Reporter) observe(ctx context.Context) *observation {
 		kubeletPort:    r.cfg.KubeletPort,
 		maxPods:        r.cfg.MaxPods,
 		reserved:       r.cfg.Reserved,
+		held:           r.held(),
 		kubeletVersion: r.cfg.Version,
 	}
 	o.runtimeName, o.runtimeVersion, o.runtimeErr = r.cfg.Runtime.Version(ctx)
@@ -468,3 +474,14 @@ func (b *backoff) wait(ctx context.Context) error {
 }
 
 func (b *backoff) reset() { b.next = b.initial }
+
+// held returns what hard eviction holds back from allocatable.
+func (r *Reporter) held() corev1.ResourceList {
+	if r.cfg.Held != nil {
+		return r.cfg.Held(uint64(r.machine.memoryBytes), uint64(r.machine.storageBytes))
+	}
+	return corev1.ResourceList{
+		corev1.ResourceMemory:           resource.MustParse("100Mi"),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(r.machine.storageBytes*5/100, resource.BinarySI),
+	}
+}

@@ -21,14 +21,6 @@ const (
 	defaultNetworkMsg = "Network plugin returns error: cni plugin not initialized"
 )
 
-// Hard eviction thresholds (upstream's defaults) held back from
-// allocatable, as upstream does: memory.available<100Mi and
-// nodefs.available<10%.
-var (
-	evictionMemory         = resource.MustParse("100Mi")
-	evictionStoragePercent = int64(10)
-)
-
 // Condition reasons and messages, as upstream's kubelet writes them.
 const (
 	reasonReady    = "KubeletReady"
@@ -72,6 +64,7 @@ type observation struct {
 	kubeletPort int32
 	maxPods     int
 	reserved    corev1.ResourceList
+	held        corev1.ResourceList // by hard eviction thresholds
 
 	kubeletVersion string
 	// runtimeErr is set when the runtime did not answer; runtimeName and
@@ -124,10 +117,7 @@ func setStatus(node *corev1.Node, o *observation) []string {
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(o.machine.storageBytes, resource.BinarySI),
 		corev1.ResourcePods:             *resource.NewQuantity(int64(o.maxPods), resource.DecimalSI),
 	}
-	held := corev1.ResourceList{
-		corev1.ResourceMemory:           evictionMemory.DeepCopy(),
-		corev1.ResourceEphemeralStorage: *resource.NewQuantity(o.machine.storageBytes*evictionStoragePercent/100, resource.BinarySI),
-	}
+	held := o.held
 	allocatable := corev1.ResourceList{}
 	for name, c := range capacity {
 		a := c.DeepCopy()

@@ -142,6 +142,7 @@ func TestSetStatusResourcesAndInfo(t *testing.T) {
 	t.Parallel()
 	o := testObservation(t1)
 	o.reserved = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	o.held = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("100Mi"), corev1.ResourceEphemeralStorage: resource.MustParse("10Gi")}
 	node := &corev1.Node{}
 	setStatus(node, o)
 
