@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/btree"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -70,9 +71,12 @@ type event struct {
 // cache is the watch cache of one Store.
 type cache struct {
 	mu sync.RWMutex
-	// items is every current object, sorted by key. Guarded by mu; only
-	// the run goroutine replaces it or its elements.
-	items []*entry
+	// items is every current object, ordered by key: a B-tree, so that an
+	// insert or delete costs O(log n) rather than moving half of a sorted
+	// slice (at 30,000 pods that memmove, with GC write barriers, was a
+	// tenth of the server's CPU per create). Guarded by mu; only the run
+	// goroutine changes it.
+	items *btree.BTreeG[*entry]
 	// rev is the revision items reflect. Guarded by mu.
 	rev int64
 	// revCh is closed (and replaced) whenever rev advances. Guarded by mu.
@@ -103,7 +107,7 @@ func (s *Store) startCache(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.items, c.rev, c.floor = items, rev, rev
+	c.items, c.rev, c.floor = newItems(items), rev, rev
 	go s.runCache(ctx)
 	return nil
 }
@@ -236,10 +240,7 @@ func (s *Store) apply(evs []*clientv3.Event) {
 		if e, ok := pending[key]; ok {
 			return e
 		}
-		if i, ok := c.find(key); ok {
-			return c.items[i]
-		}
-		return nil
+		return c.get(key)
 	}
 	for _, ev := range evs {
 		key := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
@@ -307,33 +308,57 @@ func (s *Store) rangeEnd(prefix string) string {
 	return s.prefix + prefix + "\x00"
 }
 
-// find returns the index of key in items, or where it would go.
-func (c *cache) find(key string) (int, bool) {
-	i := sort.Search(len(c.items), func(i int) bool { return c.items[i].key >= key })
-	return i, i < len(c.items) && c.items[i].key == key
+// itemsDegree is the B-tree's degree: nodes of up to 63 entries.
+const itemsDegree = 32
+
+func lessEntry(a, b *entry) bool { return a.key < b.key }
+
+// newItems returns a tree of sorted (or any) entries.
+func newItems(sorted []*entry) *btree.BTreeG[*entry] {
+	t := btree.NewG(itemsDegree, lessEntry)
+	for _, e := range sorted {
+		t.ReplaceOrInsert(e)
+	}
+	return t
+}
+
+// get returns the entry of key, or nil. Called with mu held (read or
+// write), or from the run goroutine.
+func (c *cache) get(key string) *entry {
+	e, _ := c.items.Get(&entry{key: key})
+	return e
+}
+
+// under calls fn, in key order, for every entry whose key prefix covers,
+// until fn returns false. Called with mu held (read or write).
+func (c *cache) under(prefix string, fn func(*entry) bool) {
+	c.items.AscendGreaterOrEqual(&entry{key: prefix}, func(e *entry) bool {
+		return covers(prefix, e.key) && fn(e)
+	})
+}
+
+// entriesUnder returns the entries prefix covers, in key order. Called
+// with mu held (read or write).
+func (c *cache) entriesUnder(prefix string) []*entry {
+	var out []*entry
+	if prefix == "" {
+		out = make([]*entry, 0, c.items.Len())
+	}
+	c.under(prefix, func(e *entry) bool {
+		out = append(out, e)
+		return true
+	})
+	return out
 }
 
 // upsert puts e into items. Called with mu held.
 func (c *cache) upsert(e *entry) {
-	i, ok := c.find(e.key)
-	if ok {
-		c.items[i] = e
-		return
-	}
-	c.items = append(c.items, nil)
-	copy(c.items[i+1:], c.items[i:])
-	c.items[i] = e
+	c.items.ReplaceOrInsert(e)
 }
 
 // remove deletes key from items. Called with mu held.
 func (c *cache) remove(key string) {
-	i, ok := c.find(key)
-	if !ok {
-		return
-	}
-	copy(c.items[i:], c.items[i+1:])
-	c.items[len(c.items)-1] = nil
-	c.items = c.items[:len(c.items)-1]
+	c.items.Delete(&entry{key: key})
 }
 
 // appendEvent adds ev to the ring, evicting the oldest event when full.
@@ -430,7 +455,7 @@ func (s *Store) replace(items []*entry, rev int64) {
 	c := &s.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.items = items
+	c.items = newItems(items)
 	for i := range c.ring {
 		c.ring[i] = nil
 	}

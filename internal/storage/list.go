@@ -105,20 +105,16 @@ func (s *Store) listCache(prefix string, m matcher, enc *ItemEncoder) (runtime.O
 		c.mu.RUnlock()
 		return nil, s.errStopped()
 	}
-	i, _ := c.find(prefix)
 	var entries []*entry
 	if m.everything() {
-		j := i
-		for j < len(c.items) && covers(prefix, c.items[j].key) {
-			j++
-		}
-		entries = append(make([]*entry, 0, j-i), c.items[i:j]...)
+		entries = c.entriesUnder(prefix)
 	} else {
-		for ; i < len(c.items) && covers(prefix, c.items[i].key); i++ {
-			if e := c.items[i]; m.matches(e) {
+		c.under(prefix, func(e *entry) bool {
+			if m.matches(e) {
 				entries = append(entries, e)
 			}
-		}
+			return true
+		})
 	}
 	rev := c.rev
 	c.mu.RUnlock()

@@ -364,8 +364,8 @@ func (s *Store) initialState(ctx context.Context, key string, withData bool) (*s
 	c := &s.cache
 	c.mu.RLock()
 	var e *entry
-	if i, ok := c.find(key); ok && !c.stopped {
-		e = c.items[i]
+	if !c.stopped {
+		e = c.get(key)
 	}
 	c.mu.RUnlock()
 	if e == nil {
