@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -91,9 +90,7 @@ func (s *Server) auditBegin(w http.ResponseWriter, r *http.Request, ri *requestI
 	if rec.ev.RequestURI == "" {
 		rec.ev.RequestURI = r.URL.RequestURI()
 	}
-	// A create's body is kept at any level: it names the object created
-	// (objectRef.name), as upstream's objectRef does.
-	if (level.AtLeast(audit.LevelRequest) || ri.verb == "create") && r.Body != nil && r.Body != http.NoBody {
+	if level.AtLeast(audit.LevelRequest) && r.Body != nil && r.Body != http.NoBody {
 		rec.reqBody = &cappedBuffer{limit: int(s.cfg.MaxBodyBytes)}
 		rec.reqType = r.Header.Get("Content-Type")
 		r.Body = &teeBody{ReadCloser: r.Body, buf: rec.reqBody}
@@ -165,6 +162,23 @@ func auditImpersonated(ctx context.Context, u auth.User) {
 	rec.ev.ImpersonatedUser = &audit.UserInfo{Username: u.Name, UID: u.UID, Groups: u.Groups, Extra: u.Extra}
 }
 
+// auditCreateName records the name in a create's body as the event's
+// objectRef.name, as upstream's objectRef does (a generateName create
+// leaves it empty). The create handler calls it once the body is decoded.
+func auditCreateName(ctx context.Context, name string) {
+	rec, ok := ctx.Value(auditKey{}).(*auditRecord)
+	if !ok || name == "" {
+		return
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if rec.ev.ObjectRef != nil && rec.ev.ObjectRef.Name == "" {
+		ref := *rec.ev.ObjectRef // shared with events already logged
+		ref.Name = name
+		rec.ev.ObjectRef = &ref
+	}
+}
+
 type auditKey struct{}
 
 // auditRecord is one request's audit state.
@@ -232,11 +246,6 @@ func (s *Server) auditStatus(code int, body *cappedBuffer) *metav1.Status {
 // auditBodies fills requestObject and responseObject as the level asks.
 func (s *Server) auditBodies(ev *audit.Event, rec *auditRecord, aw *auditWriter) {
 	var omitted []string
-	if rec.reqBody != nil && ev.ObjectRef != nil && ev.ObjectRef.Name == "" {
-		ref := *ev.ObjectRef // the record's ref is shared with ResponseStarted events
-		s.refFromBody(&ref, rec.reqBody, rec.reqType)
-		ev.ObjectRef = &ref
-	}
 	if rec.reqBody != nil && rec.level.AtLeast(audit.LevelRequest) {
 		raw, why := auditJSON(rec.reqBody, rec.reqType)
 		ev.RequestObject = raw
@@ -257,41 +266,6 @@ func (s *Server) auditBodies(ev *audit.Event, rec *auditRecord, aw *auditWriter)
 		}
 		ev.Annotations[audit.AnnotationOmitted] = strings.Join(omitted, "; ")
 	}
-}
-
-// refFromBody completes ref with the name of the object in a create's
-// body (the namespace stays the path's). JSON and protobuf bodies are read;
-// others, and generateName creates, leave ref as it is.
-func (s *Server) refFromBody(ref *audit.ObjectReference, b *cappedBuffer, contentType string) {
-	data, truncated := b.snapshot()
-	if truncated || len(data) == 0 {
-		return
-	}
-	var m metav1.ObjectMeta
-	mt, _, _ := mime.ParseMediaType(contentType)
-	switch mt {
-	case runtime.ContentTypeProtobuf:
-		obj, _, err := s.codecs.UniversalDeserializer().Decode(data, nil, nil)
-		if err != nil {
-			return
-		}
-		acc, err := meta.Accessor(obj)
-		if err != nil {
-			return
-		}
-		m.Name = acc.GetName()
-	case runtime.ContentTypeJSON, "":
-		var o struct {
-			Metadata metav1.ObjectMeta `json:"metadata"`
-		}
-		if json.Unmarshal(data, &o) != nil {
-			return
-		}
-		m = o.Metadata
-	default:
-		return
-	}
-	ref.Name = m.Name
 }
 
 // auditJSON returns b as JSON for the log, or why it cannot: empty

@@ -580,6 +580,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 		s.fail(w, r, err)
 		return
 	}
+	if acc, err := meta.Accessor(obj); err == nil {
+		auditCreateName(r.Context(), acc.GetName())
+	}
 	obj = s.trackCreate(s.fieldManagers[st], obj, managerName(r, opts.FieldManager), res)
 	out, err := st.CreateOwned(r.Context(), ri.namespace, obj, opts)
 	if err != nil {
