@@ -2,9 +2,11 @@ package openapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha512"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -33,15 +35,38 @@ const (
 )
 
 // document is one served OpenAPI document: its JSON, computed in New, and
-// its protobuf form, computed on first request.
+// its protobuf form, computed on first request. Both are kept gzipped:
+// the documents of the built-in resources are about 8 MiB of JSON, which
+// was a tenth of an idle server's memory; compressed they are a twelfth
+// of that, and clients that accept gzip (kubectl, client-go) get the
+// compressed bytes as they are.
 type document struct {
-	json []byte
-	etag string // unquoted: upper-case hex SHA-512 of json
+	json gzipped
+	etag string // unquoted: upper-case hex SHA-512 of the JSON
 
 	toProto   func([]byte) ([]byte, error)
 	protoOnce sync.Once
-	proto     []byte // guarded by protoOnce
-	protoErr  error  // guarded by protoOnce
+	proto     gzipped // guarded by protoOnce
+	protoErr  error   // guarded by protoOnce
+}
+
+// gzipped is a gzip stream.
+type gzipped []byte
+
+func compress(b []byte) gzipped {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
+	zw.Write(b)                                        // a bytes.Buffer does not fail
+	zw.Close()
+	return bytes.Clone(buf.Bytes())
+}
+
+func (g gzipped) plain() ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(g))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 func newDocument(v any, toProto func([]byte) ([]byte, error)) (*document, error) {
@@ -49,11 +74,21 @@ func newDocument(v any, toProto func([]byte) ([]byte, error)) (*document, error)
 	if err != nil {
 		return nil, fmt.Errorf("marshalling OpenAPI document: %w", err)
 	}
-	return &document{json: b, etag: fmt.Sprintf("%X", sha512.Sum512(b)), toProto: toProto}, nil
+	return &document{json: compress(b), etag: fmt.Sprintf("%X", sha512.Sum512(b)), toProto: toProto}, nil
 }
 
-func (d *document) protobuf() ([]byte, error) {
-	d.protoOnce.Do(func() { d.proto, d.protoErr = d.toProto(d.json) })
+func (d *document) protobuf() (gzipped, error) {
+	d.protoOnce.Do(func() {
+		b, err := d.json.plain()
+		if err == nil {
+			b, err = d.toProto(b)
+		}
+		if err != nil {
+			d.protoErr = err
+			return
+		}
+		d.proto = compress(b)
+	})
 	return d.proto, d.protoErr
 }
 
@@ -175,7 +210,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *document, pro
 	sort.SliceStable(clauses, func(i, j int) bool { return clauses[i].Q > clauses[j].Q })
 	for _, c := range clauses {
 		full := c.Type + "/" + c.SubType
-		var body []byte
+		var body gzipped
 		var ctype string
 		switch {
 		case full == mimeJSON || full == "application/*" || full == "*/*":
@@ -192,8 +227,42 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, d *document, pro
 		}
 		w.Header().Set("Content-Type", ctype)
 		w.Header().Set("Etag", strconv.Quote(d.etag))
-		http.ServeContent(w, r, "", h.built, bytes.NewReader(body))
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+			w.Header().Set("Content-Encoding", "gzip")
+			http.ServeContent(w, r, "", h.built, bytes.NewReader(body))
+			return
+		}
+		plain, err := body.plain()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		http.ServeContent(w, r, "", h.built, bytes.NewReader(plain))
 		return
 	}
 	http.Error(w, "none of the accepted media types is served", http.StatusNotAcceptable)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		q := 1.0
+		for _, p := range strings.Split(params, ";") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.TrimSpace(k) == "q" {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		if q > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package openapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -445,3 +447,48 @@ type widget struct{}
 
 func (w *widget) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
 func (w *widget) DeepCopyObject() runtime.Object   { return &widget{} }
+
+// The documents are kept gzipped: clients that accept gzip get them as
+// they are, others get them plain, and both are the same JSON.
+func TestContentEncoding(t *testing.T) {
+	t.Parallel()
+	srv := newTestServer(t)
+	zipped, zbody := get(t, srv.URL+"/openapi/v2", map[string]string{"Accept-Encoding": "gzip"})
+	plain, pbody := get(t, srv.URL+"/openapi/v2", map[string]string{"Accept-Encoding": "identity"})
+	refused, rbody := get(t, srv.URL+"/openapi/v2", map[string]string{"Accept-Encoding": "gzip;q=0, br"})
+	if got := zipped.Header.Get("Content-Encoding"); got != "gzip" {
+		t.Fatalf("Accept-Encoding gzip: Content-Encoding %q, want gzip", got)
+	}
+	for _, r := range []*http.Response{plain, refused} {
+		if got := r.Header.Get("Content-Encoding"); got != "" {
+			t.Errorf("Content-Encoding %q for a client without gzip", got)
+		}
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(zbody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unzipped, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(unzipped, pbody) || !bytes.Equal(pbody, rbody) || !json.Valid(pbody) {
+		t.Errorf("gzipped (%d bytes plain) and plain (%d, %d) bodies differ or are not JSON", len(unzipped), len(pbody), len(rbody))
+	}
+	proto, body := get(t, srv.URL+"/openapi/v2", map[string]string{"Accept": mimeV2Proto})
+	if proto.Header.Get("Content-Type") != mimeV2Proto || len(body) == 0 || body[0] == 0x1f {
+		t.Errorf("protobuf without gzip: %s, %d bytes starting %x", proto.Header.Get("Content-Type"), len(body), body[:min(2, len(body))])
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	t.Parallel()
+	for header, want := range map[string]bool{
+		"": false, "gzip": true, "deflate, gzip;q=1.0, *;q=0.5": true, "gzip;q=0": false,
+		"identity": false, "*": true, "br, x-gzip": true, " GZIP ; q=0.3": true,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
+		}
+	}
+}
