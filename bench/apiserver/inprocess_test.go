@@ -62,7 +62,7 @@ func BenchmarkListPods(b *testing.B) {
 //
 //	go test ./bench/apiserver -run '^$' -bench CreatePods -benchtime 20000x -cpuprofile cpu.pprof
 func BenchmarkCreatePods(b *testing.B) {
-	cfg := rest.CopyConfig(testserver.Start(b, testserver.Options{}))
+	cfg := rest.CopyConfig(testserver.Start(b, testserver.Options{AllAdmissionPlugins: true}))
 	cfg.QPS = -1
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -96,6 +96,14 @@ func TestAuthenticationAndAuthorization(t *testing.T) {
 			code, _, body := doWith(t, e.anon, "GET", e.ts.URL+"/api/v1/nodes", bearer("bob-token"), "")
 			return code, body
 		}, 403, `User \"bob\" cannot list resource \"nodes\" in API group \"\" at the cluster scope`},
+		{"profiles for whom /debug/pprof is allowed", func() (int, string) {
+			code, _, body := e.do(t, "GET", "/debug/pprof/heap?debug=1", nil, "")
+			return code, body
+		}, 200, "heap profile"},
+		{"profiles refused to anonymous", func() (int, string) {
+			code, _, body := doWith(t, e.anon, "GET", e.ts.URL+"/debug/pprof/", nil, "")
+			return code, body
+		}, 403, `forbidden: User \"system:anonymous\" cannot get path \"/debug/pprof/\"`},
 		{"unknown token is 401, not anonymous", func() (int, string) {
 			code, _, body := doWith(t, e.anon, "GET", e.ts.URL+"/version", bearer("nope"), "")
 			return code, body

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -165,6 +166,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 		s.serveHealth(w, r, parts)
 	case p == "/metrics":
 		s.metrics.handler().ServeHTTP(w, r)
+	case len(parts) >= 2 && parts[0] == "debug" && parts[1] == "pprof":
+		servePprof(w, r, parts[2:])
 	case len(parts) >= 1 && parts[0] == "openapi":
 		serveOrNotFound(s, s.cfg.OpenAPI, w, r)
 	case ri.isResource && s.cfg.Groups[ri.group] != nil:
@@ -175,6 +178,29 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 		serveOrNotFound(s, s.cfg.Discovery, w, r)
 	default:
 		s.writeError(w, notFoundPath())
+	}
+}
+
+// servePprof serves Go's runtime profiles under /debug/pprof/, as
+// upstream's API server does with --profiling (its default): the
+// authorizer has already allowed "get" on the path (cluster-admin and
+// system:masters may; nobody else by default).
+func servePprof(w http.ResponseWriter, r *http.Request, rest []string) {
+	name := ""
+	if len(rest) > 0 {
+		name = rest[0]
+	}
+	switch name {
+	case "cmdline":
+		pprof.Cmdline(w, r)
+	case "profile":
+		pprof.Profile(w, r)
+	case "symbol":
+		pprof.Symbol(w, r)
+	case "trace":
+		pprof.Trace(w, r)
+	default:
+		pprof.Index(w, r)
 	}
 }
 

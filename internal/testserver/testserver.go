@@ -31,6 +31,10 @@ type Options struct {
 	// one. Components that read the data dir (the controller manager's
 	// signing key, DataDir/pki/ca.key) need it known in advance.
 	DataDir string
+	// AllAdmissionPlugins runs the ServiceAccount admission plugin too;
+	// pods are then refused until their namespace's service account
+	// exists (no controller creates it unless Components has one).
+	AllAdmissionPlugins bool
 }
 
 // Server is a server started by StartServer.
@@ -57,6 +61,13 @@ func Start(t testing.TB, opts Options) *rest.Config {
 // configurations for other users (ConfigFor).
 func StartServer(t testing.TB, opts Options) *Server {
 	t.Helper()
+	// As upstream's integration tests: without a service account
+	// controller no pod would be admitted. Tests of that plugin (and the
+	// e2e tests, with the real binary) have it.
+	disabled := []string{"ServiceAccount"}
+	if opts.AllAdmissionPlugins {
+		disabled = nil
+	}
 	dir := opts.DataDir
 	if dir == "" {
 		dir = t.TempDir()
@@ -73,15 +84,12 @@ func StartServer(t testing.TB, opts Options) *Server {
 	done := make(chan error, 1)
 	go func() {
 		done <- server.Run(ctx, server.Config{
-			DataDir:    dir,
-			Listen:     listen,
-			Components: opts.Components,
-			Logger:     logger,
-			Progress:   io.Discard,
-			// As upstream's integration tests: without a service account
-			// controller no pod would be admitted. Tests of that plugin
-			// (and the e2e tests, with the real binary) have it.
-			DisableAdmissionPlugins: []string{"ServiceAccount"},
+			DataDir:                 dir,
+			Listen:                  listen,
+			Components:              opts.Components,
+			Logger:                  logger,
+			Progress:                io.Discard,
+			DisableAdmissionPlugins: disabled,
 		})
 	}()
 	t.Cleanup(func() {
