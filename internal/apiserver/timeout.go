@@ -20,7 +20,7 @@ import (
 func (s *Server) withTimeout(w http.ResponseWriter, r *http.Request, timeout time.Duration, next func(http.ResponseWriter, *http.Request)) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	tw := &timeoutWriter{header: http.Header{}, buf: s.handlers.buffer()}
+	tw := &timeoutWriter{w: w, header: http.Header{}, buf: s.handlers.buffer()}
 	done := make(chan struct{})
 	panicked := make(chan any, 1)
 	s.handlers.run(func() {
@@ -46,21 +46,21 @@ func (s *Server) withTimeout(w http.ResponseWriter, r *http.Request, timeout tim
 		}
 		tw.mu.Lock()
 		defer tw.mu.Unlock()
-		dst := w.Header()
-		for k, v := range tw.header {
-			dst[k] = v
+		if !tw.committed {
+			tw.commitLocked()
 		}
-		code := tw.code
-		if code == 0 {
-			code = http.StatusOK
-		}
-		w.WriteHeader(code)
-		_, _ = w.Write(tw.buf.Bytes())
 		s.handlers.reuse(tw.buf) // the handler is done with it
 	case <-ctx.Done():
 		tw.mu.Lock()
 		tw.timedOut = true
+		committed := tw.committed
 		tw.mu.Unlock()
+		if committed {
+			// Part of the response is on its way: cut the stream, so that
+			// the client sees a broken response rather than a short one
+			// (upstream's timeout filter does the same).
+			panic(http.ErrAbortHandler)
+		}
 		s.writeError(w, errRequestTimeout)
 	}
 }
@@ -136,14 +136,40 @@ func (*timeoutError) Error() string { return "request timed out" }
 // Status makes timeoutError an APIStatus.
 func (*timeoutError) Status() metav1.Status { return timeoutStatus() }
 
-// timeoutWriter buffers a response until the handler finishes. Guarded by
-// mu; writes after timedOut are dropped.
+// streamAfter is how much of a response timeoutWriter holds back: a
+// response that ends within it can still be replaced by the timeout's
+// error; a longer one (a large list) streams from then on rather than
+// being held whole in memory, and a timeout cuts it.
+const streamAfter = 64 << 10
+
+// timeoutWriter holds a response back until the handler finishes or the
+// response outgrows streamAfter, then writes through to w. Guarded by mu;
+// writes after timedOut fail.
 type timeoutWriter struct {
-	mu       sync.Mutex
-	header   http.Header
-	buf      *bytes.Buffer
-	code     int
-	timedOut bool
+	mu        sync.Mutex
+	w         http.ResponseWriter // the real writer; written once committed
+	header    http.Header
+	buf       *bytes.Buffer
+	code      int
+	committed bool // header and buf are on w; writes go straight there
+	timedOut  bool
+}
+
+// commitLocked sends the header, the code and what buf holds to w.
+// Called with mu held.
+func (tw *timeoutWriter) commitLocked() {
+	dst := tw.w.Header()
+	for k, v := range tw.header {
+		dst[k] = v
+	}
+	if tw.code == 0 {
+		tw.code = http.StatusOK
+	}
+	tw.w.WriteHeader(tw.code)
+	if tw.buf.Len() > 0 {
+		_, _ = tw.w.Write(tw.buf.Bytes()) // a failed write fails the next ones too
+	}
+	tw.committed = true
 }
 
 func (tw *timeoutWriter) Header() http.Header { return tw.header }
@@ -164,6 +190,12 @@ func (tw *timeoutWriter) Write(b []byte) (int, error) {
 	}
 	if tw.code == 0 {
 		tw.code = http.StatusOK
+	}
+	if !tw.committed && tw.buf.Len()+len(b) > streamAfter {
+		tw.commitLocked()
+	}
+	if tw.committed {
+		return tw.w.Write(b)
 	}
 	return tw.buf.Write(b)
 }
