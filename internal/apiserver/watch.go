@@ -66,36 +66,55 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 	framer := info.StreamSerializer.Framer.NewFrameWriter(w)
 	streamEncoder := info.StreamSerializer.Serializer
 	var buf bytes.Buffer
+	// Events that come one after another are flushed together: under load
+	// a flush per event was a TLS record and a write system call per event
+	// per watcher. An event with nothing behind it is flushed at once.
+	unflushed := false
 	for {
+		var ev watch.Event
+		var ok bool
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.shutdown:
 			return
-		case ev, ok := <-wi.ResultChan():
-			if !ok {
-				return
-			}
-			out, err := rd.watchObject(ev)
-			if err != nil {
-				s.log.Debug("transforming watch event failed", "err", err)
-				out = statusObject(err)
-				ev.Type = watch.Error
-			}
-			buf.Reset()
-			if err := info.Serializer.Encode(out, &buf); err != nil {
-				s.log.Debug("encoding watch event failed", "err", err)
-				return
-			}
-			we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
-			if err := streamEncoder.Encode(we, framer); err != nil {
-				// The client went away.
-				return
-			}
-			if flusher != nil {
+		case ev, ok = <-wi.ResultChan():
+		default:
+			if unflushed && flusher != nil {
 				flusher.Flush()
 			}
+			unflushed = false
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.shutdown:
+				return
+			case ev, ok = <-wi.ResultChan():
+			}
 		}
+		if !ok {
+			if unflushed && flusher != nil {
+				flusher.Flush()
+			}
+			return
+		}
+		out, err := rd.watchObject(ev)
+		if err != nil {
+			s.log.Debug("transforming watch event failed", "err", err)
+			out = statusObject(err)
+			ev.Type = watch.Error
+		}
+		buf.Reset()
+		if err := info.Serializer.Encode(out, &buf); err != nil {
+			s.log.Debug("encoding watch event failed", "err", err)
+			return
+		}
+		we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+		if err := streamEncoder.Encode(we, framer); err != nil {
+			// The client went away.
+			return
+		}
+		unflushed = true
 	}
 }
 
