@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -32,15 +33,17 @@ const benchSchedulerName = "skiff-bench"
 
 // options are the command-line flags.
 type options struct {
-	bin        string
-	nodes      []int
-	pods       int
-	clients    int
-	kinds      []string
-	schedMode  string
-	cpuProfile string
-	timeout    time.Duration
-	keep       bool
+	bin     string
+	nodes   []int
+	pods    int
+	clients int
+	// contentType is "protobuf" or "json".
+	contentType string
+	kinds       []string
+	schedMode   string
+	cpuProfile  string
+	timeout     time.Duration
+	keep        bool
 }
 
 func main() {
@@ -51,12 +54,17 @@ func main() {
 	fs.StringVar(&nodes, "nodes", "100,1000,5000", "comma-separated node counts; one fresh server each")
 	fs.IntVar(&o.pods, "pods", 10000, "pods created per run")
 	fs.IntVar(&o.clients, "clients", 32, "concurrent clients creating pods and nodes")
+	fs.StringVar(&o.contentType, "content-type", "protobuf", "what the benchmark's clients send and ask for: protobuf (as upstream's components and the server's own speak) or json")
 	fs.StringVar(&kinds, "kinds", "plain,constrained", "which pods to run, in order: plain, constrained (hostname spread maxSkew 1 + preferred anti-affinity)")
 	fs.StringVar(&o.schedMode, "scheduler", "server", "which scheduler places the pods: server (the one `skiff server` runs) or inproc (scheduler.Run in this process, pods with schedulerName "+benchSchedulerName+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (useful with -scheduler inproc)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on a run after this long")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and server logs)")
 	fs.Parse(os.Args[1:])
+	if o.contentType != "protobuf" && o.contentType != "json" {
+		fmt.Fprintf(os.Stderr, "bench/scheduler: bad -content-type %q (protobuf or json)\n", o.contentType)
+		os.Exit(2)
+	}
 	for _, s := range strings.Split(nodes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 {
@@ -148,7 +156,12 @@ func runCluster(ctx context.Context, o options, dir string, n int) ([]row, error
 		return nil, err
 	}
 	defer c.Kill()
-	cs, err := kubernetes.NewForConfig(c.Config)
+	cfg := rest.CopyConfig(c.Config)
+	if o.contentType == "protobuf" {
+		cfg.ContentType = runtime.ContentTypeProtobuf
+		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building clientset: %w", err)
 	}
@@ -210,7 +223,7 @@ func report(w io.Writer, o options, rows []row) {
 	fmt.Fprintf(w, "date:      %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "machine:   %s\n", benchserver.Machine())
 	fmt.Fprintf(w, "command:   go run ./bench/scheduler %s\n", strings.Join(os.Args[1:], " "))
-	fmt.Fprintf(w, "scheduler: %s, %d creating clients\n\n", o.schedMode, o.clients)
+	fmt.Fprintf(w, "scheduler: %s, %d creating clients (%s)\n\n", o.schedMode, o.clients, o.contentType)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "nodes\tpods\tkind\tcreates/s\tscheduled/s\tp50\tp99\tmax\tnodes used, pods/node\ttarget\t")
