@@ -23,8 +23,8 @@ type Admitter interface {
 }
 
 // admits reports whether a request goes through admission: writes of
-// objects through the main resource and the status and scale
-// subresources. Bindings, tokens and the connect subresources are not
+// objects through the main resource and the status, scale, approval and
+// ephemeralcontainers subresources. Bindings, tokens and the connect subresources are not
 // admitted.
 func admits(ri *requestInfo) bool {
 	switch ri.verb {
@@ -33,7 +33,7 @@ func admits(ri *requestInfo) bool {
 		return false
 	}
 	switch ri.subresource {
-	case "", "status", "scale", "approval":
+	case "", "status", "scale", "approval", "ephemeralcontainers":
 		return true
 	}
 	return false

@@ -271,4 +271,5 @@ func (s *Server) metricsInfo(ri *requestInfo) *requestInfo {
 
 // knownSubresources are the subresources this server serves.
 var knownSubresources = map[string]bool{"status": true, "scale": true, "binding": true, "finalize": true,
-	"log": true, "exec": true, "attach": true, "portforward": true, "proxy": true, "token": true, "approval": true, "eviction": true}
+	"log": true, "exec": true, "attach": true, "portforward": true, "proxy": true, "token": true, "approval": true, "eviction": true,
+	"ephemeralcontainers": true}

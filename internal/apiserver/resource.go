@@ -156,6 +156,17 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 		default:
 			s.writeError(w, methodNotAllowed())
 		}
+	case ri.subresource == "ephemeralcontainers" && res.EphemeralContainers != nil:
+		switch ri.verb {
+		case "get":
+			s.get(w, r, ri, st)
+		case "update":
+			s.update(w, r, ri, st, registry.EphemeralContainers)
+		case "patch":
+			s.patch(w, r, ri, st, registry.EphemeralContainers)
+		default:
+			s.writeError(w, methodNotAllowed())
+		}
 	case ri.subresource == "binding" && res.GVR.Group == "" && res.GVR.Resource == "pods":
 		if ri.verb != "create" {
 			s.writeError(w, methodNotAllowed())

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -269,5 +270,70 @@ func TestNamespaceFinalize(t *testing.T) {
 	}
 	if code, _, body := env.do(t, "GET", "/api/v1/namespaces/team/status", nil, ""); code != 200 {
 		t.Errorf("namespace status: %d %s", code, body)
+	}
+}
+
+// pods/ephemeralcontainers: what kubectl debug patches. Only the ephemeral
+// containers change; existing ones stay as they are.
+func TestEphemeralContainers(t *testing.T) {
+	env := newTestEnv(t)
+	cs := env.clientset(t)
+	ctx := context.Background()
+	pods := cs.CoreV1().Pods("default")
+	pod, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	patch := `{"spec":{"ephemeralContainers":[{"name":"dbg","image":"busybox","targetContainerName":"app","stdin":true,"tty":true}]}}`
+	got, err := pods.Patch(ctx, "web", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "ephemeralcontainers")
+	if err != nil {
+		t.Fatalf("patch ephemeralcontainers: %v", err)
+	}
+	if n := len(got.Spec.EphemeralContainers); n != 1 || got.Spec.EphemeralContainers[0].TargetContainerName != "app" ||
+		got.Spec.EphemeralContainers[0].ImagePullPolicy != corev1.PullAlways || got.Spec.EphemeralContainers[0].TerminationMessagePath == "" {
+		t.Fatalf("ephemeral containers after the patch = %+v, want dbg, defaulted", got.Spec.EphemeralContainers)
+	}
+	if got.Generation != pod.Generation {
+		t.Errorf("generation %d -> %d: the subresource does not change the pod's spec generation", pod.Generation, got.Generation)
+	}
+
+	// Other fields of the body are ignored; the typed client's update.
+	upd := got.DeepCopy()
+	upd.Labels = map[string]string{"app": "other"}
+	upd.Spec.EphemeralContainers = append(upd.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "dbg2", Image: "busybox"}})
+	got, err = pods.UpdateEphemeralContainers(ctx, "web", upd, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("update ephemeralcontainers: %v", err)
+	}
+	if len(got.Spec.EphemeralContainers) != 2 || got.Labels["app"] != "web" {
+		t.Errorf("after the update: %d ephemeral containers, labels %v; want 2 and the labels unchanged", len(got.Spec.EphemeralContainers), got.Labels)
+	}
+
+	removed := got.DeepCopy()
+	removed.Spec.EphemeralContainers = removed.Spec.EphemeralContainers[1:]
+	_, err = pods.UpdateEphemeralContainers(ctx, "web", removed, metav1.UpdateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `existing ephemeral containers "dbg" may not be removed or changed`) {
+		t.Errorf("removing an ephemeral container: %v, want 422 naming it", err)
+	}
+	bad := `{"spec":{"ephemeralContainers":[{"name":"dbg3","image":"busybox","ports":[{"containerPort":80}]}]}}`
+	_, err = pods.Patch(ctx, "web", types.StrategicMergePatchType, []byte(bad), metav1.PatchOptions{}, "ephemeralcontainers")
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "].ports: Forbidden: cannot be set for an Ephemeral Container") {
+		t.Errorf("an ephemeral container with ports: %v, want 422 naming the field", err)
+	}
+	if _, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "eph-on-create"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}},
+			EphemeralContainers: []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "d", Image: "busybox"}}}},
+	}, metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
+		t.Errorf("a pod created with ephemeral containers: %v, want 422", err)
+	}
+	code, _, body := env.do(t, "GET", "/api/v1/namespaces/default/pods/web/ephemeralcontainers", nil, "")
+	if code != 200 || !strings.Contains(body, `"dbg2"`) {
+		t.Errorf("GET ephemeralcontainers: %d %s", code, body)
 	}
 }

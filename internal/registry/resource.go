@@ -34,6 +34,10 @@ type Resource struct {
 	Status bool
 	// Scale, when not nil, gives the resource a /scale subresource.
 	Scale *ScaleAccessor
+	// EphemeralContainers, when not nil, gives pods their
+	// /ephemeralcontainers subresource: it validates an update of it (the
+	// store carries over everything but spec.ephemeralContainers).
+	EphemeralContainers func(obj, old runtime.Object) field.ErrorList
 
 	Strategy Strategy
 

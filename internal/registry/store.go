@@ -34,6 +34,9 @@ const (
 	Binding Subresource = "binding"
 	// Finalize is namespaces/finalize: only spec.finalizers may change.
 	Finalize Subresource = "finalize"
+	// EphemeralContainers is pods/ephemeralcontainers: only
+	// spec.ephemeralContainers is taken from the request.
+	EphemeralContainers Subresource = "ephemeralcontainers"
 )
 
 // UpdateFunc returns the desired object given the current one (nil when it

@@ -66,6 +66,10 @@ func (s *Store) update(ctx context.Context, namespace, name string, sub Subresou
 		if !s.isNamespaces {
 			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("%s has no finalize subresource", s.Resource.GroupResource()))
 		}
+	case EphemeralContainers:
+		if s.Resource.EphemeralContainers == nil {
+			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("%s has no ephemeralcontainers subresource", s.Resource.GroupResource()))
+		}
 	default:
 		return nil, false, apierrors.NewBadRequest(fmt.Sprintf("unknown subresource %q", sub))
 	}
@@ -256,6 +260,14 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 		if m, err = accessor(o); err != nil {
 			return nil, err
 		}
+	case EphemeralContainers:
+		o, err = ephemeralContainersOnly(o, old)
+		if err != nil {
+			return nil, err
+		}
+		if m, err = accessor(o); err != nil {
+			return nil, err
+		}
 	}
 
 	// System metadata a client can neither set nor change.
@@ -293,6 +305,8 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 		errs = append(errs, st.ValidateStatusUpdate(ctx, o, old)...)
 	case Finalize:
 		errs = append(errs, validateSpecFinalizers(o.(*corev1.Namespace))...)
+	case EphemeralContainers:
+		errs = append(errs, s.Resource.EphemeralContainers(o, old)...)
 	}
 	if err := s.invalid(m.GetName(), errs); err != nil {
 		return nil, err
@@ -304,6 +318,21 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 		}
 	}
 	return o, nil
+}
+
+// ephemeralContainersOnly returns old with only spec.ephemeralContainers
+// (and the resourceVersion the client sent) taken from o:
+// pods/ephemeralcontainers.
+func ephemeralContainersOnly(o, old runtime.Object) (runtime.Object, error) {
+	pod, ok := o.(*corev1.Pod)
+	oldPod, ok2 := old.(*corev1.Pod)
+	if !ok || !ok2 {
+		return nil, apierrors.NewInternalError(fmt.Errorf("ephemeralcontainers: unexpected type %T", o))
+	}
+	out := oldPod.DeepCopy()
+	out.Spec.EphemeralContainers = pod.Spec.EphemeralContainers
+	out.ResourceVersion = pod.ResourceVersion
+	return out, nil
 }
 
 // finalizeOnly returns old with only spec.finalizers (and the

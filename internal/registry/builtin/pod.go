@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -27,6 +28,9 @@ func podResource() *registry.Resource {
 		Categories: []string{"all"},
 		Namespaced: true,
 		Status:     true,
+		EphemeralContainers: func(obj, old runtime.Object) field.ErrorList {
+			return validateEphemeralContainersUpdate(obj.(*corev1.Pod), old.(*corev1.Pod))
+		},
 		Strategy: registry.Define(registry.Typed[*corev1.Pod, *corev1.PodList]{
 			New:                  func() *corev1.Pod { return &corev1.Pod{} },
 			NewList:              func() *corev1.PodList { return &corev1.PodList{} },

@@ -388,3 +388,61 @@ func TestPodStatusUpdate(t *testing.T) {
 		t.Errorf("errors (-want +got):\n%s", diff)
 	}
 }
+
+func TestValidateEphemeralContainersUpdate(t *testing.T) {
+	base := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}},
+	}
+	defaultPod(base)
+	debugger := func(name, target string) corev1.EphemeralContainer {
+		ec := corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "busybox"},
+			TargetContainerName:      target,
+		}
+		return ec
+	}
+	withEph := func(ecs ...corev1.EphemeralContainer) *corev1.Pod {
+		p := base.DeepCopy()
+		p.Spec.EphemeralContainers = ecs
+		defaultPod(p)
+		return p
+	}
+	tests := []struct {
+		name     string
+		old, new *corev1.Pod
+		want     []string // substrings of the errors, in order; none: valid
+	}{
+		{name: "add one", old: base, new: withEph(debugger("dbg", "app"))},
+		{name: "add a second", old: withEph(debugger("dbg", "")), new: withEph(debugger("dbg", ""), debugger("dbg2", ""))},
+		{name: "name taken by a container", old: base, new: withEph(debugger("app", "")),
+			want: []string{`spec.ephemeralContainers[0].name: Duplicate value: "app"`}},
+		{name: "unknown target", old: base, new: withEph(debugger("dbg", "nope")),
+			want: []string{`spec.ephemeralContainers[0].targetContainerName: Not found: "nope"`}},
+		{name: "ports", old: base, new: func() *corev1.Pod {
+			ec := debugger("dbg", "")
+			ec.Ports = []corev1.ContainerPort{{ContainerPort: 80}}
+			return withEph(ec)
+		}(), want: []string{"spec.ephemeralContainers[0].ports: Forbidden: cannot be set for an Ephemeral Container"}},
+		{name: "removing one", old: withEph(debugger("dbg", "")), new: base,
+			want: []string{`spec.ephemeralContainers[0]: Forbidden: existing ephemeral containers "dbg" may not be removed or changed`}},
+		{name: "changing one", old: withEph(debugger("dbg", "")), new: func() *corev1.Pod {
+			ec := debugger("dbg", "")
+			ec.Image = "other"
+			return withEph(ec)
+		}(), want: []string{`existing ephemeral containers "dbg" may not be removed or changed`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := validateEphemeralContainersUpdate(tt.new, tt.old)
+			if len(errs) != len(tt.want) {
+				t.Fatalf("errors = %v, want %d like %q", errs, len(tt.want), tt.want)
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(errs[i].Error(), w) {
+					t.Errorf("error %d = %q, want it to contain %q", i, errs[i].Error(), w)
+				}
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
@@ -29,17 +30,7 @@ func validatePodSpec(spec *corev1.PodSpec, fldPath *field.Path) field.ErrorList 
 	errs = append(errs, validateAffinity(spec.Affinity, fldPath.Child("affinity"))...)
 	errs = append(errs, validateTopologySpread(spec.TopologySpreadConstraints, fldPath.Child("topologySpreadConstraints"))...)
 	errs = append(errs, validatePodSecurityContext(spec.SecurityContext, fldPath.Child("securityContext"))...)
-	for i, ec := range spec.EphemeralContainers {
-		p := fldPath.Child("ephemeralContainers").Index(i)
-		if ec.Name == "" {
-			errs = append(errs, field.Required(p.Child("name"), ""))
-		} else if names.Has(ec.Name) {
-			errs = append(errs, field.Duplicate(p.Child("name"), ec.Name))
-		}
-		if ec.Image == "" {
-			errs = append(errs, field.Required(p.Child("image"), ""))
-		}
-	}
+	errs = append(errs, validateEphemeralContainers(spec, volumes, names, fldPath.Child("ephemeralContainers"))...)
 
 	switch spec.RestartPolicy {
 	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
@@ -220,6 +211,75 @@ func validateContainers(ctrs []corev1.Container, volumes sets.Set[string], names
 		}
 		if c.StartupProbe != nil && c.StartupProbe.SuccessThreshold > 1 {
 			errs = append(errs, field.Invalid(p.Child("startupProbe", "successThreshold"), c.StartupProbe.SuccessThreshold, "must be 1"))
+		}
+	}
+	return errs
+}
+
+// validateEphemeralContainers checks spec's ephemeral containers as
+// containers (names unique among all of the pod's), without what an
+// ephemeral container may not have (ports, probes, lifecycle, resources,
+// restart policy), and with a target that is one of the pod's containers.
+// names holds the names of the other containers.
+func validateEphemeralContainers(spec *corev1.PodSpec, volumes, names sets.Set[string], fldPath *field.Path) field.ErrorList {
+	if len(spec.EphemeralContainers) == 0 {
+		return nil
+	}
+	targets := names.Clone()
+	ctrs := make([]corev1.Container, len(spec.EphemeralContainers))
+	for i := range spec.EphemeralContainers {
+		c := corev1.Container(spec.EphemeralContainers[i].EphemeralContainerCommon)
+		// What an ephemeral container may not have is reported below, once.
+		c.Ports, c.LivenessProbe, c.ReadinessProbe, c.StartupProbe = nil, nil, nil, nil
+		c.Lifecycle, c.RestartPolicy, c.Resources = nil, nil, corev1.ResourceRequirements{}
+		ctrs[i] = c
+	}
+	// As containers (init: true skips the "at least one" rule).
+	errs := validateContainers(ctrs, volumes, names, fldPath, true)
+	for i, ec := range spec.EphemeralContainers {
+		p := fldPath.Index(i)
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{
+			{"ports", len(ec.Ports) > 0}, {"livenessProbe", ec.LivenessProbe != nil},
+			{"readinessProbe", ec.ReadinessProbe != nil}, {"startupProbe", ec.StartupProbe != nil},
+			{"lifecycle", ec.Lifecycle != nil}, {"resizePolicy", len(ec.ResizePolicy) > 0},
+			{"restartPolicy", ec.RestartPolicy != nil},
+			{"resources", len(ec.Resources.Limits) > 0 || len(ec.Resources.Requests) > 0 || len(ec.Resources.Claims) > 0},
+		} {
+			if f.set {
+				errs = append(errs, field.Forbidden(p.Child(f.name), "cannot be set for an Ephemeral Container"))
+			}
+		}
+		for j, m := range ec.VolumeMounts {
+			if m.SubPath != "" || m.SubPathExpr != "" {
+				errs = append(errs, field.Forbidden(p.Child("volumeMounts").Index(j), "cannot be set for an Ephemeral Container"))
+			}
+		}
+		if t := ec.TargetContainerName; t != "" && !targets.Has(t) {
+			errs = append(errs, field.NotFound(p.Child("targetContainerName"), t))
+		}
+	}
+	return errs
+}
+
+// validateEphemeralContainersUpdate validates pods/ephemeralcontainers:
+// the pod's spec with its new ephemeral containers, none of the existing
+// ones removed or changed.
+func validateEphemeralContainersUpdate(p, old *corev1.Pod) field.ErrorList {
+	specPath := field.NewPath("spec")
+	errs := validatePodSpec(&p.Spec, specPath)
+	current := make(map[string]*corev1.EphemeralContainer, len(p.Spec.EphemeralContainers))
+	for i := range p.Spec.EphemeralContainers {
+		current[p.Spec.EphemeralContainers[i].Name] = &p.Spec.EphemeralContainers[i]
+	}
+	for i := range old.Spec.EphemeralContainers {
+		was := &old.Spec.EphemeralContainers[i]
+		now, ok := current[was.Name]
+		if !ok || !equality.Semantic.DeepEqual(was, now) {
+			errs = append(errs, field.Forbidden(specPath.Child("ephemeralContainers").Index(i),
+				fmt.Sprintf("existing ephemeral containers %q may not be removed or changed", was.Name)))
 		}
 	}
 	return errs
