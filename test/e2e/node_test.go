@@ -291,6 +291,28 @@ func TestNodeAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl debug", func(t *testing.T) {
+		// An ephemeral container in the running pod, in its app
+		// container's process namespace (--target).
+		k.ok(t, "debug", "-n", "node", "shell", "--image=skiff-test/busybox:1.35", "--image-pull-policy=Never",
+			"--target=shell", "--container=debugger", "--", "sh", "-c", "echo from-debugger; exec sleep 3601")
+		eventually(t, 60*time.Second, func() error {
+			p := getPod(t, k, "node", "shell")
+			for _, s := range p.Status.EphemeralContainerStatuses {
+				if s.Name == "debugger" && s.State.Running != nil {
+					return nil
+				}
+			}
+			return fmt.Errorf("ephemeral container not running: %+v", p.Status.EphemeralContainerStatuses)
+		})
+		if out := k.ok(t, "logs", "-n", "node", "shell", "-c", "debugger"); !strings.Contains(out, "from-debugger") {
+			t.Errorf("logs of the ephemeral container = %q", out)
+		}
+		if out := k.ok(t, "exec", "-n", "node", "shell", "-c", "debugger", "--", "ps"); !strings.Contains(out, "sleep 3600") {
+			t.Errorf("ps in the ephemeral container does not show its target's process:\n%s", out)
+		}
+	})
+
 	t.Run("port-forward", func(t *testing.T) {
 		for _, v := range kubectlVersions {
 			kv := findKubectl(t, v, srv.kubeconfig)

@@ -456,6 +456,9 @@ func containerConfig(cfg ContainerConfig, sandbox SandboxConfig) *runtimeapi.Con
 			},
 		},
 	}
+	if ns := out.Linux.SecurityContext.NamespaceOptions; cfg.TargetContainerID != "" && ns.Pid == runtimeapi.NamespaceMode_CONTAINER {
+		ns.Pid, ns.TargetId = runtimeapi.NamespaceMode_TARGET, cfg.TargetContainerID
+	}
 	for _, e := range cfg.Env {
 		out.Envs = append(out.Envs, &runtimeapi.KeyValue{Key: e.Name, Value: []byte(e.Value)})
 	}

@@ -50,7 +50,8 @@ type fakeSandbox struct {
 }
 
 type fakeContainer struct {
-	c Container
+	c      Container
+	target string // ContainerConfig.TargetContainerID
 }
 
 // NewFake returns an empty Fake holding the given images.
@@ -199,8 +200,18 @@ func (f *Fake) CreateContainer(_ context.Context, sandboxID string, _ SandboxCon
 		ID: id, SandboxID: sandboxID, Name: cfg.Name, Attempt: cfg.Attempt,
 		Image: cfg.Image, ImageRef: img.ID, State: ContainerCreated, CreatedAt: f.now(),
 		Labels: maps.Clone(cfg.Labels), Annotations: maps.Clone(cfg.Annotations), LogPath: logPath,
-	}}
+	}, target: cfg.TargetContainerID}
 	return id, nil
+}
+
+// Target returns the TargetContainerID container id was created with.
+func (f *Fake) Target(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.containers[id]; ok {
+		return c.target
+	}
+	return ""
 }
 
 // StartContainer implements Runtime.

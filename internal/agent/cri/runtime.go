@@ -121,6 +121,10 @@ type ContainerConfig struct {
 	RunAsUser, RunAsGroup *int64
 	Privileged            bool
 	ReadOnlyRootFS        bool
+	// TargetContainerID, for an ephemeral container, is the container
+	// whose PID namespace it joins (kubectl debug --target); ignored when
+	// the pod shares one PID namespace or the node's.
+	TargetContainerID string
 }
 
 // EnvVar is one environment variable.

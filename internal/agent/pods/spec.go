@@ -99,7 +99,8 @@ func allContainers(pod *v1.Pod) []*v1.Container {
 	return out
 }
 
-// containerSpec finds a container of pod by name; nil if there is none.
+// containerSpec finds a container of pod by name, ephemeral containers
+// included (as a copy); nil if there is none.
 func containerSpec(pod *v1.Pod, name string) *v1.Container {
 	if pod == nil {
 		return nil
@@ -107,6 +108,12 @@ func containerSpec(pod *v1.Pod, name string) *v1.Container {
 	for _, c := range allContainers(pod) {
 		if c.Name == name {
 			return c
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if ec := &pod.Spec.EphemeralContainers[i]; ec.Name == name {
+			c := v1.Container(ec.EphemeralContainerCommon)
+			return &c
 		}
 	}
 	return nil

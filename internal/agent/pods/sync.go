@@ -290,6 +290,11 @@ func (s *podSync) converge(ctx context.Context) error {
 		errs = append(errs, err)
 		break
 	}
+	// Ephemeral containers (kubectl debug) start even before the pod is
+	// initialized, as upstream's, and run once: never restarted.
+	for i := range s.pod.Spec.EphemeralContainers {
+		errs = append(errs, s.ensureEphemeral(ctx, &s.pod.Spec.EphemeralContainers[i]))
+	}
 	if !initDone {
 		for _, c := range allContainers(s.pod) {
 			if _, ok := s.waiting[c.Name]; !ok && s.rt.newest(c.Name) == nil {
@@ -303,6 +308,17 @@ func (s *podSync) converge(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// ensureEphemeral starts ephemeral container ec unless it ever ran in
+// this pod: its state, running or exited, stays as it is.
+func (s *podSync) ensureEphemeral(ctx context.Context, ec *v1.EphemeralContainer) error {
+	if s.rt.newest(ec.Name) != nil {
+		return nil
+	}
+	c := v1.Container(ec.EphemeralContainerCommon)
+	_, err := s.start(ctx, &c, 0)
+	return err
 }
 
 // initPoll is when to look again at an init container that has run for
@@ -735,6 +751,16 @@ func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt 
 		Stdin:   c.Stdin, TTY: c.TTY,
 		Resources: resources(s.pod, c),
 		RunAsUser: user, RunAsGroup: group,
+	}
+	for _, ec := range s.pod.Spec.EphemeralContainers {
+		if ec.Name != c.Name || ec.TargetContainerName == "" {
+			continue
+		}
+		// kubectl debug --target: share the process namespace of the
+		// target's running container.
+		if cur := s.rt.newest(ec.TargetContainerName); cur != nil && cur.SandboxID == s.sb.ID && cur.State == cri.ContainerRunning {
+			cfg.TargetContainerID = cur.ID
+		}
 	}
 	if sc := c.SecurityContext; sc != nil {
 		cfg.Privileged = sc.Privileged != nil && *sc.Privileged

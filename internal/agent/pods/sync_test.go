@@ -601,3 +601,33 @@ func TestSidecarBackOffDoesNotHoldAppContainers(t *testing.T) {
 		t.Errorf("containers (-want +got):\n%s", diff)
 	}
 }
+
+// An ephemeral container (kubectl debug) starts in the running pod, in the
+// process namespace of its target, and is never restarted.
+func TestEphemeralContainers(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	pod := testPod("p", func(p *v1.Pod) { p.Spec.RestartPolicy = v1.RestartPolicyAlways })
+	e.sync(t, pod)
+	app := e.running(t, "main")
+
+	pod = pod.DeepCopy()
+	pod.Spec.EphemeralContainers = []v1.EphemeralContainer{{
+		EphemeralContainerCommon: v1.EphemeralContainerCommon{Name: "debugger", Image: "busybox", Stdin: true, TTY: true},
+		TargetContainerName:      "main",
+	}}
+	e.sync(t, pod)
+	if diff := cmp.Diff([]string{"debugger/0 Running", "main/0 Running"}, e.containers(t)); diff != "" {
+		t.Fatalf("after adding the ephemeral container (-want +got):\n%s", diff)
+	}
+	dbg := e.running(t, "debugger")
+	if got := e.rt.Target(dbg); got != app {
+		t.Errorf("debugger's target container = %q, want main's %q", got, app)
+	}
+	e.rt.Exit(dbg, 1, "")
+	e.sync(t, pod)
+	e.sync(t, pod)
+	if diff := cmp.Diff([]string{"debugger/0 Exited", "main/0 Running"}, e.containers(t)); diff != "" {
+		t.Fatalf("an exited ephemeral container was restarted or removed (-want +got):\n%s", diff)
+	}
+}
