@@ -86,12 +86,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, opts WatchOptions) (wa
 	var state []*entry
 	var backlog []*event
 	if initial {
-		i, _ := c.find(prefix)
-		j := i
-		for j < len(c.items) && covers(prefix, c.items[j].key) {
-			j++
-		}
-		state = append([]*entry(nil), c.items[i:j]...)
+		state = c.entriesUnder(prefix)
 	} else {
 		backlog = c.eventsAfter(rv)
 	}
