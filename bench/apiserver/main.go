@@ -35,6 +35,7 @@ type options struct {
 	// backgroundPods are then created first (in another namespace) so that
 	// the server's heap resembles a full run's.
 	onlyList       bool
+	heapProfile    string
 	backgroundPods int
 }
 
@@ -47,6 +48,7 @@ func main() {
 	fs.IntVar(&o.listRuns, "list-runs", 20, "LIST requests timed per kind")
 	fs.IntVar(&o.watchers, "watchers", 1000, "concurrent watchers")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and server logs)")
+	fs.StringVar(&o.heapProfile, "heap-profile", "", "save the load server's heap profile (/debug/pprof/heap) at the end of the load to this file")
 	fs.BoolVar(&o.onlyList, "only-list", false, "measure only the LISTs (after creating -background-pods pods elsewhere)")
 	fs.IntVar(&o.backgroundPods, "background-pods", 35000, "with -only-list: pods created in another namespace first, about as many as a full run's create measurements leave")
 	fs.Parse(os.Args[1:])
@@ -202,6 +204,9 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		if r.loadRSS, r.peakRSS, err = c.Memory(); err != nil {
 			return err
 		}
+		if err := saveHeapProfile(ctx, cs, o.heapProfile); err != nil {
+			return err
+		}
 		return c.Stop()
 	}
 	// One pod first, to learn its stored size.
@@ -241,7 +246,27 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 	if r.loadRSS, r.peakRSS, err = c.Memory(); err != nil {
 		return err
 	}
+	if err := saveHeapProfile(ctx, cs, o.heapProfile); err != nil {
+		return err
+	}
 	return c.Stop()
+}
+
+// saveHeapProfile writes the server's heap profile to file ("" saves
+// none).
+func saveHeapProfile(ctx context.Context, cs *kubernetes.Clientset, file string) error {
+	if file == "" {
+		return nil
+	}
+	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/debug/pprof/heap").DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("fetching the heap profile: %w", err)
+	}
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		return fmt.Errorf("saving the heap profile: %w", err)
+	}
+	progress("load: heap profile saved to %s", file)
+	return nil
 }
 
 // measureLists fills a namespace with o.pods pods and times LISTs of it.
