@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/testserver"
@@ -157,4 +158,38 @@ func TestQuotaStatus(t *testing.T) {
 	}
 	wait("deletes", "all", map[string]string{"pods": "0", "count/pods": "0", "requests.cpu": "0", "configmaps": "0"})
 	wait("deletes", "besteffort", map[string]string{"pods": "0"})
+}
+
+func TestPodChanged(t *testing.T) {
+	t.Parallel()
+	base := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i",
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}}}
+	tests := []struct {
+		name   string
+		change func(p *corev1.Pod)
+		want   bool
+	}{
+		{"binding", func(p *corev1.Pod) { p.Spec.NodeName = "n1" }, false},
+		{"labels", func(p *corev1.Pod) { p.Labels = map[string]string{"a": "b"} }, false},
+		{"same quantity spelt otherwise", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("0.1")
+		}, false},
+		{"request", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("200m")
+		}, true},
+		{"limit added", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}
+		}, true},
+		{"priority class", func(p *corev1.Pod) { p.Spec.PriorityClassName = "high" }, true},
+		{"active deadline", func(p *corev1.Pod) { p.Spec.ActiveDeadlineSeconds = ptr.To(int64(30)) }, true},
+		{"phase", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }, true},
+		{"deleted", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Unix(1, 0)} }, true},
+	}
+	for _, tt := range tests {
+		n := base.DeepCopy()
+		tt.change(n)
+		if got := podChanged(base, n); got != tt.want {
+			t.Errorf("%s: podChanged = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }
