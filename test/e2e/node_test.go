@@ -291,6 +291,26 @@ func TestNodeAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl run -i --rm", func(t *testing.T) {
+		// stdin at its end at once (a script, CI): the attach must still
+		// carry the output until the container exits (stdinOnce), and a
+		// TTY pod asked for without a terminal must not hang.
+		for _, v := range kubectlVersions {
+			kv := findKubectl(t, v, srv.kubeconfig)
+			out := kv.ok(t, "run", "-i", "--rm", "--restart=Never", "-n", "node", "once-"+strings.ReplaceAll(v, ".", "-"),
+				"--image=skiff-test/busybox:1.35", "--image-pull-policy=Never", "--", "sh", "-c", "sleep 2; echo late-output")
+			if !strings.Contains(out, "late-output") {
+				t.Errorf("kubectl %s run -i --rm printed %q, want the container's output", v, out)
+			}
+		}
+		start := time.Now()
+		k.ok(t, "run", "-it", "--rm", "--restart=Never", "-n", "node", "tty-once",
+			"--image=skiff-test/busybox:1.35", "--image-pull-policy=Never", "--", "sh", "-c", "sleep 2")
+		if d := time.Since(start); d > 45*time.Second {
+			t.Errorf("kubectl run -it --rm without a terminal took %v", d)
+		}
+	})
+
 	t.Run("kubectl debug", func(t *testing.T) {
 		// An ephemeral container in the running pod, in its app
 		// container's process namespace (--target).

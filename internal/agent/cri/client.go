@@ -447,6 +447,7 @@ func containerConfig(cfg ContainerConfig, sandbox SandboxConfig) *runtimeapi.Con
 		Annotations: cfg.Annotations,
 		LogPath:     cfg.LogPath,
 		Stdin:       cfg.Stdin,
+		StdinOnce:   cfg.StdinOnce,
 		Tty:         cfg.TTY,
 		Linux: &runtimeapi.LinuxContainerConfig{
 			SecurityContext: &runtimeapi.LinuxContainerSecurityContext{

@@ -116,7 +116,11 @@ type ContainerConfig struct {
 	// LogPath is relative to the sandbox's LogDir.
 	LogPath    string
 	Stdin, TTY bool
-	Resources  *Resources
+	// StdinOnce closes the container's stdin when the first attached
+	// client's stdin ends (kubectl run -i): without it the runtime ends
+	// the attach session there, output and all.
+	StdinOnce bool
+	Resources *Resources
 	// RunAsUser and RunAsGroup override the image's user.
 	RunAsUser, RunAsGroup *int64
 	Privileged            bool
@@ -126,6 +130,12 @@ type ContainerConfig struct {
 	// the pod shares one PID namespace or the node's.
 	TargetContainerID string
 }
+
+// AnnotationTTY marks, with "true", a container the agent created with a
+// TTY: an attach must use the container's setting whatever the client
+// asks (kubectl run -it without a terminal asks for none), as upstream's
+// kubelet does, and the CRI does not report it.
+const AnnotationTTY = "io.skiff.container.tty"
 
 // EnvVar is one environment variable.
 type EnvVar struct {

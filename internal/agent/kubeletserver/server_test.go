@@ -305,6 +305,16 @@ func TestStreamingProxy(t *testing.T) {
 	n.rt.Exit(old, 1, "")
 	app := n.container(sbID, sb, "app", 1, true, "")
 	n.container(sbID, sb, "waiting", 0, false, "")
+	term, err := n.rt.CreateContainer(context.Background(), sbID, sb, cri.ContainerConfig{
+		Name: "term", Image: image, LogPath: "term/0.log", Annotations: map[string]string{cri.AnnotationTTY: "true"},
+		Labels: map[string]string{LabelPodName: "web", LabelPodNamespace: "default", LabelPodUID: "uid-1", LabelContainerName: "term"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.rt.StartContainer(context.Background(), term); err != nil {
+		t.Fatal(err)
+	}
 	backend := &upgradeEcho{}
 	streaming := httptest.NewServer(backend)
 	t.Cleanup(streaming.Close)
@@ -322,6 +332,10 @@ func TestStreamingProxy(t *testing.T) {
 			cri.StreamingEntry{Exec: &cri.ExecRequest{ContainerID: app, Cmd: []string{"sh"}, TTY: true, Stdin: true, Stdout: true}}},
 		{"attach", "POST", "/attach/default/web/app?stdout=1",
 			cri.StreamingEntry{Attach: &cri.AttachRequest{ContainerID: app, Stdout: true}}},
+		// kubectl run -it without a terminal asks for no TTY; the
+		// container has one, and that decides (stderr goes with it).
+		{"attach to a TTY container", "POST", "/attach/default/web/term?stdin=1&stdout=1&stderr=1",
+			cri.StreamingEntry{Attach: &cri.AttachRequest{ContainerID: term, TTY: true, Stdin: true, Stdout: true}}},
 		{"portForward", "POST", "/portForward/default/web",
 			cri.StreamingEntry{PortForward: &cri.PortForwardEntry{SandboxID: sbID}}},
 		{"portForward with uid and ports", "GET", "/portForward/default/web/uid-1?port=8080&port=53",

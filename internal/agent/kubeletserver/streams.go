@@ -84,6 +84,15 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Whether the process runs on a TTY was settled when the container
+	// started; the client's wish cannot change it (upstream's kubelet
+	// takes it from the container's spec too).
+	if v, ok := c.Annotations[cri.AnnotationTTY]; ok {
+		tty = v == "true"
+		if tty {
+			stderr = false
+		}
+	}
 	u, err := s.cfg.Runtime.Attach(ctx, cri.AttachRequest{ContainerID: c.ID, TTY: tty, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 	if err != nil {
 		s.writeError(w, r, err)

@@ -748,7 +748,7 @@ func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt 
 			annotationImage: c.Image,
 		},
 		LogPath: fmt.Sprintf("%s/%d.log", c.Name, attempt),
-		Stdin:   c.Stdin, TTY: c.TTY,
+		Stdin:   c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY,
 		Resources: resources(s.pod, c),
 		RunAsUser: user, RunAsGroup: group,
 	}
@@ -765,6 +765,9 @@ func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt 
 	if sc := c.SecurityContext; sc != nil {
 		cfg.Privileged = sc.Privileged != nil && *sc.Privileged
 		cfg.ReadOnlyRootFS = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+	}
+	if c.TTY {
+		cfg.Annotations[cri.AnnotationTTY] = "true"
 	}
 	if s.sbc.LogDir != "" {
 		if err := os.MkdirAll(filepath.Join(s.sbc.LogDir, c.Name), 0o755); err != nil {
