@@ -78,7 +78,8 @@ type results struct {
 
 type rateRow struct {
 	clients int
-	// creates are JSON bodies (client-go's default), createsPB protobuf.
+	// creates are JSON bodies, createsPB protobuf (client-go's typed
+	// clients' default).
 	creates, createsPB, puts float64
 	// cpu and cpuPB are the server's CPU time (user + system) per create.
 	cpu, cpuPB time.Duration
@@ -177,7 +178,12 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	cs, err := kubernetes.NewForConfig(c.Config)
+	// JSON set explicitly: client-go's typed clients default to protobuf
+	// (since v0.32) when the config names no content type.
+	jsonConfig := rest.CopyConfig(c.Config)
+	jsonConfig.ContentType = contentJSON
+	jsonConfig.AcceptContentTypes = contentJSON
+	cs, err := kubernetes.NewForConfig(jsonConfig)
 	if err != nil {
 		return fmt.Errorf("building clientset: %w", err)
 	}

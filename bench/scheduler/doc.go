@@ -15,7 +15,7 @@
 //     pod anti-affinity on hostname, both selecting each other.
 //
 // The pods are created from -clients concurrent client-go clients (no
-// client-side rate limit; protobuf, as the server's own components speak,
+// client-side rate limit; protobuf, client-go's default for typed clients,
 // unless -content-type json) while a watch on the namespace records when each
 // pod first shows spec.nodeName. A pod's latency runs from just before its
 // create request to that watch event; scheduled/s is P divided by the time

@@ -54,7 +54,7 @@ func main() {
 	fs.StringVar(&nodes, "nodes", "100,1000,5000", "comma-separated node counts; one fresh server each")
 	fs.IntVar(&o.pods, "pods", 10000, "pods created per run")
 	fs.IntVar(&o.clients, "clients", 32, "concurrent clients creating pods and nodes")
-	fs.StringVar(&o.contentType, "content-type", "protobuf", "what the benchmark's clients send and ask for: protobuf (as upstream's components and the server's own speak) or json")
+	fs.StringVar(&o.contentType, "content-type", "protobuf", "what the benchmark's clients send and ask for: protobuf (client-go's typed clients' default, as the server's own components speak) or json")
 	fs.StringVar(&kinds, "kinds", "plain,constrained", "which pods to run, in order: plain, constrained (hostname spread maxSkew 1 + preferred anti-affinity)")
 	fs.StringVar(&o.schedMode, "scheduler", "server", "which scheduler places the pods: server (the one `skiff server` runs) or inproc (scheduler.Run in this process, pods with schedulerName "+benchSchedulerName+")")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (useful with -scheduler inproc)")
@@ -157,9 +157,13 @@ func runCluster(ctx context.Context, o options, dir string, n int) ([]row, error
 	}
 	defer c.Kill()
 	cfg := rest.CopyConfig(c.Config)
-	if o.contentType == "protobuf" {
+	switch o.contentType {
+	case "protobuf": // what typed clients pick anyway when nothing is set
 		cfg.ContentType = runtime.ContentTypeProtobuf
 		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
+	case "json":
+		cfg.ContentType = runtime.ContentTypeJSON
+		cfg.AcceptContentTypes = runtime.ContentTypeJSON
 	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

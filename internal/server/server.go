@@ -334,8 +334,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		QPS:       -1, // in-process components are not rate limited
 		UserAgent: "skiff-server/" + Version,
 		// Protobuf, as upstream's components speak by default
-		// (--kube-api-content-type): a third of JSON's size and far cheaper
-		// to encode and decode on both ends of every watch event.
+		// (--kube-api-content-type). client-go's typed clients pick it
+		// anyway when nothing is set; this makes it explicit, and holds
+		// for the components' other REST clients too.
 		ContentConfig: rest.ContentConfig{
 			ContentType:        runtime.ContentTypeProtobuf,
 			AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
