@@ -120,6 +120,8 @@ type Server struct {
 	inflight chan struct{}
 	// handlers runs non-long-running requests (see withTimeout).
 	handlers *handlerPool
+	// events memoizes the encodings of watch event objects (see watch).
+	events *eventMemo
 
 	// shutdown is closed when Serve begins shutting down; watches end and
 	// /readyz fails from then on.
@@ -159,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		objTypes:      map[*registry.Resource]reflect.Type{},
 		inflight:      make(chan struct{}, cfg.MaxInFlight),
 		handlers:      newHandlerPool(),
+		events:        newEventMemo(eventMemoSize),
 		shutdown:      make(chan struct{}),
 		watchTimeout: func() time.Duration {
 			return minWatchTimeout + rand.N(maxWatchTimeout-minWatchTimeout)

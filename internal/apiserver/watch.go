@@ -66,6 +66,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 	framer := info.StreamSerializer.Framer.NewFrameWriter(w)
 	streamEncoder := info.StreamSerializer.Serializer
 	var buf bytes.Buffer
+	// Objects rendered the same way for every watcher are encoded once
+	// (see eventMemo); tables carry per-stream state and are not.
+	memoizable := !rd.pretty && (rd.format.view == viewObject || rd.format.view == viewPartial)
 	// Events that come one after another are flushed together: under load
 	// a flush per event was a TLS record and a write system call per event
 	// per watcher. An event with nothing behind it is flushed at once.
@@ -98,24 +101,55 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 			}
 			return
 		}
-		out, err := rd.watchObject(ev)
+		raw, err := s.encodeWatchObject(rd, info, ev, memoizable, &buf)
 		if err != nil {
-			s.log.Debug("transforming watch event failed", "err", err)
-			out = statusObject(err)
-			ev.Type = watch.Error
-		}
-		buf.Reset()
-		if err := info.Serializer.Encode(out, &buf); err != nil {
 			s.log.Debug("encoding watch event failed", "err", err)
 			return
 		}
-		we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: bytes.TrimRight(buf.Bytes(), "\n")}}
+		if raw == nil { // the event could not be rendered: an Error event instead
+			ev.Type = watch.Error
+			raw = bytes.TrimRight(buf.Bytes(), "\n")
+		}
+		we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw}}
 		if err := streamEncoder.Encode(we, framer); err != nil {
 			// The client went away.
 			return
 		}
 		unflushed = true
 	}
+}
+
+// encodeWatchObject returns the encoded object of ev as the stream
+// renders it, from s.events when another watcher already encoded it. When
+// the object cannot be rendered it encodes the error's Status into buf and
+// returns nil bytes and no error.
+func (s *Server) encodeWatchObject(rd *render, info runtime.SerializerInfo, ev watch.Event, memoizable bool, buf *bytes.Buffer) ([]byte, error) {
+	var key eventKey
+	memo := memoizable && (ev.Type == watch.Added || ev.Type == watch.Modified || ev.Type == watch.Deleted)
+	if memo {
+		key = eventKey{obj: ev.Object, res: rd.res, view: rd.format.view, viewGV: rd.format.viewGV, mediaType: info.MediaType}
+		if b, ok := s.events.get(key); ok {
+			return b, nil
+		}
+	}
+	buf.Reset()
+	out, err := rd.watchObject(ev)
+	if err != nil {
+		s.log.Debug("transforming watch event failed", "err", err)
+		if err := info.Serializer.Encode(statusObject(err), buf); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	if err := info.Serializer.Encode(out, buf); err != nil {
+		return nil, err
+	}
+	raw := bytes.TrimRight(buf.Bytes(), "\n")
+	if memo {
+		raw = bytes.Clone(raw) // buf is reused for the next event
+		s.events.put(key, raw)
+	}
+	return raw, nil
 }
 
 // watchObject renders the object of one event. In Table form, only the
