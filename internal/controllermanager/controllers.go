@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
 	"github.com/skiff-dev/skiff/internal/controller/nodeipam"
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
+	"github.com/skiff-dev/skiff/internal/controller/persistentvolume"
 	"github.com/skiff-dev/skiff/internal/controller/podautoscaler"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
 	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
@@ -56,6 +57,7 @@ func controllers() []entry {
 		{"disruption", "controllermanager", 1, withConfig(disruption.NewForConfig)},
 		{"nodelifecycle", "node-lifecycle-controller", 1, standard(nodelifecycle.New)},
 		{"nodeipam", "node-ipam-controller", 1, standard(nodeipam.New)},
+		{"persistentvolume-binder", "persistentvolume-controller", 1, standard(persistentvolume.New)},
 	}
 }
 

@@ -271,7 +271,8 @@ func KubeSchedulerRules() []rbacv1.PolicyRule {
 //     nodelifecycle) and namespaces/finalize;
 //   - create only what the controllers create: pods, replicasets,
 //     controllerrevisions, jobs, endpoints, endpointslices,
-//     persistentvolumeclaims (statefulset), serviceaccounts
+//     persistentvolumeclaims (statefulset), persistentvolumes and the
+//     default storageclass (persistentvolume-binder), serviceaccounts
 //     (serviceaccount), configmaps (rootcacert), leases and events;
 //   - escalate on clusterroles (clusterroleaggregation writes rules it
 //     does not hold), approve for the kubelet client signer
@@ -282,7 +283,8 @@ func KubeSchedulerRules() []rbacv1.PolicyRule {
 func KubeControllerManagerRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		rule("get", "list", "watch", "update", "patch", "delete", "deletecollection").groups("*").resources("*").rule(),
-		rule("create").groups("").resources("pods", "endpoints", "persistentvolumeclaims", "serviceaccounts", "configmaps").rule(),
+		rule("create").groups("").resources("pods", "endpoints", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts", "configmaps").rule(),
+		rule("create").groups("storage.k8s.io").resources("storageclasses").rule(),
 		rule("create").groups("apps").resources("replicasets", "controllerrevisions").rule(),
 		rule("create").groups("batch").resources("jobs").rule(),
 		rule("create").groups("discovery.k8s.io").resources("endpointslices").rule(),

@@ -138,8 +138,9 @@ func validatePVC(c *corev1.PersistentVolumeClaim) field.ErrorList {
 }
 
 // validatePVCUpdate: the spec is immutable except resources.requests (to
-// grow a bound claim), volumeAttributesClassName, and volumeName while
-// unset.
+// grow a bound claim), volumeAttributesClassName, volumeName while unset,
+// and storageClassName from nil to a value while the claim is unbound (the
+// retroactive default StorageClass, as upstream since 1.28).
 func validatePVCUpdate(c, old *corev1.PersistentVolumeClaim) field.ErrorList {
 	errs := validatePVC(c)
 	bound := old.Status.Phase == corev1.ClaimBound
@@ -149,6 +150,9 @@ func validatePVCUpdate(c, old *corev1.PersistentVolumeClaim) field.ErrorList {
 		masked.Resources = old.Spec.Resources
 	}
 	masked.VolumeAttributesClassName = old.Spec.VolumeAttributesClassName
+	if classFromNil(c, old) {
+		masked.StorageClassName = nil
+	}
 	if old.Spec.VolumeName == "" {
 		// Binding sets volumeName once.
 		masked.VolumeName, oldSpec.VolumeName = "", ""
@@ -164,6 +168,15 @@ func validatePVCUpdate(c, old *corev1.PersistentVolumeClaim) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+// classFromNil reports whether an update sets storageClassName on a claim
+// that had none (neither the field nor the beta annotation) and is not
+// bound to a volume.
+func classFromNil(c, old *corev1.PersistentVolumeClaim) bool {
+	_, oldAnn := old.Annotations[betaStorageClassAnnotation]
+	return !oldAnn && old.Spec.StorageClassName == nil && c.Spec.StorageClassName != nil &&
+		old.Spec.VolumeName == "" && c.Spec.VolumeName == ""
 }
 
 func pvcClass(c *corev1.PersistentVolumeClaim) string {
