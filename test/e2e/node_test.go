@@ -291,6 +291,66 @@ func TestNodeAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("statefulset storage", func(t *testing.T) {
+		// A class like the default local-path one, with its directories
+		// under this test's data dir rather than /var/lib/skiff/storage.
+		storage := filepath.Join(dir, "volumes")
+		k.okStdin(t, `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: e2e-local}
+provisioner: skiff.dev/local-path
+reclaimPolicy: Delete
+parameters: {path: `+storage+`}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: node}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: skiff-test/busybox:1.35
+        imagePullPolicy: Never
+        command: [sh, -c, 'test -f /data/first || hostname > /data/first; exec sleep 3600']
+        volumeMounts: [{name: data, mountPath: /data}]
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec:
+      storageClassName: e2e-local
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
+`, "apply", "-f", "-")
+		k.ok(t, "rollout", "status", "-n", "node", "statefulset/db", "--timeout", "90s")
+		if phase := k.ok(t, "get", "pvc", "-n", "node", "data-db-0", "-o", "jsonpath={.status.phase}"); phase != "Bound" {
+			t.Fatalf("claim data-db-0 is %q, want Bound", phase)
+		}
+		pv := k.ok(t, "get", "pvc", "-n", "node", "data-db-0", "-o", "jsonpath={.spec.volumeName}")
+		if _, err := os.Stat(filepath.Join(storage, pv, "first")); err != nil {
+			t.Errorf("the provisioned volume's directory holds no data: %v", err)
+		}
+		// The data outlives the pod.
+		k.ok(t, "delete", "pod", "-n", "node", "db-0", "--wait")
+		k.ok(t, "wait", "-n", "node", "--for=condition=Ready", "pod/db-0", "--timeout", "60s")
+		if out := k.ok(t, "exec", "-n", "node", "db-0", "--", "cat", "/data/first"); out != "db-0\n" {
+			t.Errorf("/data/first after the pod came back = %q", out)
+		}
+		// Deleting the claim deletes the provisioned volume (reclaimPolicy Delete).
+		k.ok(t, "delete", "statefulset", "-n", "node", "db", "--wait")
+		k.ok(t, "delete", "pvc", "-n", "node", "data-db-0", "--wait")
+		eventually(t, 30*time.Second, func() error {
+			if r := k.run(t, "", "get", "pv", pv); r.code == 0 {
+				return fmt.Errorf("volume %s still exists", pv)
+			}
+			return nil
+		})
+	})
+
 	t.Run("kubectl run -i --rm", func(t *testing.T) {
 		// stdin at its end at once (a script, CI): the attach must still
 		// carry the output until the container exits (stdinOnce), and a

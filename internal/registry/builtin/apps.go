@@ -415,6 +415,31 @@ func defaultStatefulSet(s *appsv1.StatefulSet) {
 	defaultPodSpec(&s.Spec.Template.Spec)
 }
 
+// withClaimVolumes returns tmpl as the StatefulSet controller makes its
+// pods: with a volume per claim template the template does not already
+// define, so that volume mounts naming a claim template validate (the
+// appended volumes come last: the indices of the template's own stay).
+func withClaimVolumes(tmpl *corev1.PodTemplateSpec, claims []corev1.PersistentVolumeClaim) *corev1.PodTemplateSpec {
+	if len(claims) == 0 {
+		return tmpl
+	}
+	out := tmpl.DeepCopy()
+	have := map[string]bool{}
+	for _, v := range out.Spec.Volumes {
+		have[v.Name] = true
+	}
+	for _, c := range claims {
+		if c.Name == "" || have[c.Name] {
+			continue
+		}
+		have[c.Name] = true
+		out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{Name: c.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: c.Name},
+		}})
+	}
+	return out
+}
+
 func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	switch spec.PodManagementPolicy {
@@ -467,7 +492,7 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, fldPath *field.Path) 
 	allErrs = append(allErrs, apivalidation.ValidateNonnegativeField(int64(spec.MinReadySeconds), fldPath.Child("minReadySeconds"))...)
 	allErrs = append(allErrs, validateNonNegative32(spec.RevisionHistoryLimit, fldPath.Child("revisionHistoryLimit"))...)
 	allErrs = append(allErrs, validateWorkloadSelector(spec.Selector, "statefulset", fldPath.Child("selector"))...)
-	allErrs = append(allErrs, validateWorkloadTemplate(&spec.Template, spec.Selector, "StatefulSet", fldPath.Child("template"))...)
+	allErrs = append(allErrs, validateWorkloadTemplate(withClaimVolumes(&spec.Template, spec.VolumeClaimTemplates), spec.Selector, "StatefulSet", fldPath.Child("template"))...)
 	for i, pvc := range spec.VolumeClaimTemplates {
 		p := fldPath.Child("volumeClaimTemplates").Index(i)
 		for _, msg := range registry.NameIsDNSSubdomain(pvc.Name, false) {

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -196,8 +197,19 @@ func TestStatefulSet(t *testing.T) {
 	}
 	checkDefaultIdempotent(t, r, newSTS())
 	s := newSTS()
+	// Containers mount the claim templates by name, as every StatefulSet
+	// with storage does.
+	s.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
 	if errs := create(t, r, s); len(errs) != 0 {
 		t.Fatalf("valid statefulset rejected: %v", errs)
+	}
+	if len(s.Spec.Template.Spec.Volumes) != 0 {
+		t.Errorf("validation added volumes to the stored template: %v", s.Spec.Template.Spec.Volumes)
+	}
+	unknown := newSTS()
+	unknown.Spec.Template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "nope", MountPath: "/data"}}
+	if got := errStrings(create(t, r, unknown)); len(got) != 1 || !strings.Contains(got[0], "volumeMounts[0].name") {
+		t.Errorf("a mount of neither a volume nor a claim template: %v", got)
 	}
 	want := appsv1.StatefulSetSpec{
 		Replicas:            ptr.To[int32](1),
