@@ -11,6 +11,7 @@ func groupResources() []*registry.Resource {
 		appsResources(),
 		otherResources(), // autoscaling, coordination, policy, scheduling, storage
 		batchResources(),
+		storageNodeResources(), // storage.k8s.io CSI resources, node.k8s.io
 		certificatesResources(),
 		networkingResources(), // networking.k8s.io and discovery.k8s.io
 		eventsResources(),
