@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/etcd/etcdtest"
 	"github.com/skiff-dev/skiff/internal/openapi"
+	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/registry"
 	"github.com/skiff-dev/skiff/internal/registry/builtin"
 	"github.com/skiff-dev/skiff/internal/storage"
@@ -273,4 +275,16 @@ func poll(t *testing.T, timeout time.Duration, f func() error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// adminKubeconfig writes a kubeconfig for e's admin (its client
+// certificate) and returns its path, for the tests with stock kubectl.
+func (e *testEnv) adminKubeconfig(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	tc := e.adminConfig.TLSClientConfig
+	if err := pki.WriteKubeconfig(path, e.ts.URL, tc.CAData, tc.CertData, tc.KeyData); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
-	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -41,25 +38,7 @@ func TestKubectlConnect(t *testing.T) {
 		}
 		c.OpenAPI = oa
 	})
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	tc := e.adminConfig.TLSClientConfig
-	b64 := base64.StdEncoding.EncodeToString
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: skiff
-  cluster: {server: %s, certificate-authority-data: %s}
-users:
-- name: admin
-  user: {client-certificate-data: %s, client-key-data: %s}
-contexts:
-- name: skiff
-  context: {cluster: skiff, user: admin, namespace: default}
-current-context: skiff
-`, e.ts.URL, b64(tc.CAData), b64(tc.CertData), b64(tc.KeyData))
-	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := e.adminKubeconfig(t)
 	for _, bin := range bins {
 		t.Run(filepath.Base(bin), func(t *testing.T) {
 			cacheDir := t.TempDir()

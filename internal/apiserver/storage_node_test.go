@@ -3,9 +3,6 @@ package apiserver
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -351,25 +348,7 @@ func TestStorageNodeKubectl(t *testing.T) {
 	if _, err := cs.StorageV1().CSIDrivers().Create(ctx, &storagev1.CSIDriver{ObjectMeta: metav1.ObjectMeta{Name: "hostpath.csi.k8s.io"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	tc := env.adminConfig.TLSClientConfig
-	b64 := base64.StdEncoding.EncodeToString
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: skiff
-  cluster: {server: %s, certificate-authority-data: %s}
-users:
-- name: admin
-  user: {client-certificate-data: %s, client-key-data: %s}
-contexts:
-- name: skiff
-  context: {cluster: skiff, user: admin, namespace: default}
-current-context: skiff
-`, env.ts.URL, b64(tc.CAData), b64(tc.CertData), b64(tc.KeyData))
-	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kubeconfig := env.adminKubeconfig(t)
 	for _, bin := range bins {
 		t.Run(filepath.Base(bin), func(t *testing.T) {
 			cacheDir := t.TempDir()
