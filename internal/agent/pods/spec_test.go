@@ -195,7 +195,7 @@ func TestContainerConfig(t *testing.T) {
 		c.Args = []string{"echo $(GREETING) $$(GREETING) $(NOPE)"}
 		c.Env = []v1.EnvVar{{Name: "GREETING", Value: "hi"}}
 		c.WorkingDir = "/work"
-		c.TTY, c.Stdin = true, true
+		c.TTY, c.Stdin, c.StdinOnce = true, true, true
 		c.SecurityContext = &v1.SecurityContext{RunAsUser: &uid, Privileged: &priv, ReadOnlyRootFilesystem: &ro}
 	})
 	e.sync(t, pod)
@@ -218,9 +218,10 @@ func TestContainerConfig(t *testing.T) {
 			"io.kubernetes.pod.name": "p", "io.kubernetes.pod.namespace": "ns", "io.kubernetes.pod.uid": "uid-p",
 			"io.kubernetes.container.name": "main",
 		},
-		Annotations: map[string]string{annotationGrace: "30", annotationImage: "busybox"},
+		// The TTY is recorded for attach, which the CRI does not tell.
+		Annotations: map[string]string{annotationGrace: "30", annotationImage: "busybox", cri.AnnotationTTY: "true"},
 		LogPath:     "main/3.log",
-		Stdin:       true, TTY: true,
+		Stdin:       true, StdinOnce: true, TTY: true,
 		Resources: &cri.Resources{CPUShares: 2, OOMScoreAdj: 1000},
 		RunAsUser: &uid, RunAsGroup: &gid, Privileged: true, ReadOnlyRootFS: true,
 	}
