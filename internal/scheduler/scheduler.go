@@ -142,7 +142,11 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 	}
 	s.cache = schedcache.New(s.priority)
 	s.snap.NamespaceLabels = s.namespaceLabels
-	ps, weights := plugins.Default()
+	ps, weights := plugins.DefaultWith(plugins.VolumeListers{
+		Claims:  factory.Core().V1().PersistentVolumeClaims().Lister(),
+		Volumes: factory.Core().V1().PersistentVolumes().Lister(),
+		Classes: factory.Storage().V1().StorageClasses().Lister(),
+	})
 	s.fw = framework.New(ps, weights, framework.Options{
 		PercentageOfNodesToScore: cfg.PercentageOfNodesToScore,
 		Rand:                     rand.New(rand.NewPCG(uint64(cfg.Now().UnixNano()), 0)),
@@ -302,8 +306,27 @@ func (s *Scheduler) registerHandlers(factory informers.SharedInformerFactory) er
 	if err != nil {
 		return fmt.Errorf("scheduler: adding node handler: %w", err)
 	}
+	// A claim bound, a volume created or changed, a class created: pods
+	// VolumeBinding rejected may fit now. Deletions cannot help them.
+	volumeChanged := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.queue.MoveOnEvent(volumePlugins()) },
+		UpdateFunc: func(any, any) { s.queue.MoveOnEvent(volumePlugins()) },
+	}
+	for what, inf := range map[string]cache.SharedIndexInformer{
+		"persistentvolumeclaim": factory.Core().V1().PersistentVolumeClaims().Informer(),
+		"persistentvolume":      factory.Core().V1().PersistentVolumes().Informer(),
+		"storageclass":          factory.Storage().V1().StorageClasses().Informer(),
+	} {
+		if _, err := inf.AddEventHandler(volumeChanged); err != nil {
+			return fmt.Errorf("scheduler: adding %s handler: %w", what, err)
+		}
+	}
 	return nil
 }
+
+// volumePlugins are the plugins whose rejections a claim, volume or
+// class event may undo.
+func volumePlugins() []string { return []string{plugins.VolumeBindingName} }
 
 // podDeletePlugins are the plugins whose rejections a pod leaving a node
 // may undo.

@@ -14,12 +14,19 @@ const (
 	PodTopologySpreadName  = "PodTopologySpread"
 	InterPodAffinityName   = "InterPodAffinity"
 	ImageLocalityName      = "ImageLocality"
+	VolumeBindingName      = "VolumeBinding"
 )
 
 // Default returns the default plugins, in upstream's filter order (the
 // first rejecting filter names the reason a node is unavailable), and
-// the default score weights.
+// the default score weights. Its VolumeBinding has no listers and skips
+// every pod; the scheduler uses DefaultWith.
 func Default() ([]framework.Plugin, map[string]int64) {
+	return DefaultWith(VolumeListers{})
+}
+
+// DefaultWith is Default with VolumeBinding reading vl.
+func DefaultWith(vl VolumeListers) ([]framework.Plugin, map[string]int64) {
 	ps := []framework.Plugin{
 		NodeUnschedulable{},
 		NodeName{},
@@ -27,6 +34,7 @@ func Default() ([]framework.Plugin, map[string]int64) {
 		NodeAffinity{},
 		NodePorts{},
 		NodeResourcesFit{},
+		NewVolumeBinding(vl),
 		BalancedAllocation{},
 		NewPodTopologySpread(),
 		NewInterPodAffinity(),

@@ -1,11 +1,13 @@
 // Package plugins holds the scheduler's filter and score plugins, one
 // file each, with upstream semantics: NodeName, NodeUnschedulable,
 // TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit (with the
-// least-allocated score), NodeResourcesBalancedAllocation,
+// least-allocated score), VolumeBinding, NodeResourcesBalancedAllocation,
 // PodTopologySpread, InterPodAffinity and ImageLocality.
 //
-// Plugins read only the framework.Snapshot and the pod they are given;
-// they do no I/O and never mutate what they read. Per-pod state goes
+// Plugins read only the framework.Snapshot and the pod they are given
+// (VolumeBinding also reads claims, volumes and storage classes from the
+// scheduler's informer caches); they do no I/O and never mutate what they
+// read. Per-pod state goes
 // through the framework.CycleState. The one state kept between pods is a
 // cache, never a decision: PodTopologySpread and InterPodAffinity (as
 // built by Default) remember per-node counts and per-domain sums keyed by
