@@ -8,7 +8,7 @@ import (
 // DefaultPluginNames are the plugins of Default in upstream's order
 // (kube-apiserver's AllOrderedPlugins, NamespaceLifecycle aside).
 func DefaultPluginNames() []string {
-	return []string{"LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "ResourceQuota"}
+	return []string{"LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "StorageObjectInUseProtection", "ResourceQuota"}
 }
 
 // Default returns the chain in upstream's order, reading through
@@ -24,6 +24,7 @@ func Default(f informers.SharedInformerFactory, client kubernetes.Interface) *Ch
 		NewNodeRestriction(client),
 		NewPodSecurity(PodSecurityConfig{}, f.Core().V1().Namespaces().Lister(), client),
 		NewPriority(f.Scheduling().V1().PriorityClasses().Lister(), client),
+		NewStorageObjectInUseProtection(),
 		NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client),
 	)
 }

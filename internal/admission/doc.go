@@ -15,6 +15,8 @@
 //	NodeRestriction  validating           system:node:<n> writes only its own objects
 //	PodSecurity      validating           Pod Security Standards from namespace labels
 //	Priority         mutating             priorityClassName → spec.priority
+//	StorageObjectInUseProtection
+//	                 mutating             pvc-/pv-protection finalizers on new claims and volumes
 //	ResourceQuota    validating           quota checks and atomic charging of status.used
 //
 // NamespaceLifecycle lives in the registry, not here.

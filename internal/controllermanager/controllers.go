@@ -25,6 +25,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
 	"github.com/skiff-dev/skiff/internal/controller/persistentvolume"
 	"github.com/skiff-dev/skiff/internal/controller/podautoscaler"
+	"github.com/skiff-dev/skiff/internal/controller/pvcprotection"
 	"github.com/skiff-dev/skiff/internal/controller/replicaset"
 	"github.com/skiff-dev/skiff/internal/controller/resourcequota"
 	"github.com/skiff-dev/skiff/internal/controller/rootcacert"
@@ -58,6 +59,8 @@ func controllers() []entry {
 		{"nodelifecycle", "node-lifecycle-controller", 1, standard(nodelifecycle.New)},
 		{"nodeipam", "node-ipam-controller", 1, standard(nodeipam.New)},
 		{"persistentvolume-binder", "persistentvolume-controller", 1, standard(persistentvolume.New)},
+		{"pvc-protection", "pvc-protection-controller", 1, standard(pvcprotection.NewPVC)},
+		{"pv-protection", "pv-protection-controller", 1, standard(pvcprotection.NewPV)},
 	}
 }
 

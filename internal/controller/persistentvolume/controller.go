@@ -456,7 +456,7 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 		return fmt.Errorf("getting volume %s: %w", name, err)
 	}
 	if pv.DeletionTimestamp != nil {
-		return nil
+		return c.syncDeletedVolume(ctx, pv)
 	}
 	ref := pv.Spec.ClaimRef
 	if ref == nil || ref.UID == "" {
@@ -501,10 +501,34 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 	}
 }
 
+// syncDeletedVolume releases a Bound volume being deleted once its claim
+// is gone, so that the pv-protection controller lets it go; it stays Bound
+// while the claim exists (also while the claim is being deleted).
+func (c *Controller) syncDeletedVolume(ctx context.Context, pv *corev1.PersistentVolume) error {
+	if pv.Status.Phase != corev1.VolumeBound {
+		return nil
+	}
+	if ref := pv.Spec.ClaimRef; ref != nil && ref.UID != "" {
+		claim, err := c.client.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("getting claim %s/%s: %w", ref.Namespace, ref.Name, err)
+		}
+		if err == nil && claim.UID == ref.UID {
+			return nil
+		}
+	}
+	return c.setVolumePhase(ctx, pv, corev1.VolumeReleased)
+}
+
 // reclaim handles a volume whose claim is gone: delete what we
-// provisioned with policy Delete, release everything else.
+// provisioned with policy Delete, release everything else. A volume to
+// delete is first marked Released: the pv-protection controller removes
+// its finalizer only once it is no longer Bound.
 func (c *Controller) reclaim(ctx context.Context, pv *corev1.PersistentVolume) error {
 	if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete && pv.Annotations[annProvisionedBy] == Provisioner {
+		if err := c.setVolumePhase(ctx, pv, corev1.VolumeReleased); err != nil {
+			return err
+		}
 		err := c.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &pv.UID},
 		})

@@ -2,6 +2,7 @@ package persistentvolume
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/controllertest"
+	"github.com/skiff-dev/skiff/internal/controller/pvcprotection"
 )
 
 // events collects what the controller records.
@@ -57,9 +59,29 @@ func start(t *testing.T, before func(kubernetes.Interface)) (kubernetes.Interfac
 			before(kubernetes.NewForConfigOrDie(cfg))
 		}
 		ev.rec = deps.Recorder.(*record.FakeRecorder)
-		return New(deps), nil
+		// The API server adds the protection finalizers: run their
+		// controllers too, as the controller manager does.
+		return withProtection{New(deps), pvcprotection.NewPVC(deps), pvcprotection.NewPV(deps)}, nil
 	})
 	return client, ev
+}
+
+// withProtection runs the binder and the pvc- and pv-protection
+// controllers.
+type withProtection struct {
+	binder *Controller
+	pvc    *pvcprotection.PVCController
+	pv     *pvcprotection.PVController
+}
+
+func (w withProtection) Run(ctx context.Context, workers int) error {
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Go(func() { errs[0] = w.binder.Run(ctx, workers) })
+	wg.Go(func() { errs[1] = w.pvc.Run(ctx, 1) })
+	wg.Go(func() { errs[2] = w.pv.Run(ctx, 1) })
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func create[T any](t *testing.T, f func(context.Context, T, metav1.CreateOptions) (T, error), obj T) T {
@@ -299,7 +321,13 @@ func TestBoundVolumeDeleted(t *testing.T) {
 	newNamespace(t, client, "lost")
 	create(t, client.CoreV1().PersistentVolumes().Create, testPV("lost-pv", "1Gi", "lost"))
 	create(t, client.CoreV1().PersistentVolumeClaims("lost").Create, claimIn("lost", "data", "1Gi", ptr.To("lost")))
-	checkBound(t, client, "lost", "data", "lost-pv")
+	_, pv := checkBound(t, client, "lost", "data", "lost-pv")
+	// Without its pv-protection finalizer the volume goes at once (with
+	// it, it would wait for the claim: TestDeletedVolumeWaitsForClaim).
+	pv.Finalizers = nil
+	if _, err := client.CoreV1().PersistentVolumes().Update(t.Context(), pv, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := client.CoreV1().PersistentVolumes().Delete(t.Context(), "lost-pv", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +340,38 @@ func TestBoundVolumeDeleted(t *testing.T) {
 	if err := ev.contains("ClaimLost"); err != nil {
 		t.Error(err)
 	}
+}
+
+func TestDeletedVolumeWaitsForClaim(t *testing.T) {
+	client, _ := start(t, nil)
+	newNamespace(t, client, "held")
+	pvs := client.CoreV1().PersistentVolumes()
+	create(t, pvs.Create, testPV("held-pv", "1Gi", "held"))
+	create(t, client.CoreV1().PersistentVolumeClaims("held").Create, claimIn("held", "data", "1Gi", ptr.To("held")))
+	checkBound(t, client, "held", "data", "held-pv")
+	if err := pvs.Delete(t.Context(), "held-pv", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The volume stays Bound, and so does the claim, while the claim
+	// exists: a later claim's bind shows the binder has looked at both.
+	create(t, pvs.Create, testPV("other-pv", "1Gi", "held"))
+	create(t, client.CoreV1().PersistentVolumeClaims("held").Create, claimIn("held", "other", "1Gi", ptr.To("held")))
+	checkBound(t, client, "held", "other", "other-pv")
+	pv := waitVolume(t, client, "held-pv", phase(corev1.VolumeBound))
+	if pv.DeletionTimestamp == nil {
+		t.Fatalf("volume not being deleted")
+	}
+	waitClaim(t, client, "held", "data", boundTo("held-pv"))
+	if err := client.CoreV1().PersistentVolumeClaims("held").Delete(t.Context(), "data", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	controllertest.Eventually(t, func() error {
+		_, err := pvs.Get(t.Context(), "held-pv", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("volume still there (%v)", err)
+	})
 }
 
 func TestUserDefaultClassKept(t *testing.T) {

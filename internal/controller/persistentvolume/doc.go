@@ -19,8 +19,15 @@
 //     reclaimPolicy Delete provisioned by skiff.dev/local-path is deleted,
 //     every other one becomes Released (Delete of any other volume is
 //     reported with a VolumeFailedDelete event: skiff deletes only what it
-//     provisioned). Deleting a provisioned volume deletes the API object
-//     only: its data directory stays on the node that used it.
+//     provisioned). A volume to delete is marked Released first, so that
+//     the pv-protection controller (internal/controller/pvcprotection)
+//     drops its finalizer. Deleting a provisioned volume deletes the API
+//     object only: its data directory stays on the node that used it.
+//   - A volume being deleted is left alone, except that a Bound one whose
+//     claim is gone becomes Released (then pv-protection lets it go). A
+//     claim being deleted still counts as present (its pvc-protection
+//     finalizer holds it while pods use it): its volume stays Bound and
+//     is reclaimed only once the claim object is gone.
 //   - Retroactive default class: an unbound claim without a class (nil
 //     spec.storageClassName and no beta annotation) gets the default
 //     class's name (the newest class annotated
@@ -57,8 +64,7 @@
 // volumeName, bind annotations, status), the default class, and events on
 // claims.
 //
-// Not done: the pvc-protection finalizer (deleting a claim a pod still
-// uses reclaims its volume at once), recycling, volume expansion, node
+// Not done: recycling, volume expansion, node
 // affinity checks while binding static volumes, setting selected-node
 // from the scheduler, the beta storage-provisioner annotations on claims,
 // and metrics.
