@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/controller/endpoints"
 	"github.com/skiff-dev/skiff/internal/controller/endpointslice"
+	"github.com/skiff-dev/skiff/internal/controller/ephemeral"
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-dev/skiff/internal/controller/job"
 	"github.com/skiff-dev/skiff/internal/controller/namespace"
@@ -61,6 +62,7 @@ func controllers() []entry {
 		{"persistentvolume-binder", "persistentvolume-controller", 1, standard(persistentvolume.New)},
 		{"pvc-protection", "pvc-protection-controller", 1, standard(pvcprotection.NewPVC)},
 		{"pv-protection", "pv-protection-controller", 1, standard(pvcprotection.NewPV)},
+		{"ephemeral-volume", "ephemeral_volume", 1, standard(ephemeral.New)},
 	}
 }
 

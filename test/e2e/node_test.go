@@ -349,6 +349,40 @@ spec:
 			}
 			return nil
 		})
+
+		// A generic ephemeral volume: its claim is made for the pod,
+		// provisioned, mounted, and goes with the pod.
+		k.okStdin(t, `apiVersion: v1
+kind: Pod
+metadata: {name: scratch, namespace: node}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: skiff-test/busybox:1.35
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo in-ephemeral > /scratch/f; exec sleep 3600']
+    volumeMounts: [{name: work, mountPath: /scratch}]
+  volumes:
+  - name: work
+    ephemeral:
+      volumeClaimTemplate:
+        spec:
+          storageClassName: e2e-local
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 1Gi}}
+`, "apply", "-f", "-")
+		k.ok(t, "wait", "-n", "node", "--for=condition=Ready", "pod/scratch", "--timeout", "60s")
+		if out := k.ok(t, "exec", "-n", "node", "scratch", "--", "cat", "/scratch/f"); out != "in-ephemeral\n" {
+			t.Errorf("ephemeral volume content = %q", out)
+		}
+		k.ok(t, "delete", "pod", "-n", "node", "scratch", "--wait")
+		eventually(t, 30*time.Second, func() error {
+			if r := k.run(t, "", "get", "pvc", "-n", "node", "scratch-work"); r.code == 0 {
+				return fmt.Errorf("claim scratch-work outlived its pod")
+			}
+			return nil
+		})
 	})
 
 	t.Run("kubectl run -i --rm", func(t *testing.T) {

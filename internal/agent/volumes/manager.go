@@ -225,8 +225,13 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 
 	case src.PersistentVolumeClaim != nil:
 		return m.claimPath(ctx, pod, vol.Name, src.PersistentVolumeClaim.ClaimName)
+
+	case src.Ephemeral != nil:
+		// A generic ephemeral volume is the claim <pod>-<volume> the
+		// ephemeral volume controller made for this pod.
+		return m.claimPath(ctx, pod, vol.Name, pod.Name+"-"+vol.Name)
 	}
-	return "", errors.New("unsupported volume type (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)")
+	return "", errors.New("unsupported volume type (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, ephemeral)")
 }
 
 // writeVolume makes dir hold p. Secret-like volumes (memory) are on a
