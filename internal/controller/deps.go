@@ -34,3 +34,20 @@ func (d Deps) Clock() func() time.Time {
 	}
 	return d.Now
 }
+
+// Log returns d.Logger, or a logger that discards when it is nil.
+func (d Deps) Log() *slog.Logger {
+	if d.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Logger
+}
+
+// Events returns d.Recorder, or a recorder that drops events when it is
+// nil.
+func (d Deps) Events() record.EventRecorder {
+	if d.Recorder == nil {
+		return &record.FakeRecorder{}
+	}
+	return d.Recorder
+}

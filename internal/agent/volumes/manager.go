@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/component-helpers/storage/ephemeral"
+
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -229,7 +231,7 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 	case src.Ephemeral != nil:
 		// A generic ephemeral volume is the claim <pod>-<volume> the
 		// ephemeral volume controller made for this pod.
-		return m.claimPath(ctx, pod, vol.Name, pod.Name+"-"+vol.Name)
+		return m.claimPath(ctx, pod, vol.Name, ephemeral.VolumeClaimName(pod, vol))
 	}
 	return "", errors.New("unsupported volume type (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, ephemeral)")
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/component-helpers/storage/ephemeral"
 )
 
 // refs are the names a pod (or persistent volume) references in its own
@@ -85,7 +86,7 @@ func podRefs(pod *corev1.Pod) refs {
 		case v.PersistentVolumeClaim != nil:
 			r.addClaim(v.PersistentVolumeClaim.ClaimName)
 		case v.Ephemeral != nil:
-			r.addClaim(pod.Name + "-" + v.Name)
+			r.addClaim(ephemeral.VolumeClaimName(pod, v))
 		case v.CSI != nil:
 			r.addLocalRef(v.CSI.NodePublishSecretRef)
 		case v.AzureFile != nil:

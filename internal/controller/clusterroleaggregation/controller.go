@@ -37,10 +37,7 @@ type Controller struct {
 // New returns the controller and registers the clusterroles informer on
 // deps.Informers; start the factory after calling it, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := deps.Log()
 	inf := deps.Informers.Rbac().V1().ClusterRoles()
 	c := &Controller{
 		client: deps.Client,

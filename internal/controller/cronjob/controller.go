@@ -54,14 +54,8 @@ type Controller struct {
 // informers on deps.Informers; start the factory after New and then call
 // Run.
 func New(deps controller.Deps) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	recorder := deps.Recorder
-	if recorder == nil {
-		recorder = &record.FakeRecorder{}
-	}
+	logger := deps.Log()
+	recorder := deps.Events()
 	cjInf := deps.Informers.Batch().V1().CronJobs()
 	jobInf := deps.Informers.Batch().V1().Jobs()
 	c := &Controller{

@@ -38,10 +38,7 @@ type Controller struct {
 // certificatesigningrequests informer on deps.Informers; start the factory
 // after calling it, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := deps.Log()
 	inf := deps.Informers.Certificates().V1().CertificateSigningRequests()
 	c := &Controller{
 		client: deps.Client,

@@ -62,14 +62,11 @@ func New(deps controller.Deps) *Controller {
 	c := &Controller{
 		client:   deps.Client,
 		recorder: deps.Recorder,
-		log:      deps.Logger,
+		log:      deps.Log(),
 		now:      deps.Clock(),
 		history:  history.Store{Client: deps.Client},
 		pending:  newPending(pendingTTL),
 		backoff:  flowcontrol.NewBackOff(time.Second, 15*time.Minute),
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.loop = reconcile.New("daemonset", c.sync, c.log)
 

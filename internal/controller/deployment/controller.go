@@ -51,14 +51,8 @@ type Controller struct {
 // replica set and pod informers it needs on deps.Informers; start the
 // factory after New, then call Run.
 func New(deps controller.Deps) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	recorder := deps.Recorder
-	if recorder == nil {
-		recorder = &record.FakeRecorder{}
-	}
+	logger := deps.Log()
+	recorder := deps.Events()
 	c := &Controller{
 		client:   deps.Client,
 		recorder: recorder,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -62,10 +61,7 @@ type Controller struct {
 // New returns the controller with its informers registered on
 // deps.Informers.
 func New(deps controller.Deps) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := deps.Log()
 	f := deps.Informers
 	pdbInformer := f.Policy().V1().PodDisruptionBudgets()
 	podInformer := f.Core().V1().Pods()

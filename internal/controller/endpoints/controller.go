@@ -52,14 +52,8 @@ type Controller struct {
 // (services, pods, endpoints) on deps.Informers; start the factory after
 // calling it, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	rec := deps.Recorder
-	if rec == nil {
-		rec = &record.FakeRecorder{}
-	}
+	log := deps.Log()
+	rec := deps.Events()
 	svcInf := deps.Informers.Core().V1().Services()
 	podInf := deps.Informers.Core().V1().Pods()
 	epInf := deps.Informers.Core().V1().Endpoints()

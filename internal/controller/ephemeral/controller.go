@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
+
+	ephemeralvol "k8s.io/component-helpers/storage/ephemeral"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,14 +36,8 @@ type Controller struct {
 // New returns the controller with its pod and claim informers registered
 // on deps.Informers; start the factory, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	rec := deps.Recorder
-	if rec == nil {
-		rec = &record.FakeRecorder{}
-	}
+	log := deps.Log()
+	rec := deps.Events()
 	podInf := deps.Informers.Core().V1().Pods()
 	claimInf := deps.Informers.Core().V1().PersistentVolumeClaims()
 	c := &Controller{
@@ -100,11 +95,6 @@ func hasEphemeral(pod *corev1.Pod) bool {
 	return false
 }
 
-// ClaimName is the name of the claim of pod's ephemeral volume vol.
-func ClaimName(pod *corev1.Pod, vol *corev1.Volume) string {
-	return pod.Name + "-" + vol.Name
-}
-
 func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
@@ -133,7 +123,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 
 // ensureClaim creates vol's claim unless it exists.
 func (c *Controller) ensureClaim(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume) error {
-	name := ClaimName(pod, vol)
+	name := ephemeralvol.VolumeClaimName(pod, vol)
 	if claim, err := c.claims.PersistentVolumeClaims(pod.Namespace).Get(name); err == nil {
 		if !metav1.IsControlledBy(claim, pod) {
 			c.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedBinding",

@@ -48,14 +48,8 @@ type Controller struct {
 // through meta. deps.Informers is not used (the collector needs no typed
 // informers); deps.Client is not used either.
 func New(deps controller.Deps, meta metadata.Interface, disc discovery.DiscoveryInterface) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	rec := deps.Recorder
-	if rec == nil {
-		rec = &record.FakeRecorder{}
-	}
+	logger := deps.Log()
+	rec := deps.Events()
 	c := &Controller{meta: meta, recorder: rec, log: logger, graph: newGraph()}
 	c.monitors = &monitors{meta: meta, disc: disc, onEvent: c.handler, running: map[schema.GroupVersionResource]*monitor{}}
 	c.deleteLoop = reconcile.New("garbagecollector-delete", c.attemptToDelete, logger)

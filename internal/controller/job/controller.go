@@ -61,14 +61,8 @@ type Controller struct {
 // New returns a Job controller and registers the Job and Pod informers on
 // deps.Informers; start the factory after New and then call Run.
 func New(deps controller.Deps) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	recorder := deps.Recorder
-	if recorder == nil {
-		recorder = &record.FakeRecorder{}
-	}
+	logger := deps.Log()
+	recorder := deps.Events()
 	jobInf := deps.Informers.Batch().V1().Jobs()
 	podInf := deps.Informers.Core().V1().Pods()
 	c := &Controller{

@@ -63,14 +63,8 @@ type Controller struct {
 // node mask and registers the node informer on deps.Informers; start the
 // factory after calling it, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	recorder := deps.Recorder
-	if recorder == nil {
-		recorder = &record.FakeRecorder{}
-	}
+	log := deps.Log()
+	recorder := deps.Events()
 	inf := deps.Informers.Core().V1().Nodes()
 	c := &Controller{
 		ClusterCIDR:  netip.MustParsePrefix(DefaultClusterCIDR),

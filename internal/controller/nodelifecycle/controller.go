@@ -89,14 +89,8 @@ type Controller struct {
 // registers its informers (nodes, leases, pods with an index by node) on
 // deps.Informers; start the factory after calling it, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	recorder := deps.Recorder
-	if recorder == nil {
-		recorder = &record.FakeRecorder{}
-	}
+	log := deps.Log()
+	recorder := deps.Events()
 	seconds := DefaultTolerationSeconds
 	nodeInf := deps.Informers.Core().V1().Nodes()
 	leaseInf := deps.Informers.Coordination().V1().Leases()

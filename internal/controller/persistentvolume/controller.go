@@ -73,14 +73,8 @@ type Controller struct {
 // New returns the binder and registers its informers (claims, volumes,
 // storage classes) on deps.Informers; start the factory, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	rec := deps.Recorder
-	if rec == nil {
-		rec = &record.FakeRecorder{}
-	}
+	log := deps.Log()
+	rec := deps.Events()
 	claimInf := deps.Informers.Core().V1().PersistentVolumeClaims()
 	pvInf := deps.Informers.Core().V1().PersistentVolumes()
 	scInf := deps.Informers.Storage().V1().StorageClasses()

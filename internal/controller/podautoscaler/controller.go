@@ -98,10 +98,7 @@ func (w statusWriter) UpdateStatus(ctx context.Context, hpa *autoscalingv2.Horiz
 // deps.Informers. Scales, Mapper and Metrics must be set before Run (see
 // NewForConfig).
 func New(deps controller.Deps) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := deps.Log()
 	hpaInformer := deps.Informers.Autoscaling().V2().HorizontalPodAutoscalers()
 	podInformer := deps.Informers.Core().V1().Pods()
 	c := &Controller{

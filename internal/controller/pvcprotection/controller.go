@@ -7,6 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/component-helpers/storage/ephemeral"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,7 +41,7 @@ type PVCController struct {
 // NewPVC returns the pvc-protection controller with its claim and pod
 // informers registered on deps.Informers.
 func NewPVC(deps controller.Deps) *PVCController {
-	log := loggerOf(deps)
+	log := deps.Log()
 	claimInf := deps.Informers.Core().V1().PersistentVolumeClaims()
 	podInf := deps.Informers.Core().V1().Pods()
 	c := &PVCController{
@@ -147,7 +149,7 @@ func claimNames(pod *corev1.Pod) []string {
 		case v.PersistentVolumeClaim != nil:
 			names = append(names, v.PersistentVolumeClaim.ClaimName)
 		case v.Ephemeral != nil:
-			names = append(names, pod.Name+"-"+v.Name)
+			names = append(names, ephemeral.VolumeClaimName(pod, &v))
 		}
 	}
 	return names
@@ -167,7 +169,7 @@ func uses(pod *corev1.Pod, claim *corev1.PersistentVolumeClaim) bool {
 		case v.Ephemeral != nil:
 			// A claim of that name the pod does not control is not its
 			// ephemeral volume (the kubelet refuses to use it).
-			if pod.Name+"-"+v.Name == claim.Name {
+			if ephemeral.VolumeClaimName(pod, &v) == claim.Name {
 				if ref := metav1.GetControllerOf(claim); ref != nil && ref.UID == pod.UID {
 					return true
 				}
@@ -189,7 +191,7 @@ type PVController struct {
 // NewPV returns the pv-protection controller with its volume informer
 // registered on deps.Informers.
 func NewPV(deps controller.Deps) *PVController {
-	log := loggerOf(deps)
+	log := deps.Log()
 	pvInf := deps.Informers.Core().V1().PersistentVolumes()
 	c := &PVController{
 		client:  deps.Client,
@@ -247,11 +249,4 @@ func waiting(m *metav1.ObjectMeta, f string) bool {
 
 func without(finalizers []string, f string) []string {
 	return slices.DeleteFunc(slices.Clone(finalizers), func(s string) bool { return s == f })
-}
-
-func loggerOf(deps controller.Deps) *slog.Logger {
-	if deps.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return deps.Logger
 }

@@ -57,14 +57,8 @@ func NewReplicationController(deps controller.Deps) *Controller {
 }
 
 func newController(deps controller.Deps, name string, k kind) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	recorder := deps.Recorder
-	if recorder == nil {
-		recorder = &record.FakeRecorder{}
-	}
+	logger := deps.Log()
+	recorder := deps.Events()
 	podInf := deps.Informers.Core().V1().Pods()
 	c := &Controller{
 		kind:     k,

@@ -62,10 +62,7 @@ type Controller struct {
 // New returns the controller with its informers registered on
 // deps.Informers.
 func New(deps controller.Deps) *Controller {
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := deps.Log()
 	f := deps.Informers
 	quotaInformer := f.Core().V1().ResourceQuotas()
 	c := &Controller{

@@ -3,7 +3,6 @@ package serviceaccount
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,10 +36,7 @@ type Controller struct {
 // (namespaces, serviceaccounts) on deps.Informers; start the factory after
 // calling it, then call Run.
 func New(deps controller.Deps) *Controller {
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := deps.Log()
 	nsInf := deps.Informers.Core().V1().Namespaces()
 	saInf := deps.Informers.Core().V1().ServiceAccounts()
 	c := &Controller{

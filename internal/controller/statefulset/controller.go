@@ -51,12 +51,9 @@ func New(deps controller.Deps) *Controller {
 	c := &Controller{
 		client:   deps.Client,
 		recorder: deps.Recorder,
-		log:      deps.Logger,
+		log:      deps.Log(),
 		now:      deps.Clock(),
 		history:  history.Store{Client: deps.Client},
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.loop = reconcile.New("statefulset", c.sync, c.log)
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/component-helpers/storage/ephemeral"
+
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,7 +99,7 @@ func (vb VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState
 		case vol.PersistentVolumeClaim != nil:
 			name = vol.PersistentVolumeClaim.ClaimName
 		case vol.Ephemeral != nil:
-			name = pod.Name + "-" + vol.Name
+			name = ephemeral.VolumeClaimName(pod, vol)
 		default:
 			continue
 		}
