@@ -23,6 +23,10 @@ import (
 // listPageSize is the etcd page size of the cache's (re-)list.
 const listPageSize = 1000
 
+// initialRing is the size a cache's event ring starts at; it doubles up
+// to the store's event buffer as events arrive.
+const initialRing = 64
+
 // entry is one cached object. Entries are immutable once published: the
 // cache replaces them, never changes them.
 type entry struct {
@@ -82,10 +86,14 @@ type cache struct {
 	// revCh is closed (and replaced) whenever rev advances. Guarded by mu.
 	revCh chan struct{}
 	// ring holds the most recent events, oldest at ringStart; floor is the
-	// revision after which ring holds every event. Guarded by mu.
+	// revision after which ring holds every event. It starts small and
+	// doubles up to ringCap (the store's event buffer), so that the sixty
+	// or so resources of an idle server do not each hold a full ring of
+	// empty slots. Guarded by mu.
 	ring      []*event
 	ringStart int
 	ringLen   int
+	ringCap   int
 	floor     int64
 	// watchers are the open watchers grouped by watch prefix. Guarded by mu.
 	watchers map[string]map[*watcher]struct{}
@@ -101,7 +109,8 @@ type cache struct {
 func (s *Store) startCache(ctx context.Context) error {
 	c := &s.cache
 	c.revCh = make(chan struct{})
-	c.ring = make([]*event, s.eventBuffer)
+	c.ringCap = s.eventBuffer
+	c.ring = make([]*event, min(initialRing, c.ringCap))
 	c.watchers = make(map[string]map[*watcher]struct{})
 	items, rev, err := s.listAll(ctx)
 	if err != nil {
@@ -364,6 +373,12 @@ func (c *cache) remove(key string) {
 // appendEvent adds ev to the ring, evicting the oldest event when full.
 // Called with mu held.
 func (c *cache) appendEvent(ev *event) {
+	if c.ringLen == len(c.ring) && len(c.ring) < c.ringCap {
+		grown := make([]*event, min(2*len(c.ring), c.ringCap))
+		n := copy(grown, c.ring[c.ringStart:])
+		copy(grown[n:], c.ring[:c.ringStart])
+		c.ring, c.ringStart = grown, 0
+	}
 	if c.ringLen == len(c.ring) {
 		c.floor = c.ring[c.ringStart].rev
 		c.ring[c.ringStart] = nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -271,4 +272,31 @@ func TestWritesFromStaleCache(t *testing.T) {
 		}
 	})
 	<-done
+}
+
+// TestRingGrows checks that the event ring starts small, grows in order
+// up to its capacity and then evicts the oldest events.
+func TestRingGrows(t *testing.T) {
+	c := &cache{ringCap: 10, ring: make([]*event, 3)}
+	var want []int64
+	for rev := int64(1); rev <= 25; rev++ {
+		c.appendEvent(&event{rev: rev})
+		want = append(want, rev)
+		if len(want) > 10 {
+			want = want[1:]
+		}
+		if len(c.ring) > c.ringCap {
+			t.Fatalf("after rev %d the ring holds %d slots, more than its capacity %d", rev, len(c.ring), c.ringCap)
+		}
+		var got []int64
+		for _, ev := range c.eventsAfter(0) {
+			got = append(got, ev.rev)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("after rev %d: events %v, want %v", rev, got, want)
+		}
+	}
+	if c.floor != 15 {
+		t.Errorf("floor = %d, want 15 (the last evicted revision)", c.floor)
+	}
 }
