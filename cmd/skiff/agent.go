@@ -22,6 +22,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/agent"
 	"github.com/skiff-dev/skiff/internal/agent/bootstrap"
 	"github.com/skiff-dev/skiff/internal/agent/eviction"
+	"github.com/skiff-dev/skiff/internal/gctune"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/server"
 )
@@ -329,6 +330,7 @@ func runAgent(args []string, stderr io.Writer) int {
 	log := f.log.logger(stderr).With("component", "agent")
 	ctx, stop := signalContext()
 	defer stop()
+	gctune.Start(ctx)
 	if f.kubeconfig == "" {
 		err = runJoinedAgent(ctx, f, log, stderr)
 	} else {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/gctune"
 )
 
 // controllerManagerFlags are the flags of "skiff controller-manager".
@@ -95,6 +96,7 @@ func runControllerManager(args []string, stderr io.Writer) int {
 
 	ctx, stop := signalContext()
 	defer stop()
+	gctune.Start(ctx)
 	if err := controllermanager.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "skiff controller-manager: %v\n", err)
 		return exitError

@@ -21,6 +21,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/audit"
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 	"github.com/skiff-dev/skiff/internal/controllermanager"
+	"github.com/skiff-dev/skiff/internal/gctune"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 	"github.com/skiff-dev/skiff/internal/server"
 )
@@ -189,6 +190,7 @@ func runServer(args []string, stderr io.Writer) int {
 
 	ctx, stop := signalContext()
 	defer stop()
+	gctune.Start(ctx)
 	if err := server.Run(ctx, cfg); err != nil {
 		fmt.Fprintf(stderr, "skiff server: %v\n", err)
 		return exitError

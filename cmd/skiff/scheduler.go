@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/gctune"
 	"github.com/skiff-dev/skiff/internal/scheduler"
 )
 
@@ -59,6 +60,7 @@ func runScheduler(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	gctune.Start(ctx)
 	err = scheduler.Run(ctx, scheduler.Config{
 		RestConfig:               rc,
 		Logger:                   f.log.logger(stderr).With("component", "scheduler"),

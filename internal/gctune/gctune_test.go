@@ -1,0 +1,66 @@
+package gctune
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+// percentNow reads the GC percent in effect.
+func percentNow() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return int(s[0].Value.Uint64())
+}
+
+func TestPercent(t *testing.T) {
+	tests := []struct {
+		name string
+		live uint64
+		want int
+	}{
+		{"nothing measured yet", 0, minPercent},
+		{"tiny heap keeps minHeadroom of room", 8 << 20, 50},
+		{"idle server", 20 << 20, 31},
+		{"at fullHeap the default", fullHeap, 100},
+		{"large heap the default", 1 << 30, 100},
+		{"half of fullHeap", 32 << 20, 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Percent(tt.live); got != tt.want {
+				t.Errorf("Percent(%d MiB) = %d, want %d", tt.live>>20, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStartTunesAfterCollection checks that Start sets the percent for the
+// live heap, and keeps doing so after collections, until ctx is done.
+func TestStartTunesAfterCollection(t *testing.T) {
+	t.Setenv("GOGC", "") // Start honours a GOGC from the environment
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+
+	// A live heap of about 24 MiB: well under fullHeap, well over
+	// minHeadroom, so the percent is about 37.
+	live := make([]byte, 24<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	Start(ctx)
+	// The finalizer runs on its own goroutine soon after a collection.
+	deadline := time.Now().Add(10 * time.Second)
+	got := percentNow()
+	for (got < 30 || got > 45) && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		got = percentNow()
+	}
+	if got < 30 || got > 45 {
+		t.Fatalf("GC percent = %d after collections with 24 MiB live, want about 37", got)
+	}
+	runtime.KeepAlive(live)
+}
