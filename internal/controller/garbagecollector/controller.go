@@ -43,15 +43,15 @@ type Controller struct {
 	ResyncPeriod time.Duration
 }
 
-// New returns a garbage collector that watches the metadata of every
-// deletable resource found through disc, and reads and writes objects
-// through meta. deps.Informers is not used (the collector needs no typed
-// informers); deps.Client is not used either.
+// New returns a garbage collector that watches every deletable resource
+// found through disc (through deps.Informers where it has the resource,
+// else through a metadata informer), and reads and writes objects through
+// meta. deps.Client is not used.
 func New(deps controller.Deps, meta metadata.Interface, disc discovery.DiscoveryInterface) *Controller {
 	logger := deps.Log()
 	rec := deps.Events()
 	c := &Controller{meta: meta, recorder: rec, log: logger, graph: newGraph()}
-	c.monitors = &monitors{meta: meta, disc: disc, onEvent: c.handler, running: map[schema.GroupVersionResource]*monitor{}}
+	c.monitors = &monitors{meta: meta, disc: disc, onEvent: c.handler, shared: deps.Informers, running: map[schema.GroupVersionResource]*monitor{}}
 	c.deleteLoop = reconcile.New("garbagecollector-delete", c.attemptToDelete, logger)
 	c.orphanLoop = reconcile.New("garbagecollector-orphan", c.orphan, logger)
 	return c

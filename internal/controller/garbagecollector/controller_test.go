@@ -54,6 +54,13 @@ func poll(t *testing.T, timeout time.Duration, what string, f func() error) {
 // start runs a server and a garbage collector for the rest of the test.
 func start(t *testing.T) (kubernetes.Interface, *record.FakeRecorder, *Controller) {
 	t.Helper()
+	return startWith(t, true)
+}
+
+// startWith is start; without shared typed informers when shared is false,
+// so that every resource is watched through a metadata informer.
+func startWith(t *testing.T, shared bool) (kubernetes.Interface, *record.FakeRecorder, *Controller) {
+	t.Helper()
 	cfg := testserver.Start(t, testserver.Options{})
 	client := kubernetes.NewForConfigOrDie(cfg)
 	meta, err := metadata.NewForConfig(cfg)
@@ -62,9 +69,13 @@ func start(t *testing.T) (kubernetes.Interface, *record.FakeRecorder, *Controlle
 	}
 	rec := record.NewFakeRecorder(100)
 	logger := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var factory informers.SharedInformerFactory
+	if shared {
+		factory = informers.NewSharedInformerFactory(client, 0)
+	}
 	gc := New(controller.Deps{
 		Client:    client,
-		Informers: informers.NewSharedInformerFactory(client, 0),
+		Informers: factory,
 		Recorder:  rec,
 		Logger:    logger,
 	}, meta, client.Discovery())
@@ -458,4 +469,24 @@ func TestGarbageCollector(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestMetadataInformers checks the collector without shared typed
+// informers: every resource is then watched through a metadata informer
+// (the way resources the typed factory does not know are watched).
+func TestMetadataInformers(t *testing.T) {
+	client, _, gc := startWith(t, false)
+	ns := "metadata"
+	newNamespace(t, client, ns)
+	owner := createCM(t, client, ns, "owner", nil)
+	dep := createCM(t, client, ns, "dep", nil, refTo(owner, true))
+	settle(t, client, ns)
+	gc.monitors.mu.Lock()
+	running := len(gc.monitors.running)
+	gc.monitors.mu.Unlock()
+	if running == 0 {
+		t.Fatal("no metadata informers running")
+	}
+	deleteCM(t, client, owner, nil)
+	poll(t, 30*time.Second, "dependent collected", cmGone(client, dep))
 }

@@ -24,9 +24,10 @@
 // Reads: discovery (every resource, in its preferred version, that
 // supports list, watch and delete, except events; re-read every
 // ResyncPeriod so new resources are watched and removed ones dropped), the
-// metadata of those objects through one metadata informer each (the graph
-// of owners and dependents), and live GETs of owners and dependents
-// through the metadata client.
+// metadata of those objects (the graph of owners and dependents) through
+// the manager's shared typed informers for built-in resources and one
+// metadata informer each for any other, and live GETs of owners and
+// dependents through the metadata client.
 //
 // Writes: DELETE of garbage (preconditions on uid and resourceVersion, so a
 // replaced or just-adopted object is never deleted by mistake), and JSON

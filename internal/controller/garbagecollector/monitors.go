@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/restmapper"
@@ -24,18 +25,30 @@ var ignored = []schema.GroupResource{
 	{Group: "events.k8s.io", Resource: "events"},
 }
 
-// monitor is one running metadata informer.
+// monitor is the collector's watch of one resource.
 type monitor struct {
-	informer cache.SharedIndexInformer
-	cancel   context.CancelFunc
+	// synced reports whether the collector's handler has seen the
+	// informer's initial list.
+	synced func() bool
+	// cancel stops the watch: it stops a metadata informer, and removes
+	// the handler from a shared one.
+	cancel func()
 }
 
-// monitors runs one metadata informer per deletable resource and keeps the
-// set in line with discovery. Its methods are safe for concurrent use.
+// monitors watches every deletable resource and keeps the set in line with
+// discovery. A resource the typed shared informer factory knows (every
+// built-in one) is watched through the factory's informer, the one the
+// other controllers of the manager use, so that the collector adds no
+// second watch and no second cache of those objects; any other resource
+// through a metadata informer of its own. Its methods are safe for
+// concurrent use.
 type monitors struct {
 	meta    metadata.Interface
 	disc    discovery.DiscoveryInterface
 	onEvent func(r schema.GroupVersionResource, kind string) cache.ResourceEventHandler
+	// shared is the manager's typed informer factory; nil watches every
+	// resource through metadata informers.
+	shared informers.SharedInformerFactory
 
 	mu sync.Mutex
 	// running by resource; guarded by mu.
@@ -94,17 +107,36 @@ func (m *monitors) sync(ctx context.Context) error {
 	if resources == nil {
 		return derr
 	}
+	startShared := false
 	for gvr, kind := range resources {
 		if m.running[gvr] != nil {
 			continue
 		}
+		if m.shared != nil {
+			if gi, err := m.shared.ForResource(gvr); err == nil {
+				inf := gi.Informer()
+				reg, err := inf.AddEventHandler(m.onEvent(gvr, kind))
+				if err != nil {
+					return fmt.Errorf("watching %s: %w", gvr, err)
+				}
+				m.running[gvr] = &monitor{synced: reg.HasSynced, cancel: func() { _ = inf.RemoveEventHandler(reg) }}
+				startShared = true
+				continue
+			}
+		}
 		inf := metadatainformer.NewFilteredMetadataInformer(m.meta, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
-		if _, err := inf.AddEventHandler(m.onEvent(gvr, kind)); err != nil {
+		reg, err := inf.AddEventHandler(m.onEvent(gvr, kind))
+		if err != nil {
 			return fmt.Errorf("watching %s: %w", gvr, err)
 		}
 		ictx, cancel := context.WithCancel(ctx)
 		go inf.RunWithContext(ictx)
-		m.running[gvr] = &monitor{informer: inf, cancel: cancel}
+		m.running[gvr] = &monitor{synced: reg.HasSynced, cancel: cancel}
+	}
+	if startShared {
+		// Starts the informers no other controller had asked for; those
+		// already running are left as they are.
+		m.shared.Start(ctx.Done())
 	}
 	if derr == nil {
 		for gvr, mon := range m.running {
@@ -130,7 +162,7 @@ func (m *monitors) synced() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, mon := range m.running {
-		if !mon.informer.HasSynced() {
+		if !mon.synced() {
 			return false
 		}
 	}
