@@ -10,6 +10,13 @@ import (
 // snapshots hold clones that nobody mutates.
 type NodeInfo struct {
 	node *v1.Node
+	// unschedulable and taints repeat the node's spec.unschedulable and
+	// spec.taints here, beside the fields the resource filter reads: the
+	// first filters then need not touch the Node object itself, which for
+	// most of 5,000 nodes is not in the CPU's cache (reading
+	// spec.unschedulable was 7% of the server's CPU while it scheduled).
+	unschedulable bool
+	taints        []v1.Taint
 	// Pods are the pods on the node, in no particular order.
 	Pods []*PodInfo
 	// PodsWithAffinity are the Pods with any pod (anti-)affinity term;
@@ -107,10 +114,20 @@ func (n *NodeInfo) SetNode(node *v1.Node) {
 	n.version++
 	n.node = node
 	n.Allocatable = Resource{}
+	n.unschedulable, n.taints = false, nil
 	if node != nil {
 		n.Allocatable = NewResource(node.Status.Allocatable)
+		n.unschedulable, n.taints = node.Spec.Unschedulable, node.Spec.Taints
 	}
 }
+
+// Unschedulable returns the node's spec.unschedulable (false without a
+// node).
+func (n *NodeInfo) Unschedulable() bool { return n.unschedulable }
+
+// Taints returns the node's spec.taints (nil without a node); they must
+// not be changed.
+func (n *NodeInfo) Taints() []v1.Taint { return n.taints }
 
 // AddPod adds a pod's aggregates.
 func (n *NodeInfo) AddPod(p *PodInfo) {
@@ -179,6 +196,8 @@ func removeAt(ps []*PodInfo, i int) []*PodInfo {
 func (n *NodeInfo) Clone() *NodeInfo {
 	return &NodeInfo{
 		node:                         n.node,
+		unschedulable:                n.unschedulable,
+		taints:                       n.taints,
 		Pods:                         append([]*PodInfo(nil), n.Pods...),
 		PodsWithAffinity:             append([]*PodInfo(nil), n.PodsWithAffinity...),
 		PodsWithRequiredAntiAffinity: append([]*PodInfo(nil), n.PodsWithRequiredAntiAffinity...),

@@ -24,7 +24,7 @@ func (NodeUnschedulable) Name() string { return NodeUnschedulableName }
 
 // Filter implements framework.FilterPlugin.
 func (NodeUnschedulable) Filter(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
-	if !node.Node().Spec.Unschedulable {
+	if !node.Unschedulable() {
 		return nil
 	}
 	taint := v1.Taint{Key: v1.TaintNodeUnschedulable, Effect: v1.TaintEffectNoSchedule}

@@ -27,7 +27,7 @@ func (TaintToleration) Name() string { return TaintTolerationName }
 
 // Filter implements framework.FilterPlugin.
 func (TaintToleration) Filter(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo) *framework.Status {
-	taints := node.Node().Spec.Taints
+	taints := node.Taints()
 	if len(taints) == 0 {
 		return nil
 	}
@@ -45,8 +45,9 @@ func (TaintToleration) Filter(_ context.Context, _ *framework.CycleState, pod *f
 // tolerations; normalized in reverse.
 func (TaintToleration) Score(_ context.Context, _ *framework.CycleState, pod *framework.PodInfo, node *framework.NodeInfo) (int64, *framework.Status) {
 	var n int64
-	for i := range node.Node().Spec.Taints {
-		t := &node.Node().Spec.Taints[i]
+	taints := node.Taints()
+	for i := range taints {
+		t := &taints[i]
 		if t.Effect != v1.TaintEffectPreferNoSchedule {
 			continue
 		}
