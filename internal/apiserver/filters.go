@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/auth"
@@ -170,6 +171,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 		servePprof(w, r, parts[2:])
 	case len(parts) >= 1 && parts[0] == "openapi":
 		serveOrNotFound(s, s.cfg.OpenAPI, w, r)
+	case isIssuerDiscoveryPath(p):
+		serveOrNotFound(s, s.cfg.IssuerDiscovery, w, r)
 	case ri.isResource && s.cfg.Groups[ri.group] != nil:
 		s.cfg.Groups[ri.group].ServeHTTP(w, r)
 	case ri.isResource:
@@ -202,6 +205,16 @@ func servePprof(w http.ResponseWriter, r *http.Request, rest []string) {
 	default:
 		pprof.Index(w, r)
 	}
+}
+
+// isIssuerDiscoveryPath reports whether p is one of the service account
+// issuer's discovery documents (with or without a trailing slash).
+func isIssuerDiscoveryPath(p string) bool {
+	switch strings.TrimSuffix(p, "/") {
+	case "/.well-known/openid-configuration", "/openid/v1/jwks":
+		return true
+	}
+	return false
 }
 
 func isDiscoveryPath(parts []string) bool {

@@ -39,6 +39,10 @@ type Config struct {
 	Discovery http.Handler
 	// OpenAPI serves /openapi/v2, /openapi/v3 and below. Nil means 404.
 	OpenAPI http.Handler
+	// IssuerDiscovery serves the service account issuer's OpenID
+	// discovery documents, /.well-known/openid-configuration and
+	// /openid/v1/jwks (see tokens.Issuer.DiscoveryHandler). Nil means 404.
+	IssuerDiscovery http.Handler
 	// ClientCAs verifies client certificates (user = CN, groups = O). It is
 	// set on the tls.Config given to Serve when that has none.
 	ClientCAs *x509.CertPool

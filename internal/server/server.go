@@ -35,6 +35,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/apiserver"
+	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/metricsapi"
@@ -295,15 +296,24 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	g.OnStop("audit log", auditLog.Close) // after the API server
+	serverURL := (&url.URL{Scheme: "https", Host: clientHostPort(ln.Addr(), listenHost)}).String()
+	// Token verifiers outside the cluster fetch the keys from where
+	// clients reach this server, as upstream derives the JWKS URI from
+	// its external address.
+	issuerDiscovery, err := issuer.DiscoveryHandler(serverURL + tokens.JWKSPath)
+	if err != nil {
+		return fmt.Errorf("service account issuer discovery: %w", err)
+	}
 	api, err := apiserver.New(apiserver.Config{
-		Stores:    stores,
-		Scheme:    scheme,
-		Discovery: disc,
-		OpenAPI:   oapi,
-		ClientCAs: certs.ClientCAs(),
-		Ready:     etcdReady(client),
-		Logger:    log,
-		Version:   versionInfo(),
+		Stores:          stores,
+		Scheme:          scheme,
+		Discovery:       disc,
+		OpenAPI:         oapi,
+		IssuerDiscovery: issuerDiscovery,
+		ClientCAs:       certs.ClientCAs(),
+		Ready:           etcdReady(client),
+		Logger:          log,
+		Version:         versionInfo(),
 		// Server-side apply needs the schemas to merge by list keys.
 		TypeConverter: oa.tc,
 		Kubelet:       kubelets,
@@ -321,7 +331,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	tlsCfg := certs.ServerTLSConfig()
 	g.Go("API server", func(ctx context.Context) error { return api.Serve(ctx, ln, tlsCfg) })
 
-	serverURL := (&url.URL{Scheme: "https", Host: clientHostPort(ln.Addr(), listenHost)}).String()
 	say("API serving on %s", serverURL)
 
 	restCfg := &rest.Config{

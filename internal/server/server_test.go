@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,12 +18,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/etcd/etcdtest"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
@@ -128,6 +133,8 @@ func TestRun(t *testing.T) {
 	if err != nil || len(slice.Endpoints) != 1 || slice.Endpoints[0].Addresses[0] != "127.0.0.1" || fmt.Sprint(*slice.Ports[0].Port) != port {
 		t.Errorf("kubernetes endpoint slice: %+v, %v", slice, err)
 	}
+
+	checkIssuerDiscovery(ctx, t, cfg, cs)
 
 	cancel()
 	select {
@@ -345,5 +352,63 @@ func TestRunExternalEtcd(t *testing.T) {
 	// The external etcd is still usable: the server closed only its client.
 	if _, err := client.Get(context.Background(), "health"); err != nil {
 		t.Errorf("external etcd after the server stopped: %v", err)
+	}
+}
+
+// checkIssuerDiscovery checks that a service account may read the token
+// issuer's OpenID discovery document and key set, which name the issuer
+// of its tokens and the key that signed them.
+func checkIssuerDiscovery(ctx context.Context, t *testing.T, admin *rest.Config, cs kubernetes.Interface) {
+	t.Helper()
+	sa, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "oidc-reader"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating a service account: %v", err)
+	}
+	tr, err := cs.CoreV1().ServiceAccounts("default").CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("requesting a token: %v", err)
+	}
+	cfg := rest.AnonymousClientConfig(admin)
+	cfg.BearerToken = tr.Status.Token
+	reader, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := reader.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("GET /.well-known/openid-configuration as a service account: %v", err)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("decoding %s: %v", body, err)
+	}
+	if doc.Issuer != tokens.DefaultIssuer || doc.JWKSURI != admin.Host+tokens.JWKSPath {
+		t.Errorf("discovery document %s: want issuer %s and jwks_uri %s", body, tokens.DefaultIssuer, admin.Host+tokens.JWKSPath)
+	}
+	body, err = reader.Discovery().RESTClient().Get().AbsPath(tokens.JWKSPath).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("GET %s as a service account: %v", tokens.JWKSPath, err)
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("key set %s: %v", body, err)
+	}
+	header, _, _ := strings.Cut(tr.Status.Token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		t.Fatalf("decoding the token header: %v", err)
+	}
+	var hdr struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Kid != set.Keys[0].Kid {
+		t.Errorf("token kid %q (%v), key set kid %q", hdr.Kid, err, set.Keys[0].Kid)
 	}
 }
