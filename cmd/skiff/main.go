@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -118,6 +119,8 @@ type serverFlags struct {
 	log                logFlags
 	// audit is the audit log (--audit-log-*).
 	audit server.AuditConfig
+	// eventTTL is how long events are kept (--event-ttl).
+	eventTTL time.Duration
 }
 
 func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
@@ -135,6 +138,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	fs.BoolVar(&f.disableScheduler, "disable-scheduler", false, "do not run the scheduler (run skiff scheduler elsewhere)")
 	fs.BoolVar(&f.disableControllers, "disable-controller-manager", false, "do not run the controllers (run skiff controller-manager elsewhere)")
 	fs.StringVar(&f.serviceCIDR, "service-cidr", "10.96.0.0/12", "range of Services' cluster IPs; its first address is the kubernetes Service's")
+	fs.DurationVar(&f.eventTTL, "event-ttl", server.DefaultEventTTL, "how long events are kept after their last update")
 	f.node.register(fs)
 	f.log.register(fs)
 	registerAuditFlags(fs, &f.audit)
@@ -147,6 +151,9 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	}
 	if _, err := netip.ParsePrefix(f.serviceCIDR); err != nil {
 		problems = append(problems, fmt.Sprintf("--service-cidr: %v", err))
+	}
+	if f.eventTTL < time.Second {
+		problems = append(problems, fmt.Sprintf("--event-ttl: %v is shorter than a second", f.eventTTL))
 	}
 	problems = append(problems, f.node.problems()...)
 	problems = append(problems, f.log.problems()...)
@@ -167,6 +174,7 @@ func runServer(args []string, stderr io.Writer) int {
 		Progress:    stderr,
 		Components:  controlPlaneComponents(f.dataDir, !f.disableScheduler, !f.disableControllers),
 		AuditConfig: f.audit,
+		EventTTL:    f.eventTTL,
 	}
 	dnsIP, err := dnsServiceIP(f.serviceCIDR)
 	if err != nil {

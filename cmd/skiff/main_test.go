@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/skiff-dev/skiff/internal/agent/eviction"
@@ -32,6 +33,7 @@ func TestRunCommandLine(t *testing.T) {
 		{name: "agent without kubeconfig", args: []string{"agent", "--data-dir", "/x"}, wantCode: exitUsage, wantStderr: "--kubeconfig is required"},
 		{name: "bad eviction threshold", args: []string{"server", "--data-dir", "/x", "--eviction-hard", "memory.available=1Gi"}, wantCode: exitUsage, wantStderr: "--eviction-hard: "},
 		{name: "agent help", args: []string{"agent", "-h"}, wantCode: exitOK, wantStderr: "-kubelet-port"},
+		{name: "event ttl too short", args: []string{"server", "--data-dir", "/x", "--event-ttl", "10ms"}, wantCode: exitUsage, wantStderr: "--event-ttl: 10ms is shorter than a second"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,12 +60,12 @@ func TestParseServerFlags(t *testing.T) {
 		"--data-dir", "/d", "--listen", "0.0.0.0:7443", "--etcd-servers", "http://a:2379, http://b:2379,",
 		"--disable-agent", "--log-format", "json", "-v", "--node-name", "n1", "--node-ip", "10.0.0.5",
 		"--node-labels", "a=b,c=", "--register-with-taints", "k=v:NoSchedule",
-		"--eviction-hard", "memory.available<1Gi,imagefs.available<15%",
+		"--eviction-hard", "memory.available<1Gi,imagefs.available<15%", "--event-ttl", "30m",
 	}, &stderr)
 	if err != nil {
 		t.Fatalf("parse: %v\n%s", err, stderr.String())
 	}
-	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", log: logFlags{format: "json", verbose: true},
+	want := serverFlags{dataDir: "/d", listen: "0.0.0.0:7443", etcdServers: "http://a:2379, http://b:2379,", disableAgent: true, serviceCIDR: "10.96.0.0/12", eventTTL: 30 * time.Minute, log: logFlags{format: "json", verbose: true},
 		node: nodeFlags{nodeName: "n1", nodeIP: "10.0.0.5", kubeletPort: 10250, clusterDomain: "cluster.local", labels: "a=b,c=", taints: "k=v:NoSchedule",
 			clusterCIDR: "10.42.0.0/16", ingressHTTP: 80, ingressHTTPS: 443, evictionHard: "memory.available<1Gi,imagefs.available<15%"}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(serverFlags{}, logFlags{}, nodeFlags{})); diff != "" {

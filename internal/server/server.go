@@ -89,6 +89,10 @@ type Config struct {
 	// AuditConfig is the audit log (audit.go); its zero value logs at
 	// Metadata level to DataDir/audit.log.
 	AuditConfig
+	// EventTTL is how long an event is kept after its last update (core
+	// and events.k8s.io events; upstream's --event-ttl); 0 means
+	// DefaultEventTTL.
+	EventTTL time.Duration
 	// DisableAdmissionPlugins names admission plugins not to run (see
 	// admission.DefaultPluginNames); tests without a service account
 	// controller disable "ServiceAccount".
@@ -267,7 +271,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	g.Go("secrets encryption", secretsLoop)
-	stores, err := newStores(storageCtx, client, scheme, resources, secretsTr, log)
+	eventTTL := cfg.EventTTL
+	if eventTTL <= 0 {
+		eventTTL = DefaultEventTTL
+	}
+	stores, err := newStores(storageCtx, client, scheme, resources, secretsTr, eventTTL, log)
 	if err != nil {
 		return err
 	}
@@ -442,16 +450,27 @@ func startEtcd(ctx context.Context, g *group, dir string, servers []string, log 
 	return emb.Client(), nil
 }
 
+// DefaultEventTTL is how long events are kept after their last update
+// unless Config.EventTTL says otherwise: upstream's default.
+const DefaultEventTTL = time.Hour
+
+// isEvents reports whether res is one of the two event resources, whose
+// objects expire.
+func isEvents(res *registry.Resource) bool {
+	return res.GVR.Resource == "events" && (res.GVR.Group == "" || res.GVR.Group == "events.k8s.io")
+}
+
 // newStores builds the storage and registry store of every resource. The
 // watch caches start in parallel (each lists its prefix) and run until
 // ctx is done. The namespaces store is every other store's NamespaceLookup.
-func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Scheme, resources []*registry.Resource, secretsTr storage.Transformer, log *slog.Logger) ([]*registry.Store, error) {
+// Events expire eventTTL after their last write.
+func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Scheme, resources []*registry.Resource, secretsTr storage.Transformer, eventTTL time.Duration, log *slog.Logger) ([]*registry.Store, error) {
 	backends := make([]*storage.Store, len(resources))
 	errs := make([]error, len(resources))
 	var wg sync.WaitGroup
 	for i, res := range resources {
 		wg.Go(func() {
-			backends[i], errs[i] = storage.New(ctx, storage.Config{
+			sc := storage.Config{
 				Client:      client,
 				Prefix:      KeyPrefix(res),
 				Resource:    res.GroupResource(),
@@ -461,7 +480,11 @@ func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Sch
 				Attrs:       res.Strategy.Attrs,
 				Transformer: transformerFor(res, secretsTr),
 				Logger:      log.With("component", "storage"),
-			})
+			}
+			if isEvents(res) {
+				sc.TTL = eventTTL
+			}
+			backends[i], errs[i] = storage.New(ctx, sc)
 		})
 	}
 	wg.Wait()

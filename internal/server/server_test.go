@@ -20,6 +20,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
@@ -300,7 +302,7 @@ func TestRunExternalEtcd(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: client.Endpoints(), Logger: testLogger(t), Progress: progress})
+		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: client.Endpoints(), EventTTL: 2 * time.Second, Logger: testLogger(t), Progress: progress})
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -339,6 +341,7 @@ func TestRunExternalEtcd(t *testing.T) {
 	if diff := cmp.Diff(wantKeys, keys); diff != "" {
 		t.Errorf("namespace keys in etcd (-want +got):\n%s", diff)
 	}
+	checkEventsExpire(ctx, t, client, filepath.Join(dir, "kubeconfig"))
 
 	cancel()
 	select {
@@ -410,5 +413,61 @@ func checkIssuerDiscovery(ctx context.Context, t *testing.T, admin *rest.Config,
 	}
 	if err := json.Unmarshal(raw, &hdr); err != nil || hdr.Kid != set.Keys[0].Kid {
 		t.Errorf("token kid %q (%v), key set kid %q", hdr.Kid, err, set.Keys[0].Kid)
+	}
+}
+
+// checkEventsExpire checks that events of both groups are written with an
+// etcd lease and vanish once it runs out (the server runs with a 2 s event
+// TTL), while other objects carry no lease.
+func checkEventsExpire(ctx context.Context, t *testing.T, client *clientv3.Client, kubeconfig string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatalf("loading kubeconfig: %v", err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	ref := corev1.ObjectReference{Kind: "ConfigMap", Namespace: "default", Name: "x", APIVersion: "v1"}
+	now := metav1.NowMicro()
+	if _, err := cs.CoreV1().Events("default").Create(ctx, &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "core-event"}, InvolvedObject: ref, Reason: "Test", Message: "m", Type: corev1.EventTypeNormal,
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating a core/v1 event: %v", err)
+	}
+	if _, err := cs.EventsV1().Events("default").Create(ctx, &eventsv1.Event{
+		ObjectMeta: metav1.ObjectMeta{Name: "events-event"}, Regarding: ref, Reason: "Test", Note: "m", Type: corev1.EventTypeNormal,
+		EventTime: now, ReportingController: "skiff.dev/test", ReportingInstance: "test", Action: "Testing",
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating an events.k8s.io/v1 event: %v", err)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kept"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating a config map: %v", err)
+	}
+	lease := func(key string) int64 {
+		resp, err := client.Get(ctx, key)
+		if err != nil || len(resp.Kvs) != 1 {
+			t.Fatalf("reading %s: %v, %d keys", key, err, len(resp.Kvs))
+		}
+		return resp.Kvs[0].Lease
+	}
+	if lease("/registry/core/events/default/core-event") == 0 || lease("/registry/events.k8s.io/events/default/events-event") == 0 {
+		t.Error("an event was stored without a lease")
+	}
+	if lease("/registry/core/configmaps/default/kept") != 0 {
+		t.Error("a config map was stored with a lease")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err1 := cs.CoreV1().Events("default").Get(ctx, "core-event", metav1.GetOptions{})
+		_, err2 := cs.EventsV1().Events("default").Get(ctx, "events-event", metav1.GetOptions{})
+		if apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events still there 30s after a 2s TTL: %v, %v", err1, err2)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("default").Get(ctx, "kept", metav1.GetOptions{}); err != nil {
+		t.Errorf("the config map: %v", err)
 	}
 }

@@ -52,6 +52,11 @@ type Config struct {
 	// decrypts every value read from it (see Transformer); nil stores the
 	// encoded objects as they are.
 	Transformer Transformer
+	// TTL, when positive, makes etcd delete each object between TTL and
+	// TTL plus 5% (at most a minute) after its last create or update,
+	// through leases shared by the writes of a short window (upstream's
+	// --event-ttl). The deletion reaches watchers as a DELETED event.
+	TTL time.Duration
 
 	// EventBuffer is how many recent events the watch cache keeps for
 	// resuming watches; 0 means 10000.
@@ -83,6 +88,7 @@ type Store struct {
 	attrs       AttrFunc
 	logger      *slog.Logger
 	transformer Transformer // nil: values are stored as encoded
+	leases      *leases     // nil: objects do not expire
 
 	eventBuffer      int
 	watcherBuffer    int
@@ -121,6 +127,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		bookmarkInterval: cfg.BookmarkInterval,
 		freshnessTimeout: cfg.FreshnessTimeout,
 		beforeWatch:      cfg.beforeWatch,
+	}
+	if cfg.TTL > 0 {
+		s.leases = newLeases(cfg.Client, cfg.TTL)
 	}
 	if s.attrs == nil {
 		s.attrs = DefaultAttrs
@@ -169,7 +178,11 @@ func (s *Store) Create(ctx context.Context, key string, obj runtime.Object, guar
 	for _, g := range guards {
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(g.Key), "=", g.ModRevision))
 	}
-	txn := s.client.Txn(ctx).If(cmps...).Then(clientv3.OpPut(full, string(data)))
+	putOpts, err := s.putOptions(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	txn := s.client.Txn(ctx).If(cmps...).Then(clientv3.OpPut(full, string(data), putOpts...))
 	if len(guards) > 0 {
 		// Tell a taken key from a changed guard without another round trip.
 		txn = txn.Else(clientv3.OpGet(full, clientv3.WithCountOnly()))
@@ -283,9 +296,13 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bo
 		if err != nil {
 			return nil, err
 		}
+		putOpts, err := s.putOptions(ctx, key)
+		if err != nil {
+			return nil, err
+		}
 		resp, err := s.client.Txn(ctx).
 			If(clientv3.Compare(clientv3.ModRevision(full), "=", st.rev)).
-			Then(clientv3.OpPut(full, string(stored))).
+			Then(clientv3.OpPut(full, string(stored), putOpts...)).
 			Else(clientv3.OpGet(full)).
 			Commit()
 		if err != nil {
