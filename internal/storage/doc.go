@@ -9,8 +9,8 @@
 // is the registry's job.
 //
 // Each Store keeps one etcd watch on its prefix. The watch cache built from
-// it holds the decoded current objects, sorted by key, and a bounded ring of
-// recent events; LIST (without a limit) and WATCH are served from it, and a
+// it holds the decoded current objects, sorted by key (a B-tree), and a
+// bounded ring of recent events; LIST (without a limit) and WATCH are served from it, and a
 // thousand API watchers cost one etcd watch. Objects handed out by the cache
 // (list items, watch event objects) are shared and must never be mutated:
 // deep-copy them first. Get and Create go to etcd; GuaranteedUpdate and
@@ -26,11 +26,15 @@
 // skips it). Reencrypt rewrites stale values (old key, plaintext) after a
 // key change. Stores without a Transformer pay one nil check.
 //
+// With Config.TTL (events) every Create and GuaranteedUpdate attaches an
+// etcd lease, shared by the writes of a short window (leases), so etcd
+// deletes the object between TTL and TTL plus 5% (at most a minute) after
+// its last write; the cache sees the deletion like any other.
+//
 // A List or Watch prefix is "" (everything), "ns/" (one namespace) or, for
 // anything not ending in "/", a single key ("ns/name").
 //
-// Known limits: the sorted index is a slice (inserts are O(n) memmoves,
-// fine to ~100k objects per resource); a compacted continue token gets 410
+// Known limits: a compacted continue token gets 410
 // without upstream's fresh "inconsistent continue" token; a watcher more
 // than WatcherBuffer events behind is closed at once (upstream waits a
 // little first).
