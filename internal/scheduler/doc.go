@@ -4,10 +4,14 @@
 // pods/binding subresource.
 //
 // Reads (informers): pods, nodes, namespaces (for namespaceSelector),
-// priority classes, pod disruption budgets (preemption), and services,
+// priority classes, pod disruption budgets (preemption), services,
 // replication controllers, replica sets and stateful sets (the default
-// spreading of their pods). Writes: pods/binding, pod status (the PodScheduled
-// condition and status.nominatedNodeName), events, and with leader
+// spreading of their pods), and persistent volume claims, persistent
+// volumes and storage classes (VolumeBinding). Writes: pods/binding, pod
+// status (the PodScheduled condition and status.nominatedNodeName),
+// events, for claims of WaitForFirstConsumer classes a volume's
+// spec.claimRef (pre-binding) or the claim's
+// volume.kubernetes.io/selected-node annotation, and with leader
 // election a coordination.k8s.io Lease in kube-system. It talks to
 // nothing but the API server and never changes objects read from the
 // informer caches (it copies first).
@@ -22,7 +26,9 @@
 //	cache.UpdateSnapshot(snap)                // incremental
 //	result, err := framework.Schedule(pod, snap) // pure
 //	fit error  -> preempt (maybe), PodScheduled=False, FailedScheduling event, queue.Requeue
-//	success    -> cache.AssumePod; go bind -> FinishBinding | ForgetPod + Readd
+//	success    -> cache.AssumePod; go bind:
+//	              bindVolumes (delayed claims: write, wait until bound) -> Binding
+//	              -> FinishBinding | ForgetPod + Readd
 //
 // A pod that fits nowhere may preempt: the pods of lower priority on one
 // node (the cheapest set, budgets honoured where possible) are deleted

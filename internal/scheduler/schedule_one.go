@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	storagehelpers "k8s.io/component-helpers/storage/volume"
 
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
+	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
 	"github.com/skiff-dev/skiff/internal/scheduler/queue"
 )
 
@@ -75,9 +79,24 @@ func (s *Scheduler) scheduleOne(ctx context.Context, qp queue.QueuedPod) {
 	s.binds.Go(func() { s.bind(ctx, log, qp, assumed) })
 }
 
-// bind binds an assumed pod; on failure it forgets the assumption and
-// queues the pod again.
+// bind binds an assumed pod, after its delayed claims (bindVolumes); on
+// failure it forgets the assumption and queues the pod again. It runs on
+// a bind goroutine and may block there while the claims are bound.
 func (s *Scheduler) bind(ctx context.Context, log *slog.Logger, qp queue.QueuedPod, assumed *v1.Pod) {
+	if err := s.bindVolumes(ctx, log, assumed); err != nil {
+		// A claim annotated with selected-node keeps it: the provisioner
+		// may already be at work there, and VolumeBinding sends the pod
+		// back to that node (upstream re-selects only once the node is
+		// gone, which skiff does not do yet).
+		s.cache.ForgetPod(assumed)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Info("binding volumes failed", "node", assumed.Spec.NodeName, "err", err)
+		s.recorder.Eventf(qp.Pod, v1.EventTypeWarning, reasonFailedScheduling, "running PreBind plugin %q: %v", plugins.VolumeBindingName, err)
+		s.queue.Readd(qp)
+		return
+	}
 	binding := &v1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: assumed.Namespace, Name: assumed.Name, UID: assumed.UID},
 		Target:     v1.ObjectReference{Kind: "Node", Name: assumed.Spec.NodeName},
@@ -96,6 +115,164 @@ func (s *Scheduler) bind(ctx context.Context, log *slog.Logger, qp queue.QueuedP
 	s.cache.FinishBinding(assumed)
 	log.Debug("pod bound", "node", assumed.Spec.NodeName)
 	s.recorder.Eventf(qp.Pod, v1.EventTypeNormal, reasonScheduled, "Successfully assigned %s/%s to %s", assumed.Namespace, assumed.Name, assumed.Spec.NodeName)
+}
+
+// volumeBindTimeout bounds bindVolumes' wait for the claims to be bound
+// (upstream waits up to 10 minutes; a local-path claim is provisioned in
+// well under a second, and a pod waiting longer is better retried).
+const volumeBindTimeout = 2 * time.Minute
+
+// bindVolumes makes the writes the pod's unbound WaitForFirstConsumer
+// claims need on its node (see plugins.VolumeBinding.Bindings) and waits
+// until each is bound (spec.volumeName set). Pods without such claims
+// return at once. Writing is idempotent: a volume already pre-bound or a
+// claim already annotated is left as is.
+func (s *Scheduler) bindVolumes(ctx context.Context, log *slog.Logger, assumed *v1.Pod) error {
+	if s.nodeLister == nil || !usesClaims(assumed) {
+		return nil
+	}
+	node, err := s.nodeLister.Get(assumed.Spec.NodeName)
+	if err != nil {
+		return fmt.Errorf("getting node %s: %w", assumed.Spec.NodeName, err)
+	}
+	bindings, err := s.volumes.Bindings(assumed, node)
+	if err != nil || len(bindings) == 0 {
+		return err
+	}
+	for _, b := range bindings {
+		if b.Volume != nil {
+			// Pre-bind, as upstream's binder: claimRef and
+			// bound-by-controller, guarded by the cached resourceVersion
+			// (a volume taken meanwhile fails with a conflict).
+			pv, dirty, err := storagehelpers.GetBindVolumeToClaim(b.Volume, b.Claim)
+			if err != nil {
+				return fmt.Errorf("pre-binding volume %s: %w", b.Volume.Name, err)
+			}
+			if !dirty {
+				continue
+			}
+			if _, err := s.client.CoreV1().PersistentVolumes().Update(ctx, pv, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("pre-binding volume %s to claim %s/%s: %w", pv.Name, b.Claim.Namespace, b.Claim.Name, err)
+			}
+			log.Debug("volume pre-bound", "volume", pv.Name, "claim", b.Claim.Name)
+			continue
+		}
+		if b.Claim.Annotations[storagehelpers.AnnSelectedNode] == node.Name {
+			continue
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+			"annotations": map[string]string{storagehelpers.AnnSelectedNode: node.Name},
+		}})
+		if err != nil {
+			return fmt.Errorf("encoding claim patch: %w", err)
+		}
+		_, err = s.client.CoreV1().PersistentVolumeClaims(b.Claim.Namespace).Patch(ctx, b.Claim.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if err != nil {
+			return fmt.Errorf("selecting node %s for claim %s/%s: %w", node.Name, b.Claim.Namespace, b.Claim.Name, err)
+		}
+		log.Debug("claim node selected", "claim", b.Claim.Name, "node", node.Name)
+	}
+	return s.waitClaimsBound(ctx, bindings, node.Name)
+}
+
+// usesClaims reports whether pod uses a claim, directly or through an
+// ephemeral volume.
+func usesClaims(pod *v1.Pod) bool {
+	for i := range pod.Spec.Volumes {
+		if pod.Spec.Volumes[i].PersistentVolumeClaim != nil || pod.Spec.Volumes[i].Ephemeral != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// waitClaimsBound waits, reading the claim cache again on every claim
+// event, until every claim of bindings is bound; it fails when one
+// cannot be any more (deleted, bound to another volume, its volume taken
+// by another claim, its selected-node removed or changed — a provisioner
+// asking to reschedule), or ctx ends, or volumeBindTimeout passes.
+func (s *Scheduler) waitClaimsBound(ctx context.Context, bindings []plugins.ClaimBinding, node string) error {
+	ctx, cancel := context.WithTimeout(ctx, volumeBindTimeout)
+	defer cancel()
+	// selected[i]: the cache has shown bindings[i]'s claim with our
+	// selected-node (before that it may lag behind our patch).
+	selected := make([]bool, len(bindings))
+	for {
+		changed := s.claimsChanged.wait() // before reading: no event is missed
+		done, err := s.claimsBound(bindings, node, selected)
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the claims to be bound: %w", ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+// claimsBound reports whether every claim of bindings is bound, or why
+// one will not be; see waitClaimsBound.
+func (s *Scheduler) claimsBound(bindings []plugins.ClaimBinding, node string, selected []bool) (bool, error) {
+	all := true
+	for i, b := range bindings {
+		want := b.Claim
+		c, err := s.volumeListers.Claims.PersistentVolumeClaims(want.Namespace).Get(want.Name)
+		if apierrors.IsNotFound(err) || (err == nil && c.UID != want.UID) {
+			return false, fmt.Errorf("claim %s/%s was deleted", want.Namespace, want.Name)
+		}
+		if err != nil {
+			return false, fmt.Errorf("getting claim %s/%s: %w", want.Namespace, want.Name, err)
+		}
+		if b.Volume != nil {
+			if c.Spec.VolumeName != "" && c.Spec.VolumeName != b.Volume.Name {
+				return false, fmt.Errorf("claim %s/%s was bound to volume %s, not %s", c.Namespace, c.Name, c.Spec.VolumeName, b.Volume.Name)
+			}
+			pv, err := s.volumeListers.Volumes.Get(b.Volume.Name)
+			if err == nil && pv.Spec.ClaimRef != nil && !storagehelpers.IsVolumeBoundToClaim(pv, c) {
+				return false, fmt.Errorf("volume %s was bound to another claim", pv.Name)
+			}
+		} else if c.Spec.VolumeName == "" {
+			switch sel := c.Annotations[storagehelpers.AnnSelectedNode]; {
+			case sel == node:
+				selected[i] = true
+			case selected[i] || sel != "":
+				return false, fmt.Errorf("claim %s/%s: selected node %q removed or changed (to %q) before it was provisioned", c.Namespace, c.Name, node, sel)
+			}
+		}
+		if c.Spec.VolumeName == "" {
+			all = false
+		}
+	}
+	return all, nil
+}
+
+// signal wakes every waiter at the next notify. A waiter takes the
+// channel from wait before checking what it waits for, so that a change
+// made meanwhile still wakes it. Safe for concurrent use.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{} // closed by notify; guarded by mu
+}
+
+// wait returns a channel closed at the next notify.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+// notify wakes the current waiters.
+func (s *signal) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }
 
 // recordFailure requeues an unschedulable pod and reports why, on the

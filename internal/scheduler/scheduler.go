@@ -114,6 +114,14 @@ type Scheduler struct {
 
 	nominated *nominator
 
+	// For the volume step of binding (bindVolumes), read from the bind
+	// goroutines.
+	nodeLister    corelisters.NodeLister
+	volumeListers plugins.VolumeListers
+	volumes       plugins.VolumeBinding
+	// claimsChanged is notified on every claim added or updated.
+	claimsChanged signal
+
 	binds sync.WaitGroup
 }
 
@@ -142,11 +150,15 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 	}
 	s.cache = schedcache.New(s.priority)
 	s.snap.NamespaceLabels = s.namespaceLabels
-	ps, weights := plugins.DefaultWith(plugins.VolumeListers{
+	vl := plugins.VolumeListers{
 		Claims:  factory.Core().V1().PersistentVolumeClaims().Lister(),
 		Volumes: factory.Core().V1().PersistentVolumes().Lister(),
 		Classes: factory.Storage().V1().StorageClasses().Lister(),
-	})
+	}
+	s.nodeLister = factory.Core().V1().Nodes().Lister()
+	s.volumeListers = vl
+	s.volumes = plugins.NewVolumeBinding(vl)
+	ps, weights := plugins.DefaultWith(vl)
 	s.fw = framework.New(ps, weights, framework.Options{
 		PercentageOfNodesToScore: cfg.PercentageOfNodesToScore,
 		Rand:                     rand.New(rand.NewPCG(uint64(cfg.Now().UnixNano()), 0)),
@@ -320,6 +332,15 @@ func (s *Scheduler) registerHandlers(factory informers.SharedInformerFactory) er
 		if _, err := inf.AddEventHandler(volumeChanged); err != nil {
 			return fmt.Errorf("scheduler: adding %s handler: %w", what, err)
 		}
+	}
+	// Binds waiting for their claims (waitClaimsBound) look again.
+	_, err = factory.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.claimsChanged.notify() },
+		UpdateFunc: func(any, any) { s.claimsChanged.notify() },
+		DeleteFunc: func(any) { s.claimsChanged.notify() },
+	})
+	if err != nil {
+		return fmt.Errorf("scheduler: adding claim wait handler: %w", err)
 	}
 	return nil
 }

@@ -300,6 +300,7 @@ kind: StorageClass
 metadata: {name: e2e-local}
 provisioner: skiff.dev/local-path
 reclaimPolicy: Delete
+volumeBindingMode: WaitForFirstConsumer
 parameters: {path: `+storage+`}
 ---
 apiVersion: apps/v1
@@ -331,6 +332,12 @@ spec:
 			t.Fatalf("claim data-db-0 is %q, want Bound", phase)
 		}
 		pv := k.ok(t, "get", "pvc", "-n", "node", "data-db-0", "-o", "jsonpath={.spec.volumeName}")
+		// WaitForFirstConsumer: the volume was provisioned for the node the
+		// scheduler chose, and requires it.
+		node := k.ok(t, "get", "pod", "-n", "node", "db-0", "-o", "jsonpath={.spec.nodeName}")
+		if got := k.ok(t, "get", "pv", pv, "-o", "jsonpath={.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values[0]}"); node == "" || got != node {
+			t.Errorf("volume %s requires node %q, want the pod's node %q", pv, got, node)
+		}
 		if _, err := os.Stat(filepath.Join(storage, pv, "first")); err != nil {
 			t.Errorf("the provisioned volume's directory holds no data: %v", err)
 		}

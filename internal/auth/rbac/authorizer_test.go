@@ -294,6 +294,9 @@ func TestDefaultPolicy(t *testing.T) {
 		{"scheduler creates its lease", authn(KubeSchedulerUser), res("create", "coordination.k8s.io", "leases", "", "kube-system", ""), auth.Allow},
 		{"scheduler patches pod status", authn(KubeSchedulerUser), res("patch", "", "pods", "status", "team", "p"), auth.Allow},
 		{"scheduler deletes victims", authn(KubeSchedulerUser), res("delete", "", "pods", "", "team", "p"), auth.Allow},
+		{"scheduler selects a claim's node", authn(KubeSchedulerUser), res("patch", "", "persistentvolumeclaims", "", "team", "data"), auth.Allow},
+		{"scheduler pre-binds a volume", authn(KubeSchedulerUser), res("update", "", "persistentvolumes", "", "", "pv1"), auth.Allow},
+		{"scheduler creates no volumes", authn(KubeSchedulerUser), res("create", "", "persistentvolumes", "", "", ""), auth.NoOpinion},
 		{"scheduler reads storage classes", authn(KubeSchedulerUser), res("list", "storage.k8s.io", "storageclasses", "", "", ""), auth.Allow},
 		{"scheduler no pod create", authn(KubeSchedulerUser), res("create", "", "pods", "", "team", ""), auth.NoOpinion},
 		// skiff:kube-controller-manager.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/volumematch"
 )
 
 // Name is the controller's name in logs and the work queue.
@@ -186,7 +187,7 @@ func (c *Controller) ensureDefaultClass(ctx context.Context) error {
 		},
 		Provisioner:       Provisioner,
 		ReclaimPolicy:     ptr.To(corev1.PersistentVolumeReclaimDelete),
-		VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate),
+		VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
 		Parameters:        map[string]string{"path": DefaultPath},
 	}
 	_, err := c.client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{})
@@ -247,10 +248,31 @@ func (c *Controller) syncClaim(ctx context.Context, ns, name string) (time.Durat
 	if err != nil {
 		return 0, fmt.Errorf("listing volumes: %w", err)
 	}
-	if pv := FindVolume(pvs, claim); pv != nil {
+	delay, err := c.delayBinding(claim)
+	if err != nil {
+		return 0, err
+	}
+	if pv := volumematch.FindVolume(pvs, claim, delay); pv != nil {
 		return 0, c.bind(ctx, pv, claim)
 	}
 	return resync, c.provision(ctx, claim)
+}
+
+// delayBinding reports whether claim's class is WaitForFirstConsumer. A
+// class that does not exist (yet) binds immediately, as upstream.
+func (c *Controller) delayBinding(claim *corev1.PersistentVolumeClaim) (bool, error) {
+	name := volumematch.ClaimClass(claim)
+	if name == "" {
+		return false, nil
+	}
+	sc, err := c.classes.Get(name)
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("getting storage class %s: %w", name, err)
+	}
+	return sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer, nil
 }
 
 // syncNamedClaim handles a claim whose spec.volumeName is set: a pre-bound
@@ -269,17 +291,17 @@ func (c *Controller) syncNamedClaim(ctx context.Context, claim *corev1.Persisten
 		return fmt.Errorf("getting volume %s: %w", claim.Spec.VolumeName, err)
 	}
 	switch {
-	case boundToClaim(pv, claim):
-		if why := fits(pv, claim); why != "" && pv.Spec.ClaimRef.UID == "" {
+	case volumematch.BoundToClaim(pv, claim):
+		if why := volumematch.Fits(pv, claim); why != "" && pv.Spec.ClaimRef.UID == "" {
 			c.recorder.Eventf(claim, corev1.EventTypeWarning, ReasonFailedBinding, "Cannot bind to requested volume %q: %s", pv.Name, why)
 			return nil
 		}
 		return c.bind(ctx, pv, claim)
 	case pv.Spec.ClaimRef == nil:
-		if !available(pv) {
+		if !volumematch.Available(pv) {
 			return nil
 		}
-		if ok, why := Match(pv, claim); !ok {
+		if ok, why := volumematch.Match(pv, claim); !ok {
 			c.recorder.Eventf(claim, corev1.EventTypeWarning, ReasonFailedBinding, "Cannot bind to requested volume %q: %s", pv.Name, why)
 			return nil
 		}
@@ -360,7 +382,7 @@ func (c *Controller) bind(ctx context.Context, pv *corev1.PersistentVolume, clai
 // provision creates a volume for a claim no volume fits, when its class is
 // ours; otherwise it records why the claim waits.
 func (c *Controller) provision(ctx context.Context, claim *corev1.PersistentVolumeClaim) error {
-	className := claimClass(claim)
+	className := volumematch.ClaimClass(claim)
 	if className == "" {
 		c.recorder.Event(claim, corev1.EventTypeNormal, ReasonFailedBinding, "no persistent volumes available for this claim and no storage class is set")
 		return nil
@@ -421,7 +443,7 @@ func NewVolume(claim *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) 
 			AccessModes:                   append([]corev1.PersistentVolumeAccessMode(nil), claim.Spec.AccessModes...),
 			PersistentVolumeReclaimPolicy: policy,
 			StorageClassName:              sc.Name,
-			VolumeMode:                    ptr.To(volumeMode(claim.Spec.VolumeMode)),
+			VolumeMode:                    ptr.To(volumematch.VolumeMode(claim.Spec.VolumeMode)),
 			MountOptions:                  append([]string(nil), sc.MountOptions...),
 			ClaimRef: &corev1.ObjectReference{
 				Kind: "PersistentVolumeClaim", APIVersion: "v1",

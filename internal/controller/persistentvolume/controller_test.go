@@ -12,6 +12,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -231,23 +232,45 @@ func TestBinder(t *testing.T) {
 			t.Fatalf("default class: %v", err)
 		}
 		if sc.Provisioner != Provisioner || ptr.Deref(sc.ReclaimPolicy, "") != corev1.PersistentVolumeReclaimDelete ||
-			ptr.Deref(sc.VolumeBindingMode, "") != storagev1.VolumeBindingImmediate ||
+			ptr.Deref(sc.VolumeBindingMode, "") != storagev1.VolumeBindingWaitForFirstConsumer ||
 			sc.Annotations[annDefaultClass] != "true" || sc.Parameters["path"] != DefaultPath {
 			t.Errorf("default class = %+v", sc)
 		}
 		claim := create(t, client.CoreV1().PersistentVolumeClaims("dyn").Create, claimIn("dyn", "data", "1Gi", nil))
 		name := "pvc-" + string(claim.UID)
-		c, pv := checkBound(t, client, "dyn", "data", name)
-		if ptr.Deref(c.Spec.StorageClassName, "") != DefaultClassName {
-			t.Errorf("claim class = %v, want %s", c.Spec.StorageClassName, DefaultClassName)
+		// WaitForFirstConsumer: nothing happens until the scheduler
+		// selects a node.
+		waitClaim(t, client, "dyn", "data", func(c *corev1.PersistentVolumeClaim) error {
+			if ptr.Deref(c.Spec.StorageClassName, "") != DefaultClassName {
+				return fmt.Errorf("claim class = %v, want %s", c.Spec.StorageClassName, DefaultClassName)
+			}
+			return nil
+		})
+		controllertest.Eventually(t, func() error { return ev.contains("waiting for first consumer to be created before binding") })
+		if _, err := client.CoreV1().PersistentVolumes().Get(t.Context(), name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("volume %s provisioned before a node was selected (%v)", name, err)
 		}
+		patch := []byte(`{"metadata":{"annotations":{"` + annSelectedNode + `":"node-1"}}}`)
+		if _, err := client.CoreV1().PersistentVolumeClaims("dyn").Patch(t.Context(), "data", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, pv := checkBound(t, client, "dyn", "data", name)
 		hp := pv.Spec.HostPath
 		if hp == nil || hp.Path != DefaultPath+"/"+name || ptr.Deref(hp.Type, "") != corev1.HostPathDirectoryOrCreate {
 			t.Errorf("hostPath = %+v", hp)
 		}
 		if pv.Spec.StorageClassName != DefaultClassName || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete ||
-			pv.Annotations[annProvisionedBy] != Provisioner || pv.Spec.NodeAffinity != nil {
+			pv.Annotations[annProvisionedBy] != Provisioner {
 			t.Errorf("provisioned volume = %+v", pv)
+		}
+		na := pv.Spec.NodeAffinity
+		if na == nil || na.Required == nil || len(na.Required.NodeSelectorTerms) != 1 {
+			t.Fatalf("nodeAffinity = %+v", na)
+		}
+		exprs := na.Required.NodeSelectorTerms[0].MatchExpressions
+		if len(exprs) != 1 || exprs[0].Key != corev1.LabelHostname || exprs[0].Operator != corev1.NodeSelectorOpIn ||
+			len(exprs[0].Values) != 1 || exprs[0].Values[0] != "node-1" {
+			t.Errorf("nodeAffinity expressions = %+v", exprs)
 		}
 		if err := ev.contains("Successfully provisioned volume " + name); err != nil {
 			t.Error(err)
@@ -265,21 +288,42 @@ func TestBinder(t *testing.T) {
 		})
 	})
 
-	t.Run("selected node", func(t *testing.T) {
-		newNamespace(t, client, "node")
-		claim := claimIn("node", "data", "1Gi", ptr.To(DefaultClassName))
-		claim.Annotations = map[string]string{annSelectedNode: "node-1"}
-		claim = create(t, client.CoreV1().PersistentVolumeClaims("node").Create, claim)
-		_, pv := checkBound(t, client, "node", "data", "pvc-"+string(claim.UID))
-		na := pv.Spec.NodeAffinity
-		if na == nil || na.Required == nil || len(na.Required.NodeSelectorTerms) != 1 {
-			t.Fatalf("nodeAffinity = %+v", na)
+	t.Run("provisioning with an Immediate class", func(t *testing.T) {
+		newNamespace(t, client, "now")
+		create(t, client.StorageV1().StorageClasses().Create, &storagev1.StorageClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "now"}, Provisioner: Provisioner,
+			VolumeBindingMode: ptr.To(storagev1.VolumeBindingImmediate),
+		})
+		claim := create(t, client.CoreV1().PersistentVolumeClaims("now").Create, claimIn("now", "data", "1Gi", ptr.To("now")))
+		_, pv := checkBound(t, client, "now", "data", "pvc-"+string(claim.UID))
+		if pv.Spec.NodeAffinity != nil {
+			t.Errorf("volume of an Immediate class has node affinity %+v", pv.Spec.NodeAffinity)
 		}
-		exprs := na.Required.NodeSelectorTerms[0].MatchExpressions
-		if len(exprs) != 1 || exprs[0].Key != corev1.LabelHostname || exprs[0].Operator != corev1.NodeSelectorOpIn ||
-			len(exprs[0].Values) != 1 || exprs[0].Values[0] != "node-1" {
-			t.Errorf("nodeAffinity expressions = %+v", exprs)
+	})
+
+	t.Run("WaitForFirstConsumer static volume waits for its pre-binding", func(t *testing.T) {
+		newNamespace(t, client, "late")
+		create(t, client.StorageV1().StorageClasses().Create, &storagev1.StorageClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "late"}, Provisioner: "kubernetes.io/no-provisioner",
+			VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
+		})
+		create(t, client.CoreV1().PersistentVolumes().Create, testPV("late-pv", "1Gi", "late"))
+		waitVolume(t, client, "late-pv", phase(corev1.VolumeAvailable))
+		claim := create(t, client.CoreV1().PersistentVolumeClaims("late").Create, claimIn("late", "data", "1Gi", ptr.To("late")))
+		controllertest.Eventually(t, func() error { return ev.contains("waiting for first consumer") })
+		if c, err := client.CoreV1().PersistentVolumeClaims("late").Get(t.Context(), "data", metav1.GetOptions{}); err != nil || c.Spec.VolumeName != "" {
+			t.Fatalf("claim bound before the scheduler chose (%v): %q", err, c.Spec.VolumeName)
 		}
+		// The scheduler pre-binds the volume it chose.
+		pv, err := client.CoreV1().PersistentVolumes().Get(t.Context(), "late-pv", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pv.Spec.ClaimRef = &corev1.ObjectReference{Kind: "PersistentVolumeClaim", APIVersion: "v1", Namespace: "late", Name: "data", UID: claim.UID, ResourceVersion: claim.ResourceVersion}
+		if _, err := client.CoreV1().PersistentVolumes().Update(t.Context(), pv, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		checkBound(t, client, "late", "data", "late-pv")
 	})
 
 	t.Run("external provisioner", func(t *testing.T) {

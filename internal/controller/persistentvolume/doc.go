@@ -8,10 +8,10 @@
 // "volume:<name>" and "class"):
 //   - At start it creates the StorageClass local-path (provisioner
 //     skiff.dev/local-path, reclaimPolicy Delete, volumeBindingMode
-//     Immediate, parameters.path /var/lib/skiff/storage, marked the
-//     default class) unless one of that name exists; a user's class is
-//     never overwritten, and a deleted one is only recreated at the next
-//     start.
+//     WaitForFirstConsumer, parameters.path /var/lib/skiff/storage,
+//     marked the default class) unless one of that name exists; a user's
+//     class is never overwritten (an older cluster keeps its Immediate
+//     class), and a deleted one is only recreated at the next start.
 //   - Volume phases: no claimRef, or a claimRef without a UID (pre-bound to
 //     a claim that may not exist yet) → Available; claimRef to the claim
 //     that names the volume in spec.volumeName → Bound; claimRef to a claim
@@ -36,7 +36,11 @@
 //     to it (claimRef namespace/name, and UID if set) is taken first;
 //     otherwise the smallest Available unbound volume that matches
 //     (Match: same class, access modes a superset, capacity ≥ request,
-//     same volumeMode, selector matches the labels). A claim naming a
+//     same volumeMode, selector matches the labels). A claim whose class
+//     is WaitForFirstConsumer takes only a pre-bound volume: the
+//     scheduler (internal/scheduler/plugins VolumeBinding) picks a free
+//     one that fits the pod's node and pre-binds it (claimRef), or sets
+//     volume.kubernetes.io/selected-node for provisioning. A claim naming a
 //     volume in spec.volumeName binds to that one only, if it is free and
 //     matches. A bind writes, in this order, the volume's claimRef and
 //     phase Bound, the claim's volumeName and annotations
@@ -49,13 +53,14 @@
 //     (hostPath <parameters.path>/<name>, DirectoryOrCreate; the claim's
 //     request, access modes and volumeMode; the class's reclaim policy;
 //     annotation pv.kubernetes.io/provisioned-by) pre-bound to the claim.
-//     With the annotation volume.kubernetes.io/selected-node the volume
-//     requires kubernetes.io/hostname = that node; otherwise it has no
-//     node affinity, so with Immediate binding its directory is created on
-//     whichever node mounts it first — right for a single node, and on
-//     several nodes the data does not follow the pod. Classes with
-//     volumeBindingMode WaitForFirstConsumer are provisioned only once the
-//     selected-node annotation is set. Claims of classes with other
+//     With the annotation volume.kubernetes.io/selected-node (set by the
+//     scheduler) the volume requires kubernetes.io/hostname = that node;
+//     otherwise (a class with Immediate binding) it has no node affinity
+//     and its directory is created on whichever node mounts it first —
+//     right for a single node, and on several nodes the data does not
+//     follow the pod. Classes with volumeBindingMode WaitForFirstConsumer
+//     (the default class's) are provisioned only once the selected-node
+//     annotation is set. Claims of classes with other
 //     provisioners stay Pending (event ExternalProvisioning).
 //   - A bound claim whose volume is gone or bound elsewhere becomes Lost.
 //
@@ -64,8 +69,7 @@
 // volumeName, bind annotations, status), the default class, and events on
 // claims.
 //
-// Not done: recycling, volume expansion, node
-// affinity checks while binding static volumes, setting selected-node
-// from the scheduler, the beta storage-provisioner annotations on claims,
-// and metrics.
+// Not done: recycling, volume expansion, node affinity checks while
+// binding static volumes of Immediate classes, the beta
+// storage-provisioner annotations on claims, and metrics.
 package persistentvolume

@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"k8s.io/component-helpers/storage/ephemeral"
 
@@ -10,12 +11,14 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	storagehelpers "k8s.io/component-helpers/storage/volume"
 
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
+	"github.com/skiff-dev/skiff/internal/volumematch"
 )
 
 // VolumeBinding keeps a pod off nodes until its PersistentVolumeClaims
@@ -27,22 +30,43 @@ import (
 //     (spec.volumeName empty) and its class does not delay binding
 //     (no class, a class that does not exist, or volumeBindingMode
 //     Immediate): "pod has unbound immediate PersistentVolumeClaims".
-//   - An unbound claim of a WaitForFirstConsumer class leaves every node
-//     feasible. Skiff does not yet pick a node for it (upstream sets
-//     volume.kubernetes.io/selected-node in PreBind and waits for the
-//     binder), so such a claim is bound, or provisioned, only once
-//     something else sets that annotation.
+//   - An unbound claim of a WaitForFirstConsumer class ("delayed") is
+//     placed per node by Filter, as upstream's binder does: a volume
+//     pre-bound to the claim (claimRef) decides alone — the node must
+//     satisfy its node affinity; otherwise the smallest Available,
+//     unclaimed volume that matches the claim (volumematch.Match:
+//     class, size, access modes, volumeMode, selector) and whose node
+//     affinity admits the node is taken, one volume per claim of the pod;
+//     with none, the class's provisioner must be able to provision there:
+//     any provisioner but "" and kubernetes.io/no-provisioner, on a node
+//     its allowedTopologies admit (skiff.dev/local-path, skiff's own, and
+//     external provisioners alike; upstream lets an external one decide
+//     later, and skiff checks no storage capacity). A claim already
+//     carrying volume.kubernetes.io/selected-node (an earlier attempt
+//     chose a node) fits that node only: upstream would overwrite the
+//     annotation, but skiff's provisioner acts on it at once, so moving
+//     the pod elsewhere would strand it away from its volume. A node that
+//     fails any of this is rejected (UnschedulableAndUnresolvable) with
+//     "node(s) didn't find available persistent volumes to bind".
 //   - Filter rejects a node (UnschedulableAndUnresolvable, as upstream:
 //     preemption cannot move a volume) that the required node affinity of
 //     a bound claim's PersistentVolume does not match, and every node when
 //     such a volume does not exist.
+//
+// Once the scheduler has chosen a node it calls Bindings for the writes
+// the delayed claims need there (pre-bind the chosen volume, or set
+// selected-node so that the claim is provisioned on that node) and waits
+// for the claims to be bound before binding the pod (upstream's PreBind).
 //
 // A claim counts as bound when spec.volumeName is set (upstream also
 // waits for the binder's pv.kubernetes.io/bind-completed annotation).
 // Unlike the other plugins it reads claims, volumes and classes from the
 // scheduler's informer listers (in-memory caches, no I/O); the scheduler
 // retries pods it rejected when a claim, volume or class is added or
-// updated. With nil listers (Default) it skips every pod.
+// updated. Unlike upstream it keeps no assume cache of volumes: two pods
+// may choose the same free volume in a row, and the second pre-bind then
+// fails on the volume's resourceVersion and that pod is retried. With nil
+// listers (Default) it skips every pod.
 type VolumeBinding struct {
 	listers VolumeListers
 }
@@ -64,6 +88,7 @@ const (
 	ReasonUnboundImmediateClaims = "pod has unbound immediate PersistentVolumeClaims"
 	ReasonVolumeNodeConflict     = "node(s) had volume node affinity conflict"
 	ReasonVolumeNotExist         = "node(s) unavailable due to one or more pvc(s) bound to non-existent pv(s)"
+	ReasonBindConflict           = "node(s) didn't find available persistent volumes to bind"
 )
 
 const volumeBindingKey = "VolumeBinding/filter"
@@ -73,10 +98,35 @@ const volumeBindingKey = "VolumeBinding/filter"
 var skipVolumes = framework.NewStatus(framework.Skip)
 
 // volumeState is what PreFilter leaves for Filter: the required node
-// selectors of the bound volumes, or that one of them is missing.
+// selectors of the bound volumes, or that one of them is missing, and
+// the delayed claims. Read-only once written (Filter runs in parallel).
 type volumeState struct {
 	selectors []*nodeaffinity.LazyErrorNodeSelector
 	missingPV bool
+	delayed   []delayedClaim
+}
+
+// delayedClaim is an unbound claim of a WaitForFirstConsumer class.
+type delayedClaim struct {
+	claim *v1.PersistentVolumeClaim
+	class *storagev1.StorageClass
+	// preBound: candidates is the one volume pre-bound to the claim, and
+	// no other volume nor provisioning may serve it.
+	preBound bool
+	// candidates are the volumes the claim may bind to on some node.
+	candidates []*v1.PersistentVolume
+}
+
+// ClaimBinding is one write the scheduler makes, once it has chosen a
+// node and before it binds the pod, for an unbound claim of a
+// WaitForFirstConsumer class: pre-bind Volume to Claim (spec.claimRef;
+// the PV controller finishes the bind), or, with Volume nil, set
+// volume.kubernetes.io/selected-node on Claim so that it is provisioned
+// on the node. Claim and Volume come from the informer caches: copy
+// before mutating.
+type ClaimBinding struct {
+	Claim  *v1.PersistentVolumeClaim
+	Volume *v1.PersistentVolume
 }
 
 // NewVolumeBinding returns the plugin reading l.
@@ -87,11 +137,23 @@ func (VolumeBinding) Name() string { return VolumeBindingName }
 
 // PreFilter implements framework.PreFilterPlugin.
 func (vb VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState, pi *framework.PodInfo, _ *framework.Snapshot) *framework.Status {
-	pod := pi.Pod
+	st, status := vb.collect(pi.Pod)
+	if status != nil {
+		return status
+	}
+	state.Write(volumeBindingKey, st)
+	return nil
+}
+
+// collect reads pod's claims: it returns the state Filter needs, or a
+// non-nil status (Skip when there is nothing to check, a rejection, or
+// an error).
+func (vb VolumeBinding) collect(pod *v1.Pod) (*volumeState, *framework.Status) {
 	if !hasClaims(pod) || vb.listers.Claims == nil || vb.listers.Volumes == nil {
-		return skipVolumes
+		return nil, skipVolumes
 	}
 	st := &volumeState{}
+	var pvs []*v1.PersistentVolume // listed on the first delayed claim
 	for i := range pod.Spec.Volumes {
 		vol := &pod.Spec.Volumes[i]
 		var name string
@@ -105,26 +167,32 @@ func (vb VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState
 		}
 		claim, err := vb.listers.Claims.PersistentVolumeClaims(pod.Namespace).Get(name)
 		if apierrors.IsNotFound(err) {
-			return framework.NewStatus(framework.UnschedulableAndUnresolvable, fmt.Sprintf("persistentvolumeclaim %q not found", name))
+			return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable, fmt.Sprintf("persistentvolumeclaim %q not found", name))
 		}
 		if err != nil {
-			return framework.AsStatus(fmt.Errorf("getting persistentvolumeclaim %s/%s: %w", pod.Namespace, name, err))
+			return nil, framework.AsStatus(fmt.Errorf("getting persistentvolumeclaim %s/%s: %w", pod.Namespace, name, err))
 		}
 		if claim.DeletionTimestamp != nil {
-			return framework.NewStatus(framework.UnschedulableAndUnresolvable, fmt.Sprintf("persistentvolumeclaim %q is being deleted", name))
+			return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable, fmt.Sprintf("persistentvolumeclaim %q is being deleted", name))
 		}
 		if vol.Ephemeral != nil && !metav1.IsControlledBy(claim, pod) {
-			return framework.NewStatus(framework.UnschedulableAndUnresolvable,
+			return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable,
 				fmt.Sprintf("PVC %s/%s was not created for pod %s/%s (pod is not owner)", claim.Namespace, claim.Name, pod.Namespace, pod.Name))
 		}
 		if claim.Spec.VolumeName == "" {
-			delay, err := vb.delayBinding(claim)
+			class, err := vb.delayingClass(claim)
 			if err != nil {
-				return framework.AsStatus(err)
+				return nil, framework.AsStatus(err)
 			}
-			if !delay {
-				return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonUnboundImmediateClaims)
+			if class == nil {
+				return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonUnboundImmediateClaims)
 			}
+			if pvs == nil {
+				if pvs, err = vb.listers.Volumes.List(labels.Everything()); err != nil {
+					return nil, framework.AsStatus(fmt.Errorf("listing persistentvolumes: %w", err))
+				}
+			}
+			st.delayed = append(st.delayed, newDelayedClaim(claim, class, pvs))
 			continue
 		}
 		pv, err := vb.listers.Volumes.Get(claim.Spec.VolumeName)
@@ -133,35 +201,59 @@ func (vb VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState
 			continue
 		}
 		if err != nil {
-			return framework.AsStatus(fmt.Errorf("getting persistentvolume %s: %w", claim.Spec.VolumeName, err))
+			return nil, framework.AsStatus(fmt.Errorf("getting persistentvolume %s: %w", claim.Spec.VolumeName, err))
 		}
 		if pv.Spec.NodeAffinity != nil && pv.Spec.NodeAffinity.Required != nil {
 			st.selectors = append(st.selectors, nodeaffinity.NewLazyErrorNodeSelector(pv.Spec.NodeAffinity.Required))
 		}
 	}
-	if !st.missingPV && len(st.selectors) == 0 {
-		return skipVolumes
+	if !st.missingPV && len(st.selectors) == 0 && len(st.delayed) == 0 {
+		return nil, skipVolumes
 	}
-	state.Write(volumeBindingKey, st)
-	return nil
+	return st, nil
 }
 
-// delayBinding reports whether claim's class has volumeBindingMode
-// WaitForFirstConsumer. No class, or a class that does not exist (yet),
-// binds immediately, as upstream decides.
-func (vb VolumeBinding) delayBinding(claim *v1.PersistentVolumeClaim) (bool, error) {
+// newDelayedClaim finds claim's candidate volumes among pvs: the volume
+// pre-bound to it that fits it, if any (the PV controller takes that one
+// whatever the node), else every Available unclaimed volume that
+// matches it (upstream ignores volumes in other phases).
+func newDelayedClaim(claim *v1.PersistentVolumeClaim, class *storagev1.StorageClass, pvs []*v1.PersistentVolume) delayedClaim {
+	d := delayedClaim{claim: claim, class: class}
+	if pv := volumematch.FindVolume(pvs, claim, true); pv != nil {
+		d.preBound = true
+		d.candidates = []*v1.PersistentVolume{pv}
+		return d
+	}
+	for _, pv := range pvs {
+		if pv.Spec.ClaimRef != nil || pv.Status.Phase != v1.VolumeAvailable {
+			continue
+		}
+		if ok, _ := volumematch.Match(pv, claim); ok {
+			d.candidates = append(d.candidates, pv)
+		}
+	}
+	return d
+}
+
+// delayingClass returns claim's class if its volumeBindingMode is
+// WaitForFirstConsumer, else nil. No class, or a class that does not
+// exist (yet), binds immediately, as upstream decides.
+func (vb VolumeBinding) delayingClass(claim *v1.PersistentVolumeClaim) (*storagev1.StorageClass, error) {
 	name := storagehelpers.GetPersistentVolumeClaimClass(claim)
 	if name == "" || vb.listers.Classes == nil {
-		return false, nil
+		return nil, nil
 	}
 	class, err := vb.listers.Classes.Get(name)
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("getting storageclass %s: %w", name, err)
+		return nil, fmt.Errorf("getting storageclass %s: %w", name, err)
 	}
-	return class.VolumeBindingMode != nil && *class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer, nil
+	if class.VolumeBindingMode == nil || *class.VolumeBindingMode != storagev1.VolumeBindingWaitForFirstConsumer {
+		return nil, nil
+	}
+	return class, nil
 }
 
 // Filter implements framework.FilterPlugin.
@@ -180,7 +272,111 @@ func (VolumeBinding) Filter(_ context.Context, state *framework.CycleState, _ *f
 			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonVolumeNodeConflict)
 		}
 	}
+	if len(st.delayed) > 0 {
+		if _, ok := placeDelayed(st.delayed, node.Node()); !ok {
+			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonBindConflict)
+		}
+	}
 	return nil
+}
+
+// placeDelayed decides, for each delayed claim, how it gets a volume on
+// node: a candidate volume (never the same one for two claims) or
+// provisioning. It reports false if some claim cannot.
+func placeDelayed(delayed []delayedClaim, node *v1.Node) ([]ClaimBinding, bool) {
+	bindings := make([]ClaimBinding, 0, len(delayed))
+	var taken map[string]bool
+	for _, d := range delayed {
+		if sel := d.claim.Annotations[storagehelpers.AnnSelectedNode]; sel != "" && sel != node.Name {
+			return nil, false
+		}
+		var fit []*v1.PersistentVolume
+		for _, pv := range d.candidates {
+			if !taken[pv.Name] && storagehelpers.CheckNodeAffinity(pv, node.Labels) == nil {
+				fit = append(fit, pv)
+			}
+		}
+		if pv := volumematch.FindVolume(fit, d.claim, false); pv != nil {
+			if taken == nil {
+				taken = map[string]bool{}
+			}
+			taken[pv.Name] = true
+			bindings = append(bindings, ClaimBinding{Claim: d.claim, Volume: pv})
+			continue
+		}
+		if d.preBound || !canProvision(d.class, node) {
+			return nil, false
+		}
+		bindings = append(bindings, ClaimBinding{Claim: d.claim})
+	}
+	return bindings, true
+}
+
+// canProvision reports whether class's provisioner may create a volume
+// for node: it has one, and its allowedTopologies (if any) admit node.
+func canProvision(class *storagev1.StorageClass, node *v1.Node) bool {
+	if class.Provisioner == "" || class.Provisioner == storagehelpers.NotSupportedProvisioner {
+		return false
+	}
+	return matchTopology(class.AllowedTopologies, node.Labels)
+}
+
+// matchTopology reports whether node labels satisfy allowedTopologies, as
+// upstream: no terms admit every node; the terms are ORed, the
+// expressions of a term ANDed, and an expression needs the label with
+// one of its values.
+func matchTopology(terms []v1.TopologySelectorTerm, nodeLabels map[string]string) bool {
+	if len(terms) == 0 {
+		return true
+	}
+	for _, term := range terms {
+		if matchTopologyTerm(term, nodeLabels) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchTopologyTerm(term v1.TopologySelectorTerm, nodeLabels map[string]string) bool {
+	for _, req := range term.MatchLabelExpressions {
+		v, ok := nodeLabels[req.Key]
+		if !ok || !slices.Contains(req.Values, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// Bindings returns the writes the delayed claims of pod need on node —
+// pre-bind the volume Filter would choose there, or provision — from the
+// caches' current contents. Nil when the pod has none. It fails when
+// node no longer fits the pod's claims (a volume was taken, or a claim
+// bound elsewhere, since the pod was scheduled) or a cache read fails.
+// The scheduler calls it from its bind goroutines; it only reads the
+// caches.
+func (vb VolumeBinding) Bindings(pod *v1.Pod, node *v1.Node) ([]ClaimBinding, error) {
+	st, status := vb.collect(pod)
+	switch {
+	case status.IsSkip():
+		return nil, nil
+	case status != nil:
+		return nil, fmt.Errorf("checking the claims of pod %s/%s: %w", pod.Namespace, pod.Name, status.Err())
+	case st.missingPV:
+		return nil, fmt.Errorf("node %s: %s", node.Name, ReasonVolumeNotExist)
+	}
+	for _, sel := range st.selectors {
+		if ok, err := sel.Match(node); err != nil || !ok {
+			return nil, fmt.Errorf("node %s: %s", node.Name, ReasonVolumeNodeConflict)
+		}
+	}
+	if len(st.delayed) == 0 {
+		return nil, nil
+	}
+	bindings, ok := placeDelayed(st.delayed, node)
+	if !ok {
+		return nil, fmt.Errorf("node %s: %s", node.Name, ReasonBindConflict)
+	}
+	return bindings, nil
 }
 
 // hasClaims reports whether pod uses a claim, directly or through an

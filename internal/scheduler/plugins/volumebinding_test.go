@@ -3,15 +3,19 @@ package plugins
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
+	storagehelpers "k8s.io/component-helpers/storage/volume"
 
+	"github.com/skiff-dev/skiff/internal/controller/persistentvolume"
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 )
 
@@ -70,8 +74,54 @@ func volume(name string, hosts ...string) *v1.PersistentVolume {
 	return pv
 }
 
-func class(name string, mode storagev1.VolumeBindingMode) *storagev1.StorageClass {
-	return &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}, VolumeBindingMode: &mode}
+// class returns a class provisioned by skiff's local-path provisioner.
+func class(name string, mode storagev1.VolumeBindingMode, mut ...func(*storagev1.StorageClass)) *storagev1.StorageClass {
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name}, Provisioner: persistentvolume.Provisioner, VolumeBindingMode: &mode}
+	for _, m := range mut {
+		m(sc)
+	}
+	return sc
+}
+
+func provisioner(p string) func(*storagev1.StorageClass) {
+	return func(sc *storagev1.StorageClass) { sc.Provisioner = p }
+}
+
+// allowed restricts a class to nodes with label key in values.
+func allowed(key string, values ...string) func(*storagev1.StorageClass) {
+	return func(sc *storagev1.StorageClass) {
+		sc.AllowedTopologies = append(sc.AllowedTopologies, v1.TopologySelectorTerm{
+			MatchLabelExpressions: []v1.TopologySelectorLabelRequirement{{Key: key, Values: values}},
+		})
+	}
+}
+
+// staticPV returns an Available volume of class, requiring one of hosts
+// if any.
+func staticPV(name, class string, hosts ...string) *v1.PersistentVolume {
+	pv := volume(name, hosts...)
+	pv.Spec.StorageClassName = class
+	pv.Status.Phase = v1.VolumeAvailable
+	return pv
+}
+
+func withClaimRef(ns, name, uid string) func(*v1.PersistentVolume) {
+	return func(pv *v1.PersistentVolume) {
+		pv.Spec.ClaimRef = &v1.ObjectReference{Namespace: ns, Name: name, UID: types.UID(uid)}
+	}
+}
+
+func with(pv *v1.PersistentVolume, mut ...func(*v1.PersistentVolume)) *v1.PersistentVolume {
+	for _, m := range mut {
+		m(pv)
+	}
+	return pv
+}
+
+func selectedNode(n string) func(*v1.PersistentVolumeClaim) {
+	return func(c *v1.PersistentVolumeClaim) {
+		c.Annotations = map[string]string{storagehelpers.AnnSelectedNode: n}
+	}
 }
 
 func withClaims(names ...string) func(*v1.Pod) {
@@ -95,6 +145,8 @@ func withEphemeral(vol string) func(*v1.Pod) {
 func TestVolumeBinding(t *testing.T) {
 	wffc := class("wffc", storagev1.VolumeBindingWaitForFirstConsumer)
 	immediate := class("fast", storagev1.VolumeBindingImmediate)
+	local := class("local", storagev1.VolumeBindingWaitForFirstConsumer, provisioner(storagehelpers.NotSupportedProvisioner))
+	ext := class("ext", storagev1.VolumeBindingWaitForFirstConsumer, provisioner("example.com/csi"))
 	nodes := []*v1.Node{node("a", "4", nil), node("b", "4", nil)}
 	deleting := func(c *v1.PersistentVolumeClaim) { c.DeletionTimestamp = &metav1.Time{} }
 	owned := func(c *v1.PersistentVolumeClaim) {
@@ -139,6 +191,35 @@ func TestVolumeBinding(t *testing.T) {
 		{"ephemeral claim of another pod", pod("ns", "p", "", "", nil, withEphemeral("scratch")), []any{claim("p-scratch", "", "pv1"), volume("pv1")},
 			"0/2 nodes are available: PVC ns/p-scratch was not created for pod ns/p (pod is not owner)."},
 		{"ephemeral claim bound to a", pod("ns", "p", "", "", nil, withEphemeral("scratch")), []any{claim("p-scratch", "", "pv1", owned), volume("pv1", "a")}, "a"},
+		// WaitForFirstConsumer: the node is chosen first.
+		{"WFFC local-path: every node", pod("ns", "p", "", "", nil, withClaims("data")), []any{claim("data", "wffc", ""), wffc}, "a|b"},
+		{"WFFC local-path: allowedTopologies exclude a", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "topo", ""), class("topo", storagev1.VolumeBindingWaitForFirstConsumer, allowed(v1.LabelHostname, "b", "c"))}, "b"},
+		{"WFFC local-path: allowedTopologies exclude all", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "topo", ""), class("topo", storagev1.VolumeBindingWaitForFirstConsumer, allowed("zone", "z1"))},
+			"0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."},
+		{"WFFC static volume on b", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "local", ""), local, staticPV("pv-b", "local", "b")}, "b"},
+		{"WFFC static volume not Available", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "local", ""), local, with(staticPV("pv-b", "local", "b"), func(pv *v1.PersistentVolume) { pv.Status.Phase = v1.VolumePending })},
+			"0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."},
+		{"WFFC static volume of another class", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "local", ""), local, staticPV("pv-b", "other", "b")},
+			"0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."},
+		{"WFFC no-provisioner, no volume", pod("ns", "p", "", "", nil, withClaims("data")), []any{claim("data", "local", ""), local},
+			"0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."},
+		{"WFFC two claims, one volume", pod("ns", "p", "", "", nil, withClaims("d1", "d2")),
+			[]any{claim("d1", "local", ""), claim("d2", "local", ""), local, staticPV("pv-b", "local", "b")},
+			"0/2 nodes are available: 2 node(s) didn't find available persistent volumes to bind."},
+		{"WFFC two claims, two volumes on b", pod("ns", "p", "", "", nil, withClaims("d1", "d2")),
+			[]any{claim("d1", "local", ""), claim("d2", "local", ""), local, staticPV("pv-b1", "local", "b"), staticPV("pv-b2", "local", "b")}, "b"},
+		{"WFFC external provisioner, no volume", pod("ns", "p", "", "", nil, withClaims("data")), []any{claim("data", "ext", ""), ext}, "a|b"},
+		{"WFFC external provisioner, volume on a", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "ext", ""), ext, staticPV("pv-a", "ext", "a")}, "a|b"},
+		{"WFFC pre-bound volume on a", pod("ns", "p", "", "", nil, withClaims("data")),
+			[]any{claim("data", "wffc", ""), wffc, with(staticPV("pv-a", "wffc", "a"), withClaimRef("ns", "data", ""))}, "a"},
+		{"WFFC selected node b", pod("ns", "p", "", "", nil, withClaims("data")), []any{claim("data", "wffc", "", selectedNode("b")), wffc}, "b"},
+		{"WFFC ephemeral claim", pod("ns", "p", "", "", nil, withEphemeral("scratch")), []any{claim("p-scratch", "wffc", "", owned), wffc}, "a|b"},
 		{"claim in another namespace", pod("other", "p", "", "", nil, withClaims("data")), []any{claim("data", "", "pv1"), volume("pv1")},
 			`0/2 nodes are available: persistentvolumeclaim "data" not found.`},
 	}
@@ -195,5 +276,48 @@ func TestVolumeBindingStatuses(t *testing.T) {
 	// Without listers (Default) every pod is skipped.
 	if st := (VolumeBinding{}).PreFilter(ctx, framework.NewCycleState(), pi, nil); !st.IsSkip() {
 		t.Errorf("PreFilter without listers: %v", st.Code())
+	}
+}
+
+// TestVolumeBindingBindings checks the writes chosen for the delayed
+// claims once the node is known.
+func TestVolumeBindingBindings(t *testing.T) {
+	wffc := class("wffc", storagev1.VolumeBindingWaitForFirstConsumer)
+	local := class("local", storagev1.VolumeBindingWaitForFirstConsumer, provisioner(storagehelpers.NotSupportedProvisioner))
+	p := pod("ns", "p", "", "", nil, withClaims("dyn", "static"))
+	tests := []struct {
+		name    string
+		objs    []any
+		node    string
+		want    []string // claim=volume, or claim=provision
+		wantErr bool
+	}{
+		{"provision and static", []any{wffc, local, claim("dyn", "wffc", ""), claim("static", "local", ""),
+			staticPV("b2", "local", "b"), staticPV("b1", "local", "b"), staticPV("on-a", "local", "a")},
+			"b", []string{"dyn=provision", "static=b1"}, false},
+		{"bound claims need nothing", []any{claim("dyn", "", "pv1"), claim("static", "", "pv2"), volume("pv1"), volume("pv2")}, "a", nil, false},
+		{"claim bound elsewhere meanwhile", []any{claim("dyn", "", "pv1"), claim("static", "", "pv2"), volume("pv1", "b"), volume("pv2")}, "a", nil, true},
+		{"volume taken meanwhile", []any{wffc, local, claim("dyn", "wffc", ""), claim("static", "local", ""),
+			with(staticPV("on-a", "local", "a"), withClaimRef("ns", "other", "x"))}, "a", nil, true},
+	}
+	nodes := map[string]*v1.Node{"a": node("a", "4", nil), "b": node("b", "4", nil)}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bs, err := NewVolumeBinding(volumeListers(t, tt.objs...)).Bindings(p, nodes[tt.node])
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Bindings error = %v, want error %v", err, tt.wantErr)
+			}
+			var got []string
+			for _, b := range bs {
+				to := "provision"
+				if b.Volume != nil {
+					to = b.Volume.Name
+				}
+				got = append(got, b.Claim.Name+"="+to)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Bindings = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

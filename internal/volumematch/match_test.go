@@ -1,4 +1,4 @@
-package persistentvolume
+package volumematch
 
 import (
 	"testing"
@@ -112,31 +112,36 @@ func TestMatch(t *testing.T) {
 func TestFindVolume(t *testing.T) {
 	claim := testClaim("data", "1Gi", ptr.To("manual"))
 	tests := []struct {
-		name string
-		pvs  []*corev1.PersistentVolume
-		want string
+		name  string
+		pvs   []*corev1.PersistentVolume
+		delay bool
+		want  string
 	}{
-		{"none", nil, ""},
+		{"none", nil, false, ""},
 		{"smallest fitting", []*corev1.PersistentVolume{
 			testPV("big", "10Gi", "manual"), testPV("small", "512Mi", "manual"),
 			testPV("mid", "2Gi", "manual"), testPV("other", "1Gi", "fast"),
-		}, "mid"},
-		{"ties by name", []*corev1.PersistentVolume{testPV("b", "1Gi", "manual"), testPV("a", "1Gi", "manual")}, "a"},
+		}, false, "mid"},
+		{"ties by name", []*corev1.PersistentVolume{testPV("b", "1Gi", "manual"), testPV("a", "1Gi", "manual")}, false, "a"},
 		{"pre-bound preferred over smaller", []*corev1.PersistentVolume{
 			testPV("small", "1Gi", "manual"), testPV("mine", "8Gi", "other-class", withClaimRef("default", "data", "")),
-		}, "mine"},
-		{"pre-bound with matching uid", []*corev1.PersistentVolume{testPV("mine", "1Gi", "manual", withClaimRef("default", "data", "uid-data"))}, "mine"},
-		{"pre-bound with other uid skipped", []*corev1.PersistentVolume{testPV("old", "1Gi", "manual", withClaimRef("default", "data", "uid-old"))}, ""},
-		{"pre-bound to another claim skipped", []*corev1.PersistentVolume{testPV("theirs", "1Gi", "manual", withClaimRef("default", "other", ""))}, ""},
+		}, false, "mine"},
+		{"pre-bound with matching uid", []*corev1.PersistentVolume{testPV("mine", "1Gi", "manual", withClaimRef("default", "data", "uid-data"))}, false, "mine"},
+		{"pre-bound with other uid skipped", []*corev1.PersistentVolume{testPV("old", "1Gi", "manual", withClaimRef("default", "data", "uid-old"))}, false, ""},
+		{"pre-bound to another claim skipped", []*corev1.PersistentVolume{testPV("theirs", "1Gi", "manual", withClaimRef("default", "other", ""))}, false, ""},
 		{"pre-bound but too small skipped", []*corev1.PersistentVolume{
 			testPV("mine", "100Mi", "manual", withClaimRef("default", "data", "")), testPV("free", "1Gi", "manual"),
-		}, "free"},
-		{"released skipped", []*corev1.PersistentVolume{testPV("rel", "1Gi", "manual", withPhase(corev1.VolumeReleased))}, ""},
-		{"pending (new) accepted", []*corev1.PersistentVolume{testPV("new", "1Gi", "manual", withPhase(corev1.VolumePending))}, "new"},
+		}, false, "free"},
+		{"released skipped", []*corev1.PersistentVolume{testPV("rel", "1Gi", "manual", withPhase(corev1.VolumeReleased))}, false, ""},
+		{"pending (new) accepted", []*corev1.PersistentVolume{testPV("new", "1Gi", "manual", withPhase(corev1.VolumePending))}, false, "new"},
+		{"delayed: free volumes left to the scheduler", []*corev1.PersistentVolume{testPV("free", "1Gi", "manual")}, true, ""},
+		{"delayed: pre-bound taken", []*corev1.PersistentVolume{
+			testPV("free", "1Gi", "manual"), testPV("mine", "2Gi", "manual", withClaimRef("default", "data", "uid-data")),
+		}, true, "mine"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := FindVolume(tt.pvs, claim)
+			got := FindVolume(tt.pvs, claim, tt.delay)
 			name := ""
 			if got != nil {
 				name = got.Name
