@@ -1,6 +1,7 @@
 package controllermanager
 
 import (
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
 
 	"context"
@@ -267,7 +268,7 @@ func (m *manager) runControllers(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	factory := informers.NewSharedInformerFactory(m.client, resyncPeriod)
+	factory := informers.NewSharedInformerFactoryWithOptions(m.client, resyncPeriod, cachetrim.Option())
 	type built struct {
 		entry
 		r runner

@@ -15,6 +15,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/informers"
@@ -107,7 +108,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		upstreams = append(upstreams, u)
 	}
-	factory := informers.NewSharedInformerFactory(cfg.Client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, cachetrim.Option())
 	s := &Server{
 		cfg:       cfg,
 		domain:    mdns.Fqdn(strings.ToLower(cfg.Domain)),

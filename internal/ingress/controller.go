@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -134,7 +135,7 @@ func New(cfg Config) (*Controller, error) {
 	c.proxy = newProxy(c.log)
 	c.table.Store(buildTable(nil, nil, nil))
 
-	c.factory = informers.NewSharedInformerFactory(cfg.Client, 0)
+	c.factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, cachetrim.Option())
 	ingInf := c.factory.Networking().V1().Ingresses()
 	classInf := c.factory.Networking().V1().IngressClasses()
 	svcInf := c.factory.Core().V1().Services()

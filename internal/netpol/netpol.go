@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -67,7 +68,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	factory := informers.NewSharedInformerFactory(cfg.Client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, cachetrim.Option())
 	policies := factory.Networking().V1().NetworkPolicies()
 	pods := factory.Core().V1().Pods()
 	namespaces := factory.Core().V1().Namespaces()

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -135,7 +136,7 @@ func newProxier(cfg Config) (*proxier, error) {
 			return nil, err
 		}
 	}
-	factory := informers.NewSharedInformerFactory(cfg.Client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, cachetrim.Option())
 	p := &proxier{
 		cfg:      cfg,
 		log:      cfg.Logger,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -58,7 +59,7 @@ func runRoutes(ctx context.Context, cfg routesConfig) error {
 	if _, err := exec.LookPath(cfg.ip[0]); err != nil {
 		return fmt.Errorf("proxy routes: %w", err)
 	}
-	factory := informers.NewSharedInformerFactory(cfg.client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(cfg.client, 0, cachetrim.Option())
 	defer factory.Shutdown()
 	kick := make(chan struct{}, 1)
 	poke := func(any) {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	schedcache "github.com/skiff-dev/skiff/internal/scheduler/cache"
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
@@ -126,7 +127,7 @@ type Scheduler struct {
 }
 
 func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
-	factory := informers.NewSharedInformerFactory(client, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()

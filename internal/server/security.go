@@ -22,6 +22,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/auth/node"
 	"github.com/skiff-dev/skiff/internal/auth/rbac"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
@@ -51,7 +52,7 @@ func newSecurity(disabledPlugins []string) *security {
 // and priority classes, and waits for the caches. The informers run until
 // run is done; ctx bounds the start.
 func (s *security) start(ctx, run context.Context, client kubernetes.Interface, log *slog.Logger) error {
-	f := informers.NewSharedInformerFactory(client, 0)
+	f := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
 	nodeAuthz := node.New(f)
 	rbacAuthz := rbac.New(f)
 	chain := admission.Default(f, client)

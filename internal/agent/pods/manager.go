@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/agent/podstatus"
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 )
 
 // The CRI labels the agent sets on every sandbox and container it creates;
@@ -291,6 +292,7 @@ func (m *Manager) Evict(ctx context.Context, pod *v1.Pod, reason, message string
 // synced. It returns nil on cancellation.
 func (m *Manager) Run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactoryWithOptions(m.cfg.Client, 0,
+		cachetrim.Option(),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", m.cfg.NodeName).String()
 		}))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -75,6 +76,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0,
+		cachetrim.Option(),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.NodeName).String()
 		}))

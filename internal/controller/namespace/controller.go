@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -82,7 +83,7 @@ func New(client kubernetes.Interface, meta metadata.Interface, disc discovery.Di
 func (c *Controller) Run(ctx context.Context) error {
 	defer c.queue.ShutDown()
 
-	factory := informers.NewSharedInformerFactory(c.client, resyncPeriod)
+	factory := informers.NewSharedInformerFactoryWithOptions(c.client, resyncPeriod, cachetrim.Option())
 	nsInformer := factory.Core().V1().Namespaces()
 	c.lister = nsInformer.Lister()
 	if _, err := nsInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
 )
@@ -63,7 +64,7 @@ func NewForConfig(deps controller.Deps, cfg *rest.Config) (*Controller, error) {
 // New returns the controller publishing caPEM.
 func New(deps controller.Deps, caPEM string) *Controller {
 	log := deps.Log()
-	own := informers.NewSharedInformerFactoryWithOptions(deps.Client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+	own := informers.NewSharedInformerFactoryWithOptions(deps.Client, 0, cachetrim.Option(), informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("metadata.name", ConfigMapName).String()
 	}))
 	nsInf := deps.Informers.Core().V1().Namespaces()
