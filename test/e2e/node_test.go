@@ -212,7 +212,10 @@ spec:
   - name: hog
     image: skiff-test/busybox:1.35
     imagePullPolicy: Never
-    command: [dd, if=/dev/zero, of=/dev/null, bs=128M, count=1]
+    # The pause lets containerd watch the container's memory cgroup for
+    # OOM events first: a process killed in its first milliseconds can
+    # exit before that, and is then reported as a plain Error (137).
+    command: [sh, -c, 'sleep 1; exec dd if=/dev/zero of=/dev/null bs=128M count=1']
     resources:
       limits: {memory: 32Mi}
 `
