@@ -21,6 +21,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/controllertest"
 	"github.com/skiff-dev/skiff/internal/controller/pvcprotection"
+	"github.com/skiff-dev/skiff/internal/volumematch/volumetest"
 )
 
 // events collects what the controller records.
@@ -100,7 +101,7 @@ func newNamespace(t *testing.T, client kubernetes.Interface, name string) {
 }
 
 func claimIn(ns, name, size string, class *string) *corev1.PersistentVolumeClaim {
-	c := testClaim(name, size, class)
+	c := volumetest.Claim(name, size, class)
 	c.Namespace, c.UID = ns, ""
 	return c
 }
@@ -176,12 +177,12 @@ func TestBinder(t *testing.T) {
 	t.Run("static volume: smallest fitting", func(t *testing.T) {
 		newNamespace(t, client, "static")
 		for _, pv := range []*corev1.PersistentVolume{
-			testPV("static-small", "512Mi", "manual"),
-			testPV("static-mid", "2Gi", "manual"),
-			testPV("static-big", "10Gi", "manual"),
-			testPV("static-fast", "1Gi", "fast"),
-			testPV("static-block", "1Gi", "manual", withBlock()),
-			testPV("static-rwx", "1Gi", "manual", withModes(corev1.ReadWriteMany)),
+			volumetest.PV("static-small", "512Mi", "manual"),
+			volumetest.PV("static-mid", "2Gi", "manual"),
+			volumetest.PV("static-big", "10Gi", "manual"),
+			volumetest.PV("static-fast", "1Gi", "fast"),
+			volumetest.PV("static-block", "1Gi", "manual", volumetest.WithBlock()),
+			volumetest.PV("static-rwx", "1Gi", "manual", volumetest.WithModes(corev1.ReadWriteMany)),
 		} {
 			create(t, client.CoreV1().PersistentVolumes().Create, pv)
 		}
@@ -210,14 +211,14 @@ func TestBinder(t *testing.T) {
 
 	t.Run("pre-bound", func(t *testing.T) {
 		newNamespace(t, client, "pre")
-		create(t, client.CoreV1().PersistentVolumes().Create, testPV("pre-free", "1Gi", "pre"))
-		create(t, client.CoreV1().PersistentVolumes().Create, testPV("pre-mine", "5Gi", "pre", withClaimRef("pre", "data", "")))
+		create(t, client.CoreV1().PersistentVolumes().Create, volumetest.PV("pre-free", "1Gi", "pre"))
+		create(t, client.CoreV1().PersistentVolumes().Create, volumetest.PV("pre-mine", "5Gi", "pre", volumetest.WithClaimRef("pre", "data", "")))
 		waitVolume(t, client, "pre-mine", phase(corev1.VolumeAvailable))
 		create(t, client.CoreV1().PersistentVolumeClaims("pre").Create, claimIn("pre", "data", "1Gi", ptr.To("pre")))
 		checkBound(t, client, "pre", "data", "pre-mine")
 
 		// A claim naming its volume.
-		create(t, client.CoreV1().PersistentVolumes().Create, testPV("pre-named", "3Gi", "pre"))
+		create(t, client.CoreV1().PersistentVolumes().Create, volumetest.PV("pre-named", "3Gi", "pre"))
 		named := claimIn("pre", "named", "1Gi", ptr.To("pre"))
 		named.Spec.VolumeName = "pre-named"
 		create(t, client.CoreV1().PersistentVolumeClaims("pre").Create, named)
@@ -307,7 +308,7 @@ func TestBinder(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: "late"}, Provisioner: "kubernetes.io/no-provisioner",
 			VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
 		})
-		create(t, client.CoreV1().PersistentVolumes().Create, testPV("late-pv", "1Gi", "late"))
+		create(t, client.CoreV1().PersistentVolumes().Create, volumetest.PV("late-pv", "1Gi", "late"))
 		waitVolume(t, client, "late-pv", phase(corev1.VolumeAvailable))
 		claim := create(t, client.CoreV1().PersistentVolumeClaims("late").Create, claimIn("late", "data", "1Gi", ptr.To("late")))
 		controllertest.Eventually(t, func() error { return ev.contains("waiting for first consumer") })
@@ -337,7 +338,7 @@ func TestBinder(t *testing.T) {
 
 	t.Run("retain becomes released", func(t *testing.T) {
 		newNamespace(t, client, "keep")
-		create(t, client.CoreV1().PersistentVolumes().Create, testPV("keep-pv", "1Gi", "keep"))
+		create(t, client.CoreV1().PersistentVolumes().Create, volumetest.PV("keep-pv", "1Gi", "keep"))
 		create(t, client.CoreV1().PersistentVolumeClaims("keep").Create, claimIn("keep", "data", "1Gi", ptr.To("keep")))
 		checkBound(t, client, "keep", "data", "keep-pv")
 		if err := client.CoreV1().PersistentVolumeClaims("keep").Delete(t.Context(), "data", metav1.DeleteOptions{}); err != nil {
@@ -363,7 +364,7 @@ func TestBinder(t *testing.T) {
 func TestBoundVolumeDeleted(t *testing.T) {
 	client, ev := start(t, nil)
 	newNamespace(t, client, "lost")
-	create(t, client.CoreV1().PersistentVolumes().Create, testPV("lost-pv", "1Gi", "lost"))
+	create(t, client.CoreV1().PersistentVolumes().Create, volumetest.PV("lost-pv", "1Gi", "lost"))
 	create(t, client.CoreV1().PersistentVolumeClaims("lost").Create, claimIn("lost", "data", "1Gi", ptr.To("lost")))
 	_, pv := checkBound(t, client, "lost", "data", "lost-pv")
 	// Without its pv-protection finalizer the volume goes at once (with
@@ -390,7 +391,7 @@ func TestDeletedVolumeWaitsForClaim(t *testing.T) {
 	client, _ := start(t, nil)
 	newNamespace(t, client, "held")
 	pvs := client.CoreV1().PersistentVolumes()
-	create(t, pvs.Create, testPV("held-pv", "1Gi", "held"))
+	create(t, pvs.Create, volumetest.PV("held-pv", "1Gi", "held"))
 	create(t, client.CoreV1().PersistentVolumeClaims("held").Create, claimIn("held", "data", "1Gi", ptr.To("held")))
 	checkBound(t, client, "held", "data", "held-pv")
 	if err := pvs.Delete(t.Context(), "held-pv", metav1.DeleteOptions{}); err != nil {
@@ -398,7 +399,7 @@ func TestDeletedVolumeWaitsForClaim(t *testing.T) {
 	}
 	// The volume stays Bound, and so does the claim, while the claim
 	// exists: a later claim's bind shows the binder has looked at both.
-	create(t, pvs.Create, testPV("other-pv", "1Gi", "held"))
+	create(t, pvs.Create, volumetest.PV("other-pv", "1Gi", "held"))
 	create(t, client.CoreV1().PersistentVolumeClaims("held").Create, claimIn("held", "other", "1Gi", ptr.To("held")))
 	checkBound(t, client, "held", "other", "other-pv")
 	pv := waitVolume(t, client, "held-pv", phase(corev1.VolumeBound))

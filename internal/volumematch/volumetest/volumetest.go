@@ -1,4 +1,7 @@
-package persistentvolume
+// Package volumetest builds PersistentVolumes and PersistentVolumeClaims
+// for the tests of volume matching and binding. It reads and writes
+// nothing.
+package volumetest
 
 import (
 	corev1 "k8s.io/api/core/v1"
@@ -8,9 +11,12 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-type pvOpt func(*corev1.PersistentVolume)
+// Option changes a volume built by PV.
+type Option func(*corev1.PersistentVolume)
 
-func testPV(name, size, class string, opts ...pvOpt) *corev1.PersistentVolume {
+// PV returns a ReadWriteOnce hostPath volume of size and class with
+// reclaim policy Retain, changed by opts.
+func PV(name, size, class string, opts ...Option) *corev1.PersistentVolume {
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: corev1.PersistentVolumeSpec{
@@ -27,19 +33,36 @@ func testPV(name, size, class string, opts ...pvOpt) *corev1.PersistentVolume {
 	return pv
 }
 
-func withModes(m ...corev1.PersistentVolumeAccessMode) pvOpt {
+// WithModes sets the volume's access modes.
+func WithModes(m ...corev1.PersistentVolumeAccessMode) Option {
 	return func(pv *corev1.PersistentVolume) { pv.Spec.AccessModes = m }
 }
-func withBlock() pvOpt {
+
+// WithLabels sets the volume's labels.
+func WithLabels(l map[string]string) Option {
+	return func(pv *corev1.PersistentVolume) { pv.Labels = l }
+}
+
+// WithBlock makes it a block volume.
+func WithBlock() Option {
 	return func(pv *corev1.PersistentVolume) { pv.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeBlock) }
 }
-func withClaimRef(ns, name, uid string) pvOpt {
+
+// WithClaimRef pre-binds the volume to the claim ns/name (uid may be "").
+func WithClaimRef(ns, name, uid string) Option {
 	return func(pv *corev1.PersistentVolume) {
 		pv.Spec.ClaimRef = &corev1.ObjectReference{Namespace: ns, Name: name, UID: k8stypes.UID(uid)}
 	}
 }
 
-func testClaim(name, size string, class *string) *corev1.PersistentVolumeClaim {
+// WithPhase sets the volume's status.phase.
+func WithPhase(p corev1.PersistentVolumePhase) Option {
+	return func(pv *corev1.PersistentVolume) { pv.Status.Phase = p }
+}
+
+// Claim returns a ReadWriteOnce claim default/name (uid "uid-<name>")
+// requesting size of class (nil: none named).
+func Claim(name, size string, class *string) *corev1.PersistentVolumeClaim {
 	return &corev1.PersistentVolumeClaim{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", UID: k8stypes.UID("uid-" + name)},
 		Spec: corev1.PersistentVolumeClaimSpec{
