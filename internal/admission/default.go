@@ -8,14 +8,14 @@ import (
 // DefaultPluginNames are the plugins of Default in upstream's order
 // (kube-apiserver's AllOrderedPlugins, NamespaceLifecycle aside).
 func DefaultPluginNames() []string {
-	return []string{"LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "StorageObjectInUseProtection", "ResourceQuota"}
+	return []string{"LimitRanger", "ServiceAccount", "NodeRestriction", "PodSecurity", "Priority", "StorageObjectInUseProtection", "RuntimeClass", "ResourceQuota"}
 }
 
 // Default returns the chain in upstream's order, reading through
 // informers of f (it registers the namespace, service account, limit
-// range, resource quota and priority class informers; the caller starts f and should wait
-// for its caches before serving) and through client for cache misses,
-// quota charging and pod lookups. PodSecurity runs with the zero
+// range, resource quota, priority class and runtime class informers; the
+// caller starts f and should wait for its caches before serving) and
+// through client for cache misses, quota charging and pod lookups. PodSecurity runs with the zero
 // PodSecurityConfig (no exemptions, privileged for unlabelled namespaces).
 func Default(f informers.SharedInformerFactory, client kubernetes.Interface) *Chain {
 	return NewChain(
@@ -25,6 +25,7 @@ func Default(f informers.SharedInformerFactory, client kubernetes.Interface) *Ch
 		NewPodSecurity(PodSecurityConfig{}, f.Core().V1().Namespaces().Lister(), client),
 		NewPriority(f.Scheduling().V1().PriorityClasses().Lister(), client),
 		NewStorageObjectInUseProtection(),
+		NewRuntimeClass(f.Node().V1().RuntimeClasses().Lister(), client),
 		NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client),
 	)
 }

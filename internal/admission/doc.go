@@ -17,12 +17,13 @@
 //	Priority         mutating             priorityClassName → spec.priority
 //	StorageObjectInUseProtection
 //	                 mutating             pvc-/pv-protection finalizers on new claims and volumes
+//	RuntimeClass     mutating+validating  a pod's RuntimeClass: must exist; overhead, nodeSelector, tolerations
 //	ResourceQuota    validating           quota checks and atomic charging of status.used
 //
 // NamespaceLifecycle lives in the registry, not here.
 //
 // Reads: shared informers (namespaces, service accounts, limit ranges,
-// resource quotas, priority classes) with a live read through the client
+// resource quotas, priority classes, runtime classes) with a live read through the client
 // when the cache misses; live through the client: the quotas that limit a
 // request, the pod or node a NodeRestriction check names, a namespace's
 // pods when its enforce level is tightened. Writes: only

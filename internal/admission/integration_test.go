@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -210,3 +212,67 @@ var (
 	limitRange     = admission.LimitRangeOf
 	serviceAccount = admission.ServiceAccountOf
 )
+
+// TestRuntimeClassThroughServer creates pods through a real API server
+// (its own admission chain): a pod naming a RuntimeClass gets the class's
+// overhead, nodeSelector and tolerations stored; a pod naming a missing
+// class is refused with 403.
+func TestRuntimeClassThroughServer(t *testing.T) {
+	t.Parallel()
+	ctx, client := startServer(t)
+	if _, err := client.CoreV1().Namespaces().Create(ctx, namespace("rc", nil), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	toleration := corev1.Toleration{Key: "sandboxed", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}
+	rc := &nodev1.RuntimeClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "sandboxed"},
+		Handler:    "runc",
+		Overhead:   &nodev1.Overhead{PodFixed: rl("cpu", "250m", "memory", "64Mi")},
+		Scheduling: &nodev1.Scheduling{
+			NodeSelector: map[string]string{"runtime": "sandboxed"},
+			Tolerations:  []corev1.Toleration{toleration},
+		},
+	}
+	if _, err := client.NodeV1().RuntimeClasses().Create(ctx, rc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	pod := testPod("with-class")
+	pod.Namespace = "rc"
+	pod.Spec.RuntimeClassName = ptr("sandboxed")
+	pod.Spec.NodeSelector = map[string]string{"disk": "ssd"}
+	if _, err := client.CoreV1().Pods("rc").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating a pod naming the class: %v", err)
+	}
+	stored, err := client.CoreV1().Pods("rc").Get(ctx, "with-class", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type spec struct {
+		Overhead     map[corev1.ResourceName]string
+		NodeSelector map[string]string
+		Tolerations  []corev1.Toleration
+	}
+	got := spec{Overhead: map[corev1.ResourceName]string{}, NodeSelector: stored.Spec.NodeSelector, Tolerations: stored.Spec.Tolerations}
+	for k, q := range stored.Spec.Overhead {
+		got.Overhead[k] = q.String()
+	}
+	want := spec{
+		Overhead:     map[corev1.ResourceName]string{"cpu": "250m", "memory": "64Mi"},
+		NodeSelector: map[string]string{"disk": "ssd", "runtime": "sandboxed"},
+		Tolerations:  []corev1.Toleration{toleration},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored pod (-want +got):\n%s", diff)
+	}
+
+	missing := testPod("missing-class")
+	missing.Namespace = "rc"
+	missing.Spec.RuntimeClassName = ptr("gvisor")
+	_, err = client.CoreV1().Pods("rc").Create(ctx, missing, metav1.CreateOptions{})
+	if wantErr := `pods "missing-class" is forbidden: pod rejected: RuntimeClass "gvisor" not found`; !apierrors.IsForbidden(err) || err.Error() != wantErr {
+		t.Errorf("pod naming a missing class: got %v, want 403 %s", err, wantErr)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -415,6 +415,44 @@ spec:
 		}
 	})
 
+	t.Run("runtime class", func(t *testing.T) {
+		// handler runc is the agent's containerd runtime; the class's
+		// overhead lands on the pod.
+		k.okStdin(t, `apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: e2e-runc}
+handler: runc
+overhead: {podFixed: {memory: 16Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: classy, namespace: node}
+spec:
+  runtimeClassName: e2e-runc
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: skiff-test/busybox:1.35
+    imagePullPolicy: Never
+    command: [sleep, "3600"]
+`, "apply", "-f", "-")
+		k.ok(t, "wait", "-n", "node", "--for=condition=Ready", "pod/classy", "--timeout", "60s")
+		if got := k.ok(t, "get", "pod", "-n", "node", "classy", "-o", "jsonpath={.spec.overhead.memory}"); got != "16Mi" {
+			t.Errorf("pod overhead = %q, want 16Mi", got)
+		}
+		r := k.run(t, `apiVersion: v1
+kind: Pod
+metadata: {name: classless, namespace: node}
+spec:
+  runtimeClassName: no-such-class
+  containers: [{name: c, image: skiff-test/busybox:1.35}]
+`, "apply", "-f", "-")
+		if r.code == 0 || !strings.Contains(r.stderr, `RuntimeClass "no-such-class" not found`) {
+			t.Errorf("a pod naming a missing RuntimeClass: %s", r)
+		}
+		k.ok(t, "delete", "pod", "-n", "node", "classy", "--wait")
+	})
+
 	t.Run("kubectl debug", func(t *testing.T) {
 		// An ephemeral container in the running pod, in its app
 		// container's process namespace (--target).

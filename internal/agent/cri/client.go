@@ -109,7 +109,7 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 func (c *Client) RunSandbox(ctx context.Context, cfg SandboxConfig) (string, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	r, err := c.runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sandboxConfig(cfg)})
+	r, err := c.runtime.RunPodSandbox(ctx, &runtimeapi.RunPodSandboxRequest{Config: sandboxConfig(cfg), RuntimeHandler: cfg.RuntimeHandler})
 	if err != nil {
 		return "", wrap("running sandbox", cfg.Namespace+"/"+cfg.Name, err)
 	}
@@ -142,12 +142,13 @@ func (c *Client) SandboxStatus(ctx context.Context, id string) (Sandbox, error) 
 	}
 	s := r.GetStatus()
 	sb := Sandbox{
-		ID:          s.GetId(),
-		State:       sandboxState(s.GetState()),
-		CreatedAt:   fromNanos(s.GetCreatedAt()),
-		IP:          s.GetNetwork().GetIp(),
-		Labels:      s.GetLabels(),
-		Annotations: s.GetAnnotations(),
+		ID:             s.GetId(),
+		State:          sandboxState(s.GetState()),
+		CreatedAt:      fromNanos(s.GetCreatedAt()),
+		IP:             s.GetNetwork().GetIp(),
+		Labels:         s.GetLabels(),
+		Annotations:    s.GetAnnotations(),
+		RuntimeHandler: s.GetRuntimeHandler(),
 	}
 	for _, ip := range s.GetNetwork().GetAdditionalIps() {
 		sb.AdditionalIPs = append(sb.AdditionalIPs, ip.GetIp())
@@ -167,11 +168,12 @@ func (c *Client) ListSandboxes(ctx context.Context, labels map[string]string) ([
 	out := make([]Sandbox, 0, len(r.GetItems()))
 	for _, s := range r.GetItems() {
 		sb := Sandbox{
-			ID:          s.GetId(),
-			State:       sandboxState(s.GetState()),
-			CreatedAt:   fromNanos(s.GetCreatedAt()),
-			Labels:      s.GetLabels(),
-			Annotations: s.GetAnnotations(),
+			ID:             s.GetId(),
+			State:          sandboxState(s.GetState()),
+			CreatedAt:      fromNanos(s.GetCreatedAt()),
+			Labels:         s.GetLabels(),
+			Annotations:    s.GetAnnotations(),
+			RuntimeHandler: s.GetRuntimeHandler(),
 		}
 		setSandboxMeta(&sb, s.GetMetadata())
 		out = append(out, sb)

@@ -198,7 +198,11 @@ func TestRuntimeWithContainerd(t *testing.T) {
 	} else if !cri.IsNotFound(err) {
 		t.Errorf("CreateContainer from an absent image: %v, want not found", err)
 	}
-	other := cri.SandboxConfig{Name: "pod-b", Namespace: "default", UID: "uid-b", HostNetwork: true}
+	bogus := cri.SandboxConfig{Name: "pod-c", Namespace: "default", UID: "uid-c", HostNetwork: true, RuntimeHandler: "nope"}
+	if _, err := rt.RunSandbox(ctx, bogus); err == nil || !strings.Contains(err.Error(), `no runtime for "nope" is configured`) {
+		t.Errorf("RunSandbox with an unknown runtime handler: %v, want containerd's no runtime for \"nope\" is configured", err)
+	}
+	other := cri.SandboxConfig{Name: "pod-b", Namespace: "default", UID: "uid-b", HostNetwork: true, RuntimeHandler: "runc"}
 	otherID, err := rt.RunSandbox(ctx, other)
 	if err != nil {
 		t.Fatalf("RunSandbox(pod-b): %v", err)

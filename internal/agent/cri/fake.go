@@ -17,6 +17,8 @@ import (
 //
 //   - a sandbox's (namespace, name, uid, attempt) and a container's (name,
 //     attempt) within its sandbox are unique until removed;
+//   - a sandbox runs with the default runtime handler ("") or one of
+//     Handlers, like containerd with the runtimes of its config;
 //   - containers are created only in a Ready sandbox, from a present image;
 //   - only a Created container starts; stopping a sandbox stops its
 //     containers; removing a sandbox, even a Ready one, removes its
@@ -34,6 +36,9 @@ type Fake struct {
 	// Exec answers ExecSync in a running container; nil answers exit 0
 	// with no output. Called without the lock held.
 	Exec func(containerID string, cmd []string) ExecResult
+	// Handlers are the runtime handlers RunSandbox accepts besides the
+	// default ""; nil means RuncHandler alone. Set it before use.
+	Handlers []string
 
 	mu         sync.Mutex
 	next       int                       // guarded by mu; last ID number handed out
@@ -43,6 +48,10 @@ type Fake struct {
 }
 
 var _ Runtime = (*Fake)(nil)
+
+// RuncHandler is the one runtime handler of skiff's containerd config
+// (internal/agent/containerd), which a Fake accepts by default.
+const RuncHandler = "runc"
 
 type fakeSandbox struct {
 	sb  Sandbox
@@ -93,6 +102,14 @@ func (f *Fake) RunSandbox(_ context.Context, cfg SandboxConfig) (string, error) 
 	if cfg.HostNetwork && cfg.Hostname != "" {
 		return "", fmt.Errorf("cri: running sandbox %q: unable to set hostname without a private UTS namespace", cfg.Namespace+"/"+cfg.Name)
 	}
+	handlers := f.Handlers
+	if handlers == nil {
+		handlers = []string{RuncHandler}
+	}
+	if cfg.RuntimeHandler != "" && !slices.Contains(handlers, cfg.RuntimeHandler) {
+		// containerd's words.
+		return "", fmt.Errorf("cri: running sandbox %q: failed to get sandbox runtime: no runtime for %q is configured", cfg.Namespace+"/"+cfg.Name, cfg.RuntimeHandler)
+	}
 	for _, s := range f.sandboxes {
 		if s.sb.Namespace == cfg.Namespace && s.sb.Name == cfg.Name && s.sb.UID == cfg.UID && s.sb.Attempt == cfg.Attempt {
 			return "", fmt.Errorf("cri: running sandbox %q: name is reserved by %s", cfg.Namespace+"/"+cfg.Name, s.sb.ID)
@@ -103,6 +120,7 @@ func (f *Fake) RunSandbox(_ context.Context, cfg SandboxConfig) (string, error) 
 		ID: id, Name: cfg.Name, Namespace: cfg.Namespace, UID: cfg.UID, Attempt: cfg.Attempt,
 		State: SandboxReady, CreatedAt: f.now(),
 		Labels: maps.Clone(cfg.Labels), Annotations: maps.Clone(cfg.Annotations),
+		RuntimeHandler: cfg.RuntimeHandler,
 	}}
 	if !cfg.HostNetwork {
 		f.sandboxes[id].sb.IP = fmt.Sprintf("10.88.0.%d", f.next%250+2)

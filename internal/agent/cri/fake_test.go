@@ -120,6 +120,54 @@ func TestFake(t *testing.T) {
 	}
 }
 
+func TestFakeRuntimeHandlers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		handlers []string // Fake.Handlers
+		handler  string
+		wantErr  string
+	}{
+		{name: "default", handler: ""},
+		{name: "runc by default", handler: "runc"},
+		{name: "unknown", handler: "kata", wantErr: `cri: running sandbox "ns/a": failed to get sandbox runtime: no runtime for "kata" is configured`},
+		{name: "configured", handlers: []string{"runc", "kata"}, handler: "kata"},
+		{name: "runc not configured", handlers: []string{"kata"}, handler: "runc", wantErr: `no runtime for "runc" is configured`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			f := NewFake()
+			f.Handlers = tt.handlers
+			id, err := f.RunSandbox(ctx, SandboxConfig{Name: "a", Namespace: "ns", UID: "u", RuntimeHandler: tt.handler})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("RunSandbox: %v, want an error with %q", err, tt.wantErr)
+				}
+				if sbs, _ := f.ListSandboxes(ctx, nil); len(sbs) != 0 {
+					t.Errorf("a failed RunSandbox left sandboxes: %+v", sbs)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("RunSandbox: %v", err)
+			}
+			sb, err := f.SandboxStatus(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sbs, err := f.ListSandboxes(ctx, nil)
+			if err != nil || len(sbs) != 1 {
+				t.Fatalf("ListSandboxes: %v, %v", sbs, err)
+			}
+			if sb.RuntimeHandler != tt.handler || sbs[0].RuntimeHandler != tt.handler {
+				t.Errorf("handler: status %q, list %q, want %q", sb.RuntimeHandler, sbs[0].RuntimeHandler, tt.handler)
+			}
+		})
+	}
+}
+
 func TestFakeLists(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

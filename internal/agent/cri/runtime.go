@@ -85,6 +85,11 @@ type SandboxConfig struct {
 	CgroupParent string
 	// Sysctls are namespaced sysctls for the sandbox.
 	Sysctls map[string]string
+	// RuntimeHandler selects the runtime configuration the sandbox and its
+	// containers run with (a RuntimeClass's handler; containerd's
+	// runtimes.<handler>); "" is the runtime's default. Only RunSandbox
+	// reads it: a sandbox keeps the handler it was created with.
+	RuntimeHandler string
 }
 
 // DNSConfig is the resolv.conf of a sandbox.
@@ -176,6 +181,9 @@ type Sandbox struct {
 	IP                  string
 	AdditionalIPs       []string
 	Labels, Annotations map[string]string
+	// RuntimeHandler is the handler the sandbox was created with ("" for
+	// the default).
+	RuntimeHandler string
 }
 
 // ContainerState is the state of a container.

@@ -2,6 +2,9 @@
 // to one node real in the container runtime, level-triggered per pod.
 //
 // Inputs: the pods whose spec.nodeName is the node (an informer), the
+// RuntimeClasses (an informer: a pod's class names the CRI runtime handler
+// its sandbox is created with; a pod naming a missing class gets no
+// sandbox, a FailedCreatePodSandBox event and a retry), the
 // runtime's sandboxes and containers (cri.Runtime, listed once a second
 // for all pods to notice exits), probe results (Prober, whose changes come
 // in through Manager.Resync), images (ImagePuller), volumes and

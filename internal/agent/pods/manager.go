@@ -12,12 +12,14 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	nodelisters "k8s.io/client-go/listers/node/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -153,6 +155,10 @@ type Manager struct {
 	// relisted is set once a relist has filled seen: from then on a pod
 	// missing from seen and never synced has nothing in the runtime.
 	relisted atomic.Bool
+
+	// runtimeClasses reads the RuntimeClass informer's cache; Run sets it
+	// before any sync starts (nil until then).
+	runtimeClasses nodelisters.RuntimeClassLister
 }
 
 // podState is what the manager holds for one pod UID. pod and gone are
@@ -285,7 +291,8 @@ func (m *Manager) Evict(ctx context.Context, pod *v1.Pod, reason, message string
 	}
 }
 
-// Run watches the pods bound to the node and keeps them converged until ctx
+// Run watches the pods bound to the node (and the RuntimeClasses, for
+// their sandboxes' runtime handlers) and keeps them converged until ctx
 // is done. It never stops containers because ctx ends: stopping the agent
 // leaves the pods running, and the next Run adopts them. Containers and
 // sandboxes of pods not bound here are removed once the pod informer has
@@ -324,14 +331,29 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pods: adding pod event handler: %w", err)
 	}
+	// RuntimeClasses are cluster-wide: their informer cannot share the
+	// pods' node field selector.
+	rcInf := informers.NewSharedInformerFactoryWithOptions(m.cfg.Client, 0, cachetrim.Option()).Node().V1().RuntimeClasses()
+	rcReg, err := rcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			if rc, ok := obj.(*nodev1.RuntimeClass); ok {
+				m.runtimeClassAdded(rc)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("pods: adding runtime class event handler: %w", err)
+	}
+	m.runtimeClasses = rcInf.Lister()
 	go inf.Run(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
+	go rcInf.Informer().Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced, rcReg.HasSynced) {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return errors.New("pods: pod informer did not sync")
+		return errors.New("pods: pod and runtime class informers did not sync")
 	}
-	m.log.Debug("pod informer synced")
+	m.log.Debug("pod and runtime class informers synced")
 	// The first relist, before any sync, enqueues every pod the runtime
 	// knows: running ones are adopted, those of pods not bound here
 	// removed.
