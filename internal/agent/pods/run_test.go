@@ -32,24 +32,7 @@ func TestRunWithAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := newRecordingStatus()
-	m, err := New(Config{
-		Client: client, NodeName: "node-1", NodeIP: "192.0.2.10", Runtime: rt,
-		Status: status, Writer: apiWriter{client: client, t: t}, Recorder: record.NewFakeRecorder(1000),
-		RootDir: t.TempDir(), ResolvConf: "/nonexistent", RelistPeriod: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	m := runAgainstServer(t, client, rt, status)
 
 	poll(t, 10*time.Second, "orphan sandbox removed", func() error {
 		if sbs, _ := rt.ListSandboxes(ctx, map[string]string{LabelPodUID: "uid-old"}); len(sbs) != 0 {
@@ -66,7 +49,7 @@ func TestRunWithAPIServer(t *testing.T) {
 		},
 	}
 	start := time.Now()
-	pod, err = client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+	pod, err := client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,4 +103,29 @@ func TestRunWithAPIServer(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// runAgainstServer runs a Manager of node-1 on rt, reading and writing
+// through client, until the test ends.
+func runAgainstServer(t *testing.T, client kubernetes.Interface, rt cri.Runtime, status StatusComputer) *Manager {
+	t.Helper()
+	m, err := New(Config{
+		Client: client, NodeName: "node-1", NodeIP: "192.0.2.10", Runtime: rt,
+		Status: status, Writer: apiWriter{client: client, t: t}, Recorder: record.NewFakeRecorder(1000),
+		RootDir: t.TempDir(), ResolvConf: "/nonexistent", RelistPeriod: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return m
 }

@@ -3,7 +3,6 @@ package pods
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	nodelisters "k8s.io/client-go/listers/node/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/testserver"
@@ -152,24 +150,7 @@ func TestRunWithRuntimeClass(t *testing.T) {
 		t.Fatal(err)
 	}
 	rt := cri.NewFake("busybox")
-	m, err := New(Config{
-		Client: node, NodeName: "node-1", NodeIP: "192.0.2.10", Runtime: rt,
-		Status: newRecordingStatus(), Writer: apiWriter{client: node, t: t}, Recorder: record.NewFakeRecorder(1000),
-		RootDir: t.TempDir(), ResolvConf: "/nonexistent", RelistPeriod: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runAgainstServer(t, node, rt, newRecordingStatus())
 
 	pod := &v1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
