@@ -226,12 +226,12 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginProjected, vol.Name), p, true)
 
 	case src.PersistentVolumeClaim != nil:
-		return m.claimPath(ctx, pod, vol.Name, src.PersistentVolumeClaim.ClaimName)
+		return m.claimPath(ctx, pod, vol.Name, src.PersistentVolumeClaim.ClaimName, false)
 
 	case src.Ephemeral != nil:
 		// A generic ephemeral volume is the claim <pod>-<volume> the
 		// ephemeral volume controller made for this pod.
-		return m.claimPath(ctx, pod, vol.Name, ephemeral.VolumeClaimName(pod, vol))
+		return m.claimPath(ctx, pod, vol.Name, ephemeral.VolumeClaimName(pod, vol), true)
 	}
 	return "", errors.New("unsupported volume type (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim, ephemeral)")
 }
@@ -335,8 +335,9 @@ func checkHostPath(path string, t v1.HostPathType) error {
 }
 
 // claimPath resolves a persistentVolumeClaim volume to the host path of
-// its bound hostPath or local persistent volume.
-func (m *Manager) claimPath(ctx context.Context, pod *v1.Pod, volName, claim string) (string, error) {
+// its bound hostPath or local persistent volume. With mustOwn (the claim
+// of a generic ephemeral volume) the claim must be controlled by pod.
+func (m *Manager) claimPath(ctx context.Context, pod *v1.Pod, volName, claim string, mustOwn bool) (string, error) {
 	m.mu.Lock()
 	p, ok := m.claims[pod.UID][volName]
 	m.mu.Unlock()
@@ -346,6 +347,12 @@ func (m *Manager) claimPath(ctx context.Context, pod *v1.Pod, volName, claim str
 	pvc, err := m.cfg.Client.CoreV1().PersistentVolumeClaims(pod.Namespace).Get(ctx, claim, metav1.GetOptions{})
 	if err != nil {
 		return "", fmt.Errorf("persistentvolumeclaim %q: %w", claim, err)
+	}
+	if mustOwn && !metav1.IsControlledBy(pvc, pod) {
+		// Someone else's claim that happens to have the name: mounting it
+		// would hand this pod another's data (upstream's kubelet refuses
+		// too, in these words).
+		return "", fmt.Errorf("PVC %s/%s was not created for pod %s/%s (pod is not owner)", pvc.Namespace, pvc.Name, pod.Namespace, pod.Name)
 	}
 	if pvc.Status.Phase != v1.ClaimBound || pvc.Spec.VolumeName == "" {
 		return "", fmt.Errorf("persistentvolumeclaim %q is not bound (phase %q)", claim, pvc.Status.Phase)

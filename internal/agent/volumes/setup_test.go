@@ -424,3 +424,55 @@ func TestBadNames(t *testing.T) {
 		t.Errorf("root after bad teardowns: %v", err)
 	}
 }
+
+// TestSetupEphemeralClaimOwner checks that a generic ephemeral volume
+// mounts the claim <pod>-<volume> only when the pod controls it, as
+// upstream's kubelet: a namesake claim of someone else is refused.
+func TestSetupEphemeralClaimOwner(t *testing.T) {
+	t.Parallel()
+	host := t.TempDir()
+	yes := true
+	claim := func(ns, name, ownerUID string) *v1.PersistentVolumeClaim {
+		c := &v1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec:       v1.PersistentVolumeClaimSpec{VolumeName: "pv-" + name},
+			Status:     v1.PersistentVolumeClaimStatus{Phase: v1.ClaimBound},
+		}
+		if ownerUID != "" {
+			c.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: "web", UID: types.UID(ownerUID), Controller: &yes}}
+		}
+		return c
+	}
+	pv := func(name string) *v1.PersistentVolume {
+		return &v1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: v1.PersistentVolumeSpec{PersistentVolumeSource: v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: host}}}}
+	}
+	objs := append(fixtures(),
+		pv("pv-web-mine"), claim("ns", "web-mine", "uid-eph"),
+		pv("pv-web-theirs"), claim("ns", "web-theirs", "uid-someone-else"),
+	)
+	m, _ := newTestManager(t, objs...)
+	tmpl := &v1.PersistentVolumeClaimTemplate{Spec: v1.PersistentVolumeClaimSpec{AccessModes: []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce}}}
+	tests := []struct {
+		volume, want, wantErr string
+	}{
+		{volume: "mine", want: host},
+		{volume: "theirs", wantErr: `volume "theirs": PVC ns/web-theirs was not created for pod ns/web (pod is not owner)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.volume, func(t *testing.T) {
+			pod := testPod(v1.Volume{Name: tt.volume, VolumeSource: v1.VolumeSource{Ephemeral: &v1.EphemeralVolumeSource{VolumeClaimTemplate: tmpl}}})
+			pod.UID = "uid-eph"
+			paths, err := m.Setup(context.Background(), pod)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Setup error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || paths[tt.volume] != tt.want {
+				t.Fatalf("Setup = %v, %v; want path %q", paths, err, tt.want)
+			}
+		})
+	}
+}
