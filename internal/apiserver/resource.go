@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -339,8 +340,13 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri *requestInfo, s
 		Limit:                opts.Limit,
 		Continue:             opts.Continue,
 	}
-	if rd.format.view == viewObject && rd.format.info.MediaType == runtime.ContentTypeJSON && !rd.pretty {
-		lo.Encoder = jsonItems
+	if rd.format.view == viewObject && !rd.pretty {
+		switch rd.format.info.MediaType {
+		case runtime.ContentTypeJSON:
+			lo.Encoder = jsonItems
+		case runtime.ContentTypeProtobuf:
+			lo.Encoder = protobufItems
+		}
 	}
 	list, err := st.List(r.Context(), ri.namespace, lo)
 	if err != nil {
@@ -348,6 +354,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri *requestInfo, s
 		return
 	}
 	if el, ok := list.(*storage.EncodedList); ok {
+		if el.Encoding == protobufItems.ID {
+			s.writeEncodedProtobufList(w, st.Resource, el)
+			return
+		}
 		s.writeEncodedList(w, st.Resource, el)
 		return
 	}
@@ -360,6 +370,77 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ri *requestInfo, s
 var jsonItems = &storage.ItemEncoder{ID: "json", Encode: func(obj runtime.Object) ([]byte, error) {
 	return json.Marshal(obj)
 }}
+
+// protobufItems encodes list items as the protobuf serializer does inside
+// a list (the item's own message, without the runtime.Unknown envelope);
+// memoized like jsonItems.
+var protobufItems = &storage.ItemEncoder{ID: "protobuf", Encode: func(obj runtime.Object) ([]byte, error) {
+	m, ok := obj.(interface{ Marshal() ([]byte, error) })
+	if !ok {
+		return nil, fmt.Errorf("%T has no protobuf encoding", obj)
+	}
+	return m.Marshal()
+}}
+
+// protobufPrefix starts every protobuf-encoded object (upstream's magic).
+var protobufPrefix = []byte{'k', '8', 's', 0}
+
+// writeEncodedProtobufList frames a protobuf list around items encoded by
+// protobufItems: the prefix, then a runtime.Unknown with the list's
+// apiVersion and kind whose raw bytes are the list message, field 1 its
+// ListMeta and field 2 each item, exactly as the protobuf serializer
+// encodes the typed list (its streaming form writes the same bytes).
+func (s *Server) writeEncodedProtobufList(w http.ResponseWriter, res *registry.Resource, el *storage.EncodedList) {
+	listMeta := metav1.ListMeta{ResourceVersion: el.ResourceVersion}
+	lm, err := listMeta.Marshal()
+	if err != nil {
+		s.writeError(w, apierrors.NewInternalError(err))
+		return
+	}
+	rawSize := protoFieldSize(len(lm))
+	for _, it := range el.Items {
+		rawSize += protoFieldSize(len(it))
+	}
+	unk := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: res.GVR.GroupVersion().String(), Kind: res.ListKind}}
+	bp := listBuffer(len(protobufPrefix) + rawSize + 64)
+	buf := bytes.NewBuffer((*bp)[:0])
+	buf.Write(protobufPrefix)
+	if _, err := unk.MarshalToWriter(buf, rawSize, func(w io.Writer) (int, error) {
+		n := writeProtoField(w, 1, lm)
+		for _, it := range el.Items {
+			n += writeProtoField(w, 2, it)
+		}
+		return n, nil
+	}); err != nil {
+		s.writeError(w, apierrors.NewInternalError(err))
+		return
+	}
+	w.Header().Set("Content-Type", runtime.ContentTypeProtobuf)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(buf.Bytes()); err != nil {
+		s.log.Debug("writing response failed", "err", err)
+	}
+	*bp = buf.Bytes()
+	reuseListBuffer(bp)
+}
+
+// protoFieldSize is the encoded size of a length-delimited protobuf field
+// with a one-byte tag and n bytes of data.
+func protoFieldSize(n int) int {
+	return 1 + len(binary.AppendUvarint(nil, uint64(n))) + n
+}
+
+// writeProtoField writes a length-delimited field (wire type 2) number f
+// holding data to w (a bytes.Buffer: it cannot fail) and returns its size.
+func writeProtoField(w io.Writer, f int, data []byte) int {
+	var hdr [1 + binary.MaxVarintLen64]byte
+	hdr[0] = byte(f<<3 | 2)
+	n := 1 + binary.PutUvarint(hdr[1:], uint64(len(data)))
+	_, _ = w.Write(hdr[:n])
+	_, _ = w.Write(data)
+	return n + len(data)
+}
 
 // writeEncodedList frames a JSON list around items encoded by jsonItems.
 // The bytes are what encoding the typed list would give. The body is

@@ -37,9 +37,10 @@ type entry struct {
 	fields   fields.Set
 	attrsErr bool // Attrs failed: only the empty predicate matches
 
-	// memo holds obj encoded by the first ItemEncoder that asked (see
-	// encoded); obj never changes, so neither does its encoding.
-	memo atomic.Pointer[encodedItem]
+	// memo holds obj encoded by the first two ItemEncoders that asked
+	// (JSON and protobuf, see encoded); obj never changes, so neither do
+	// its encodings.
+	memo [2]atomic.Pointer[encodedItem]
 }
 
 type encodedItem struct {
@@ -50,14 +51,24 @@ type encodedItem struct {
 // encoded returns e.obj encoded by enc, memoized for enc.ID. Concurrent
 // callers may both encode; one result wins, and both are equal.
 func (e *entry) encoded(enc *ItemEncoder) ([]byte, error) {
-	if m := e.memo.Load(); m != nil && m.id == enc.ID {
-		return m.data, nil
+	for i := range e.memo {
+		if m := e.memo[i].Load(); m != nil && m.id == enc.ID {
+			return m.data, nil
+		}
 	}
 	data, err := enc.Encode(e.obj)
 	if err != nil {
 		return nil, err
 	}
-	e.memo.CompareAndSwap(nil, &encodedItem{id: enc.ID, data: data})
+	item := &encodedItem{id: enc.ID, data: data}
+	for i := range e.memo {
+		if e.memo[i].CompareAndSwap(nil, item) {
+			break
+		}
+		if m := e.memo[i].Load(); m != nil && m.id == enc.ID {
+			break // a concurrent caller memoized the same encoding
+		}
+	}
 	return data, nil
 }
 

@@ -67,7 +67,9 @@ type ItemEncoder struct {
 // travel where lists do; it has no wire form of its own.
 type EncodedList struct {
 	ResourceVersion string
-	Items           [][]byte
+	// Encoding is the ID of the ItemEncoder that encoded Items.
+	Encoding string
+	Items    [][]byte
 }
 
 // GetObjectKind implements runtime.Object.

@@ -127,7 +127,7 @@ func (s *Store) listCache(prefix string, m matcher, enc *ItemEncoder) (runtime.O
 			}
 			items[k] = b
 		}
-		return &EncodedList{ResourceVersion: strconv.FormatInt(rev, 10), Items: items}, nil
+		return &EncodedList{ResourceVersion: strconv.FormatInt(rev, 10), Encoding: enc.ID, Items: items}, nil
 	}
 	objs := make([]runtime.Object, len(entries))
 	for k, e := range entries {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/fields"
@@ -320,5 +322,43 @@ func TestSingleKeyPrefix(t *testing.T) {
 	}
 	if got, _ := next(t, w); got.Type != "DELETED" || got.Name != "web" {
 		t.Errorf("event %+v, want DELETED web only", got)
+	}
+}
+
+// TestListEncodersMemoized checks that cached lists hand out items
+// encoded by the requested encoder, and that each object is encoded once
+// per encoder for the first two encoders (JSON and protobuf in the API
+// server) however often it is listed.
+func TestListEncodersMemoized(t *testing.T) {
+	s, _ := newTestStore(t, nil, nil)
+	mustCreate(t, s, pod("ns", "a", nil, ""))
+	last := mustCreate(t, s, pod("ns", "b", nil, ""))
+	calls := map[string]int{}
+	var mu sync.Mutex
+	encoder := func(id string) *ItemEncoder {
+		return &ItemEncoder{ID: id, Encode: func(obj runtime.Object) ([]byte, error) {
+			mu.Lock()
+			calls[id]++
+			mu.Unlock()
+			return []byte(id + ":" + obj.(*corev1.Pod).Name), nil
+		}}
+	}
+	encoders := []*ItemEncoder{encoder("one"), encoder("two"), encoder("three")}
+	for range 3 {
+		for _, enc := range encoders {
+			// From the cache once it has seen both (not older than last).
+			out, err := s.List(context.Background(), "ns/", ListOptions{ResourceVersion: last.ResourceVersion, Encoder: enc})
+			if err != nil {
+				t.Fatalf("List: %v", err)
+			}
+			el, ok := out.(*EncodedList)
+			if !ok || el.Encoding != enc.ID || len(el.Items) != 2 || string(el.Items[0]) != enc.ID+":a" {
+				t.Fatalf("List with %s = %#v", enc.ID, out)
+			}
+		}
+	}
+	// Two memo slots: the third encoder encodes every time.
+	if calls["one"] != 2 || calls["two"] != 2 || calls["three"] != 6 {
+		t.Errorf("encoder calls %v, want one:2 two:2 three:6", calls)
 	}
 }
