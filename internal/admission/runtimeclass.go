@@ -121,12 +121,8 @@ func (p *RuntimeClass) class(ctx context.Context, r *Request, pod *corev1.Pod) (
 	}
 	name := *pod.Spec.RuntimeClassName
 	if p.lister != nil {
-		rc, err := p.lister.Get(name)
-		if err == nil {
+		if rc, err := p.lister.Get(name); err == nil {
 			return rc, nil
-		}
-		if !apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("getting RuntimeClass %q: %w", name, err)
 		}
 	}
 	rc, err := p.client.NodeV1().RuntimeClasses().Get(ctx, name, metav1.GetOptions{})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/auth"
+	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -211,7 +212,7 @@ func servePprof(w http.ResponseWriter, r *http.Request, rest []string) {
 // issuer's discovery documents (with or without a trailing slash).
 func isIssuerDiscoveryPath(p string) bool {
 	switch strings.TrimSuffix(p, "/") {
-	case "/.well-known/openid-configuration", "/openid/v1/jwks":
+	case tokens.OpenIDConfigPath, tokens.JWKSPath:
 		return true
 	}
 	return false

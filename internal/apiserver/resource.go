@@ -131,21 +131,27 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 	}
 }
 
+// serveObjectSub serves a subresource that reads the whole object and
+// writes a part of it (status, ephemeralcontainers): get, update, patch.
+func (s *Server) serveObjectSub(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store, sub registry.Subresource) {
+	switch ri.verb {
+	case "get":
+		s.get(w, r, ri, st)
+	case "update":
+		s.update(w, r, ri, st, sub)
+	case "patch":
+		s.patch(w, r, ri, st, sub)
+	default:
+		s.writeError(w, methodNotAllowed())
+	}
+}
+
 // serveSubresource handles .../<name>/<sub>.
 func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
 	res := st.Resource
 	switch {
 	case ri.subresource == "status" && res.Status:
-		switch ri.verb {
-		case "get":
-			s.get(w, r, ri, st)
-		case "update":
-			s.update(w, r, ri, st, registry.StatusSub)
-		case "patch":
-			s.patch(w, r, ri, st, registry.StatusSub)
-		default:
-			s.writeError(w, methodNotAllowed())
-		}
+		s.serveObjectSub(w, r, ri, st, registry.StatusSub)
 	case ri.subresource == "scale" && res.Scale != nil:
 		switch ri.verb {
 		case "get":
@@ -158,16 +164,7 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 			s.writeError(w, methodNotAllowed())
 		}
 	case ri.subresource == "ephemeralcontainers" && res.EphemeralContainers != nil:
-		switch ri.verb {
-		case "get":
-			s.get(w, r, ri, st)
-		case "update":
-			s.update(w, r, ri, st, registry.EphemeralContainers)
-		case "patch":
-			s.patch(w, r, ri, st, registry.EphemeralContainers)
-		default:
-			s.writeError(w, methodNotAllowed())
-		}
+		s.serveObjectSub(w, r, ri, st, registry.EphemeralContainers)
 	case ri.subresource == "binding" && res.GVR.Group == "" && res.GVR.Resource == "pods":
 		if ri.verb != "create" {
 			s.writeError(w, methodNotAllowed())
@@ -415,14 +412,7 @@ func (s *Server) writeEncodedProtobufList(w http.ResponseWriter, res *registry.R
 		s.writeError(w, apierrors.NewInternalError(err))
 		return
 	}
-	w.Header().Set("Content-Type", runtime.ContentTypeProtobuf)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		s.log.Debug("writing response failed", "err", err)
-	}
-	*bp = buf.Bytes()
-	reuseListBuffer(bp)
+	s.writeListBody(w, runtime.ContentTypeProtobuf, bp, buf.Bytes())
 }
 
 // protoFieldSize is the encoded size of a length-delimited protobuf field
@@ -473,14 +463,20 @@ func (s *Server) writeEncodedList(w http.ResponseWriter, res *registry.Resource,
 		buf = append(buf, it...)
 	}
 	buf = append(buf, "]}\n"...)
-	w.Header().Set("Content-Type", runtime.ContentTypeJSON)
+	s.writeListBody(w, runtime.ContentTypeJSON, bp, buf)
+}
+
+// writeListBody sends a framed list body and gives its buffer back: body
+// is *bp's storage, possibly grown (a ResponseWriter does not keep the
+// slice past Write).
+func (s *Server) writeListBody(w http.ResponseWriter, contentType string, bp *[]byte, body []byte) {
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write(buf); err != nil {
+	if _, err := w.Write(body); err != nil {
 		s.log.Debug("writing response failed", "err", err)
 	}
-	// A ResponseWriter does not keep the slice past Write.
-	*bp = buf
+	*bp = body
 	reuseListBuffer(bp)
 }
 

@@ -128,7 +128,7 @@ const volumeBindTimeout = 2 * time.Minute
 // return at once. Writing is idempotent: a volume already pre-bound or a
 // claim already annotated is left as is.
 func (s *Scheduler) bindVolumes(ctx context.Context, log *slog.Logger, assumed *v1.Pod) error {
-	if s.nodeLister == nil || !usesClaims(assumed) {
+	if !plugins.HasClaims(assumed) {
 		return nil
 	}
 	node, err := s.nodeLister.Get(assumed.Spec.NodeName)
@@ -173,17 +173,6 @@ func (s *Scheduler) bindVolumes(ctx context.Context, log *slog.Logger, assumed *
 		log.Debug("claim node selected", "claim", b.Claim.Name, "node", node.Name)
 	}
 	return s.waitClaimsBound(ctx, bindings, node.Name)
-}
-
-// usesClaims reports whether pod uses a claim, directly or through an
-// ephemeral volume.
-func usesClaims(pod *v1.Pod) bool {
-	for i := range pod.Spec.Volumes {
-		if pod.Spec.Volumes[i].PersistentVolumeClaim != nil || pod.Spec.Volumes[i].Ephemeral != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // waitClaimsBound waits, reading the claim cache again on every claim

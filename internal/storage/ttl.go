@@ -19,7 +19,6 @@ type leases struct {
 	ttl    time.Duration
 	// reuse is how long a granted lease serves new writes.
 	reuse time.Duration
-	now   func() time.Time
 
 	mu      sync.Mutex
 	id      clientv3.LeaseID // 0: none yet
@@ -31,7 +30,7 @@ type leases struct {
 const maxLeaseReuse = time.Minute
 
 func newLeases(client *clientv3.Client, ttl time.Duration) *leases {
-	return &leases{client: client, ttl: ttl, reuse: min(ttl/20, maxLeaseReuse), now: time.Now}
+	return &leases{client: client, ttl: ttl, reuse: min(ttl/20, maxLeaseReuse)}
 }
 
 // get returns a lease that outlives ttl from now, granting a new one when
@@ -39,7 +38,7 @@ func newLeases(client *clientv3.Client, ttl time.Duration) *leases {
 func (l *leases) get(ctx context.Context) (clientv3.LeaseID, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
+	now := time.Now()
 	if l.id != 0 && !l.expires.Before(now.Add(l.ttl)) {
 		return l.id, nil
 	}

@@ -14,30 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	storagehelpers "k8s.io/component-helpers/storage/volume"
 )
-
-// annBetaClass is the class annotation older objects carry instead of
-// storageClassName.
-const annBetaClass = "volume.beta.kubernetes.io/storage-class"
-
-// ClaimClass is the class a claim asks for ("" for none).
-func ClaimClass(c *corev1.PersistentVolumeClaim) string {
-	if v, ok := c.Annotations[annBetaClass]; ok {
-		return v
-	}
-	if c.Spec.StorageClassName != nil {
-		return *c.Spec.StorageClassName
-	}
-	return ""
-}
-
-// VolumeClass is the class of a volume ("" for none).
-func VolumeClass(pv *corev1.PersistentVolume) string {
-	if v, ok := pv.Annotations[annBetaClass]; ok {
-		return v
-	}
-	return pv.Spec.StorageClassName
-}
 
 // VolumeMode is m, or Filesystem when unset.
 func VolumeMode(m *corev1.PersistentVolumeMode) corev1.PersistentVolumeMode {
@@ -45,16 +23,6 @@ func VolumeMode(m *corev1.PersistentVolumeMode) corev1.PersistentVolumeMode {
 		return corev1.PersistentVolumeFilesystem
 	}
 	return *m
-}
-
-// BoundToClaim reports whether pv's claimRef names claim (namespace and
-// name, and UID when the claimRef has one).
-func BoundToClaim(pv *corev1.PersistentVolume, claim *corev1.PersistentVolumeClaim) bool {
-	ref := pv.Spec.ClaimRef
-	if ref == nil || ref.Namespace != claim.Namespace || ref.Name != claim.Name {
-		return false
-	}
-	return ref.UID == "" || ref.UID == claim.UID
 }
 
 // Fits checks what every binding needs, pre-bound or not: access modes a
@@ -88,8 +56,8 @@ func Match(pv *corev1.PersistentVolume, claim *corev1.PersistentVolumeClaim) (bo
 	if why := Fits(pv, claim); why != "" {
 		return false, why
 	}
-	if VolumeClass(pv) != ClaimClass(claim) {
-		return false, fmt.Sprintf("storageClassName %q does not match the claim's %q", VolumeClass(pv), ClaimClass(claim))
+	if storagehelpers.GetPersistentVolumeClass(pv) != storagehelpers.GetPersistentVolumeClaimClass(claim) {
+		return false, fmt.Sprintf("storageClassName %q does not match the claim's %q", storagehelpers.GetPersistentVolumeClass(pv), storagehelpers.GetPersistentVolumeClaimClass(claim))
 	}
 	if claim.Spec.Selector != nil {
 		sel, err := metav1.LabelSelectorAsSelector(claim.Spec.Selector)
@@ -125,7 +93,7 @@ func FindVolume(pvs []*corev1.PersistentVolume, claim *corev1.PersistentVolumeCl
 		if pv.DeletionTimestamp != nil {
 			continue
 		}
-		if BoundToClaim(pv, claim) {
+		if storagehelpers.IsVolumeBoundToClaim(pv, claim) {
 			if Fits(pv, claim) == "" {
 				return pv
 			}

@@ -18,7 +18,7 @@ func TestMatch(t *testing.T) {
 	noClass := volumetest.Claim("data", "1Gi", ptr.To(""))
 	nilClass := volumetest.Claim("data", "1Gi", nil)
 	beta := volumetest.Claim("data", "1Gi", nil)
-	beta.Annotations = map[string]string{annBetaClass: "manual"}
+	beta.Annotations = map[string]string{corev1.BetaStorageClassAnnotation: "manual"}
 	block := volumetest.Claim("data", "1Gi", ptr.To("manual"))
 	block.Spec.VolumeMode = ptr.To(corev1.PersistentVolumeBlock)
 	deleting := volumetest.PV("pv", "1Gi", "manual")

@@ -353,12 +353,7 @@ spec:
 		// Deleting the claim deletes the provisioned volume (reclaimPolicy Delete).
 		k.ok(t, "delete", "statefulset", "-n", "node", "db", "--wait")
 		k.ok(t, "delete", "pvc", "-n", "node", "data-db-0", "--wait")
-		eventually(t, 30*time.Second, func() error {
-			if r := k.run(t, "", "get", "pv", pv); r.code == 0 {
-				return fmt.Errorf("volume %s still exists", pv)
-			}
-			return nil
-		})
+		k.ok(t, "wait", "--for=delete", "pv/"+pv, "--timeout", "30s")
 
 		// A generic ephemeral volume: its claim is made for the pod,
 		// provisioned, mounted, and goes with the pod.
@@ -387,12 +382,8 @@ spec:
 			t.Errorf("ephemeral volume content = %q", out)
 		}
 		k.ok(t, "delete", "pod", "-n", "node", "scratch", "--wait")
-		eventually(t, 30*time.Second, func() error {
-			if r := k.run(t, "", "get", "pvc", "-n", "node", "scratch-work"); r.code == 0 {
-				return fmt.Errorf("claim scratch-work outlived its pod")
-			}
-			return nil
-		})
+		// The claim goes with its pod (garbage collection by owner).
+		k.ok(t, "wait", "-n", "node", "--for=delete", "pvc/scratch-work", "--timeout", "30s")
 	})
 
 	t.Run("kubectl run -i --rm", func(t *testing.T) {

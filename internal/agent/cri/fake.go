@@ -37,7 +37,7 @@ type Fake struct {
 	// with no output. Called without the lock held.
 	Exec func(containerID string, cmd []string) ExecResult
 	// Handlers are the runtime handlers RunSandbox accepts besides the
-	// default ""; nil means RuncHandler alone. Set it before use.
+	// default ""; nil means runcHandler alone. Set it before use.
 	Handlers []string
 
 	mu         sync.Mutex
@@ -49,9 +49,9 @@ type Fake struct {
 
 var _ Runtime = (*Fake)(nil)
 
-// RuncHandler is the one runtime handler of skiff's containerd config
+// runcHandler is the one runtime handler of skiff's containerd config
 // (internal/agent/containerd), which a Fake accepts by default.
-const RuncHandler = "runc"
+const runcHandler = "runc"
 
 type fakeSandbox struct {
 	sb  Sandbox
@@ -104,7 +104,7 @@ func (f *Fake) RunSandbox(_ context.Context, cfg SandboxConfig) (string, error) 
 	}
 	handlers := f.Handlers
 	if handlers == nil {
-		handlers = []string{RuncHandler}
+		handlers = []string{runcHandler}
 	}
 	if cfg.RuntimeHandler != "" && !slices.Contains(handlers, cfg.RuntimeHandler) {
 		// containerd's words.

@@ -453,11 +453,10 @@ func (s *podSync) ensureSandbox(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return fmt.Errorf("creating log dir: %w", err)
 	}
-	if cfg.RuntimeHandler, err = s.m.runtimeHandler(s.pod); err != nil {
-		s.event(v1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
-		return err
+	var id string
+	if cfg.RuntimeHandler, err = s.m.runtimeHandler(s.pod); err == nil {
+		id, err = s.m.cfg.Runtime.RunSandbox(ctx, cfg)
 	}
-	id, err := s.m.cfg.Runtime.RunSandbox(ctx, cfg)
 	if err != nil {
 		s.event(v1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 		return err

@@ -348,11 +348,13 @@ func (m *Manager) claimPath(ctx context.Context, pod *v1.Pod, volName, claim str
 	if err != nil {
 		return "", fmt.Errorf("persistentvolumeclaim %q: %w", claim, err)
 	}
-	if mustOwn && !metav1.IsControlledBy(pvc, pod) {
+	if mustOwn {
 		// Someone else's claim that happens to have the name: mounting it
 		// would hand this pod another's data (upstream's kubelet refuses
 		// too, in these words).
-		return "", fmt.Errorf("PVC %s/%s was not created for pod %s/%s (pod is not owner)", pvc.Namespace, pvc.Name, pod.Namespace, pod.Name)
+		if err := ephemeral.VolumeIsForPod(pod, pvc); err != nil {
+			return "", err
+		}
 	}
 	if pvc.Status.Phase != v1.ClaimBound || pvc.Spec.VolumeName == "" {
 		return "", fmt.Errorf("persistentvolumeclaim %q is not bound (phase %q)", claim, pvc.Status.Phase)

@@ -125,9 +125,8 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 func (c *Controller) ensureClaim(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume) error {
 	name := ephemeralvol.VolumeClaimName(pod, vol)
 	if claim, err := c.claims.PersistentVolumeClaims(pod.Namespace).Get(name); err == nil {
-		if !metav1.IsControlledBy(claim, pod) {
-			c.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedBinding",
-				"PVC %s/%s was not created for pod %s/%s (pod is not owner)", pod.Namespace, name, pod.Namespace, pod.Name)
+		if err := ephemeralvol.VolumeIsForPod(pod, claim); err != nil {
+			c.recorder.Event(pod, corev1.EventTypeWarning, "FailedBinding", err.Error())
 		}
 		return nil
 	} else if !apierrors.IsNotFound(err) {

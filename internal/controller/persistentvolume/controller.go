@@ -19,6 +19,7 @@ import (
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
+	storagehelpers "k8s.io/component-helpers/storage/volume"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controller"
@@ -233,7 +234,7 @@ func (c *Controller) syncClaim(ctx context.Context, ns, name string) (time.Durat
 		return 0, c.syncNamedClaim(ctx, claim)
 	}
 	if claim.Spec.StorageClassName == nil {
-		if _, ok := claim.Annotations[annBetaClass]; !ok {
+		if _, ok := claim.Annotations[corev1.BetaStorageClassAnnotation]; !ok {
 			if sc := c.defaultClass(); sc != nil {
 				upd := claim.DeepCopy()
 				upd.Spec.StorageClassName = ptr.To(sc.Name)
@@ -248,31 +249,15 @@ func (c *Controller) syncClaim(ctx context.Context, ns, name string) (time.Durat
 	if err != nil {
 		return 0, fmt.Errorf("listing volumes: %w", err)
 	}
-	delay, err := c.delayBinding(claim)
+	// A class that does not exist (yet) binds immediately, as upstream.
+	delay, err := storagehelpers.IsDelayBindingMode(claim, c.classes)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("storage class of claim %s/%s: %w", claim.Namespace, claim.Name, err)
 	}
 	if pv := volumematch.FindVolume(pvs, claim, delay); pv != nil {
 		return 0, c.bind(ctx, pv, claim)
 	}
 	return resync, c.provision(ctx, claim)
-}
-
-// delayBinding reports whether claim's class is WaitForFirstConsumer. A
-// class that does not exist (yet) binds immediately, as upstream.
-func (c *Controller) delayBinding(claim *corev1.PersistentVolumeClaim) (bool, error) {
-	name := volumematch.ClaimClass(claim)
-	if name == "" {
-		return false, nil
-	}
-	sc, err := c.classes.Get(name)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("getting storage class %s: %w", name, err)
-	}
-	return sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer, nil
 }
 
 // syncNamedClaim handles a claim whose spec.volumeName is set: a pre-bound
@@ -291,7 +276,7 @@ func (c *Controller) syncNamedClaim(ctx context.Context, claim *corev1.Persisten
 		return fmt.Errorf("getting volume %s: %w", claim.Spec.VolumeName, err)
 	}
 	switch {
-	case volumematch.BoundToClaim(pv, claim):
+	case storagehelpers.IsVolumeBoundToClaim(pv, claim):
 		if why := volumematch.Fits(pv, claim); why != "" && pv.Spec.ClaimRef.UID == "" {
 			c.recorder.Eventf(claim, corev1.EventTypeWarning, ReasonFailedBinding, "Cannot bind to requested volume %q: %s", pv.Name, why)
 			return nil
@@ -307,7 +292,7 @@ func (c *Controller) syncNamedClaim(ctx context.Context, claim *corev1.Persisten
 		}
 		return c.bind(ctx, pv, claim)
 	default:
-		if claim.Annotations[annBindCompleted] == "yes" {
+		if claim.Annotations[storagehelpers.AnnBindCompleted] == "yes" {
 			return c.lose(ctx, claim, "Two claims are bound to the same volume, this one is bound incorrectly")
 		}
 		c.recorder.Eventf(claim, corev1.EventTypeWarning, ReasonFailedBinding, "volume %q already bound to a different claim.", pv.Name)
@@ -336,7 +321,7 @@ func (c *Controller) bind(ctx context.Context, pv *corev1.PersistentVolume, clai
 	if ref == nil || ref.UID != claim.UID || ref.Kind == "" {
 		upd := pv.DeepCopy()
 		if ref == nil || ref.UID == "" {
-			metav1.SetMetaDataAnnotation(&upd.ObjectMeta, annBoundByController, "yes")
+			metav1.SetMetaDataAnnotation(&upd.ObjectMeta, storagehelpers.AnnBoundByController, "yes")
 		}
 		upd.Spec.ClaimRef = &corev1.ObjectReference{
 			Kind: "PersistentVolumeClaim", APIVersion: "v1",
@@ -353,11 +338,11 @@ func (c *Controller) bind(ctx context.Context, pv *corev1.PersistentVolume, clai
 			return err
 		}
 	}
-	if claim.Spec.VolumeName != pv.Name || claim.Annotations[annBindCompleted] != "yes" || claim.Annotations[annBoundByController] != "yes" {
+	if claim.Spec.VolumeName != pv.Name || claim.Annotations[storagehelpers.AnnBindCompleted] != "yes" || claim.Annotations[storagehelpers.AnnBoundByController] != "yes" {
 		upd := claim.DeepCopy()
 		upd.Spec.VolumeName = pv.Name
-		metav1.SetMetaDataAnnotation(&upd.ObjectMeta, annBindCompleted, "yes")
-		metav1.SetMetaDataAnnotation(&upd.ObjectMeta, annBoundByController, "yes")
+		metav1.SetMetaDataAnnotation(&upd.ObjectMeta, storagehelpers.AnnBindCompleted, "yes")
+		metav1.SetMetaDataAnnotation(&upd.ObjectMeta, storagehelpers.AnnBoundByController, "yes")
 		got, err := c.client.CoreV1().PersistentVolumeClaims(claim.Namespace).Update(ctx, upd, metav1.UpdateOptions{})
 		if err != nil {
 			return fmt.Errorf("binding claim %s/%s to volume %s: %w", claim.Namespace, claim.Name, pv.Name, err)
@@ -382,7 +367,7 @@ func (c *Controller) bind(ctx context.Context, pv *corev1.PersistentVolume, clai
 // provision creates a volume for a claim no volume fits, when its class is
 // ours; otherwise it records why the claim waits.
 func (c *Controller) provision(ctx context.Context, claim *corev1.PersistentVolumeClaim) error {
-	className := volumematch.ClaimClass(claim)
+	className := storagehelpers.GetPersistentVolumeClaimClass(claim)
 	if className == "" {
 		c.recorder.Event(claim, corev1.EventTypeNormal, ReasonFailedBinding, "no persistent volumes available for this claim and no storage class is set")
 		return nil
@@ -395,7 +380,7 @@ func (c *Controller) provision(ctx context.Context, claim *corev1.PersistentVolu
 	if err != nil {
 		return fmt.Errorf("getting storage class %s: %w", className, err)
 	}
-	node := claim.Annotations[annSelectedNode]
+	node := claim.Annotations[storagehelpers.AnnSelectedNode]
 	if sc.VolumeBindingMode != nil && *sc.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer && node == "" {
 		c.recorder.Event(claim, corev1.EventTypeNormal, ReasonWaitForFirstConsumer, "waiting for first consumer to be created before binding")
 		return nil
@@ -432,7 +417,7 @@ func NewVolume(claim *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) 
 	pv := &corev1.PersistentVolume{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
-			Annotations: map[string]string{annProvisionedBy: Provisioner},
+			Annotations: map[string]string{storagehelpers.AnnDynamicallyProvisioned: Provisioner},
 		},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity: corev1.ResourceList{corev1.ResourceStorage: claim.Spec.Resources.Requests[corev1.ResourceStorage]},
@@ -451,7 +436,7 @@ func NewVolume(claim *corev1.PersistentVolumeClaim, sc *storagev1.StorageClass) 
 			},
 		},
 	}
-	if node := claim.Annotations[annSelectedNode]; node != "" {
+	if node := claim.Annotations[storagehelpers.AnnSelectedNode]; node != "" {
 		pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
 			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
 				Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{node},
@@ -503,12 +488,12 @@ func (c *Controller) syncVolume(ctx context.Context, name string) error {
 	default:
 		// The claim is bound to another volume. Undo our own binding;
 		// leave a user's pre-binding alone.
-		if pv.Annotations[annBoundByController] != "yes" {
+		if pv.Annotations[storagehelpers.AnnBoundByController] != "yes" {
 			return nil
 		}
 		upd := pv.DeepCopy()
 		upd.Spec.ClaimRef = nil
-		delete(upd.Annotations, annBoundByController)
+		delete(upd.Annotations, storagehelpers.AnnBoundByController)
 		got, err := c.client.CoreV1().PersistentVolumes().Update(ctx, upd, metav1.UpdateOptions{})
 		if err != nil {
 			return fmt.Errorf("unbinding volume %s: %w", pv.Name, err)
@@ -541,7 +526,7 @@ func (c *Controller) syncDeletedVolume(ctx context.Context, pv *corev1.Persisten
 // delete is first marked Released: the pv-protection controller removes
 // its finalizer only once it is no longer Bound.
 func (c *Controller) reclaim(ctx context.Context, pv *corev1.PersistentVolume) error {
-	if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete && pv.Annotations[annProvisionedBy] == Provisioner {
+	if pv.Spec.PersistentVolumeReclaimPolicy == corev1.PersistentVolumeReclaimDelete && pv.Annotations[storagehelpers.AnnDynamicallyProvisioned] == Provisioner {
 		if err := c.setVolumePhase(ctx, pv, corev1.VolumeReleased); err != nil {
 			return err
 		}

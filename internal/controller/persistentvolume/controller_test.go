@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
+	storagehelpers "k8s.io/component-helpers/storage/volume"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controller"
@@ -161,7 +162,7 @@ func checkBound(t *testing.T, client kubernetes.Interface, ns, claim, volume str
 		ref.Namespace != ns || ref.Name != claim || ref.UID != c.UID || ref.ResourceVersion == "" {
 		t.Errorf("volume %s claimRef = %+v", volume, pv.Spec.ClaimRef)
 	}
-	if c.Annotations[annBindCompleted] != "yes" || c.Annotations[annBoundByController] != "yes" {
+	if c.Annotations[storagehelpers.AnnBindCompleted] != "yes" || c.Annotations[storagehelpers.AnnBoundByController] != "yes" {
 		t.Errorf("claim annotations = %v", c.Annotations)
 	}
 	want, got := pv.Spec.Capacity[corev1.ResourceStorage], c.Status.Capacity[corev1.ResourceStorage]
@@ -251,7 +252,7 @@ func TestBinder(t *testing.T) {
 		if _, err := client.CoreV1().PersistentVolumes().Get(t.Context(), name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("volume %s provisioned before a node was selected (%v)", name, err)
 		}
-		patch := []byte(`{"metadata":{"annotations":{"` + annSelectedNode + `":"node-1"}}}`)
+		patch := []byte(`{"metadata":{"annotations":{"` + storagehelpers.AnnSelectedNode + `":"node-1"}}}`)
 		if _, err := client.CoreV1().PersistentVolumeClaims("dyn").Patch(t.Context(), "data", types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -261,7 +262,7 @@ func TestBinder(t *testing.T) {
 			t.Errorf("hostPath = %+v", hp)
 		}
 		if pv.Spec.StorageClassName != DefaultClassName || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete ||
-			pv.Annotations[annProvisionedBy] != Provisioner {
+			pv.Annotations[storagehelpers.AnnDynamicallyProvisioned] != Provisioner {
 			t.Errorf("provisioned volume = %+v", pv)
 		}
 		na := pv.Spec.NodeAffinity
@@ -420,7 +421,7 @@ func TestDeletedVolumeWaitsForClaim(t *testing.T) {
 }
 
 func TestUserDefaultClassKept(t *testing.T) {
-	client, _ := start(t, func(c kubernetes.Interface) {
+	client, ev := start(t, func(c kubernetes.Interface) {
 		_, err := c.StorageV1().StorageClasses().Create(context.Background(), &storagev1.StorageClass{
 			ObjectMeta:  metav1.ObjectMeta{Name: DefaultClassName},
 			Provisioner: "example.com/mine",
@@ -430,10 +431,12 @@ func TestUserDefaultClassKept(t *testing.T) {
 		}
 	})
 	create(t, client.CoreV1().Namespaces().Create, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns"}})
-	// A claim's sync runs after the class's; once it was looked at, the
-	// class has been ensured.
+	// A claim's sync runs after the class's: once the controller has
+	// reported on the claim, the class has been ensured.
 	create(t, client.CoreV1().PersistentVolumeClaims("ns").Create, claimIn("ns", "data", "1Gi", ptr.To("")))
-	waitClaim(t, client, "ns", "data", func(*corev1.PersistentVolumeClaim) error { return nil })
+	controllertest.Eventually(t, func() error {
+		return ev.contains("no persistent volumes available for this claim and no storage class is set")
+	})
 	sc, err := client.StorageV1().StorageClasses().Get(t.Context(), DefaultClassName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -170,7 +170,7 @@ func uses(pod *corev1.Pod, claim *corev1.PersistentVolumeClaim) bool {
 			// A claim of that name the pod does not control is not its
 			// ephemeral volume (the kubelet refuses to use it).
 			if ephemeral.VolumeClaimName(pod, &v) == claim.Name {
-				if ref := metav1.GetControllerOf(claim); ref != nil && ref.UID == pod.UID {
+				if ephemeral.VolumeIsForPod(pod, claim) == nil {
 					return true
 				}
 			}

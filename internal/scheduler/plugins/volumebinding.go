@@ -10,7 +10,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	storagelisters "k8s.io/client-go/listers/storage/v1"
@@ -149,7 +148,7 @@ func (vb VolumeBinding) PreFilter(_ context.Context, state *framework.CycleState
 // non-nil status (Skip when there is nothing to check, a rejection, or
 // an error).
 func (vb VolumeBinding) collect(pod *v1.Pod) (*volumeState, *framework.Status) {
-	if !hasClaims(pod) || vb.listers.Claims == nil || vb.listers.Volumes == nil {
+	if !HasClaims(pod) || vb.listers.Claims == nil || vb.listers.Volumes == nil {
 		return nil, skipVolumes
 	}
 	st := &volumeState{}
@@ -175,9 +174,10 @@ func (vb VolumeBinding) collect(pod *v1.Pod) (*volumeState, *framework.Status) {
 		if claim.DeletionTimestamp != nil {
 			return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable, fmt.Sprintf("persistentvolumeclaim %q is being deleted", name))
 		}
-		if vol.Ephemeral != nil && !metav1.IsControlledBy(claim, pod) {
-			return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable,
-				fmt.Sprintf("PVC %s/%s was not created for pod %s/%s (pod is not owner)", claim.Namespace, claim.Name, pod.Namespace, pod.Name))
+		if vol.Ephemeral != nil {
+			if err := ephemeral.VolumeIsForPod(pod, claim); err != nil {
+				return nil, framework.NewStatus(framework.UnschedulableAndUnresolvable, err.Error())
+			}
 		}
 		if claim.Spec.VolumeName == "" {
 			class, err := vb.delayingClass(claim)
@@ -262,22 +262,35 @@ func (VolumeBinding) Filter(_ context.Context, state *framework.CycleState, _ *f
 	if st == nil {
 		return nil
 	}
+	if _, reason := st.place(node.Node()); reason != "" {
+		return framework.NewStatus(framework.UnschedulableAndUnresolvable, reason)
+	}
+	return nil
+}
+
+// place checks node against the pod's claims: every bound volume exists
+// and its node affinity admits node, and each delayed claim can get a
+// volume there (placeDelayed, whose writes it returns). It returns the
+// rejection reason, or "".
+func (st *volumeState) place(node *v1.Node) ([]ClaimBinding, string) {
 	if st.missingPV {
-		return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonVolumeNotExist)
+		return nil, ReasonVolumeNotExist
 	}
 	for _, sel := range st.selectors {
 		// A selector that does not parse matches no node, as upstream's
 		// CheckNodeAffinity error counts as a conflict.
-		if ok, err := sel.Match(node.Node()); err != nil || !ok {
-			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonVolumeNodeConflict)
+		if ok, err := sel.Match(node); err != nil || !ok {
+			return nil, ReasonVolumeNodeConflict
 		}
 	}
-	if len(st.delayed) > 0 {
-		if _, ok := placeDelayed(st.delayed, node.Node()); !ok {
-			return framework.NewStatus(framework.UnschedulableAndUnresolvable, ReasonBindConflict)
-		}
+	if len(st.delayed) == 0 {
+		return nil, ""
 	}
-	return nil
+	bindings, ok := placeDelayed(st.delayed, node)
+	if !ok {
+		return nil, ReasonBindConflict
+	}
+	return bindings, ""
 }
 
 // placeDelayed decides, for each delayed claim, how it gets a volume on
@@ -361,27 +374,17 @@ func (vb VolumeBinding) Bindings(pod *v1.Pod, node *v1.Node) ([]ClaimBinding, er
 		return nil, nil
 	case status != nil:
 		return nil, fmt.Errorf("checking the claims of pod %s/%s: %w", pod.Namespace, pod.Name, status.Err())
-	case st.missingPV:
-		return nil, fmt.Errorf("node %s: %s", node.Name, ReasonVolumeNotExist)
 	}
-	for _, sel := range st.selectors {
-		if ok, err := sel.Match(node); err != nil || !ok {
-			return nil, fmt.Errorf("node %s: %s", node.Name, ReasonVolumeNodeConflict)
-		}
-	}
-	if len(st.delayed) == 0 {
-		return nil, nil
-	}
-	bindings, ok := placeDelayed(st.delayed, node)
-	if !ok {
-		return nil, fmt.Errorf("node %s: %s", node.Name, ReasonBindConflict)
+	bindings, reason := st.place(node)
+	if reason != "" {
+		return nil, fmt.Errorf("node %s: %s", node.Name, reason)
 	}
 	return bindings, nil
 }
 
-// hasClaims reports whether pod uses a claim, directly or through an
+// HasClaims reports whether pod uses a claim, directly or through an
 // ephemeral volume.
-func hasClaims(pod *v1.Pod) bool {
+func HasClaims(pod *v1.Pod) bool {
 	for i := range pod.Spec.Volumes {
 		if pod.Spec.Volumes[i].PersistentVolumeClaim != nil || pod.Spec.Volumes[i].Ephemeral != nil {
 			return true
