@@ -48,6 +48,7 @@ PKGS=(
 	k8s.io/apimachinery/pkg/util/intstr
 	k8s.io/apimachinery/pkg/api/resource
 	k8s.io/apimachinery/pkg/version
+	k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1
 	"${API_PKGS[@]}"
 )
 

@@ -173,6 +173,19 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 		s.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("error decoding YAML: %v", err)))
 		return
 	}
+	var warnings []string
+	// Duplicate keys are what strict decoding finds in an apply
+	// configuration besides unknown fields (upstream's message names the
+	// line: `line 11: key "foo" already set in map`).
+	if _, serr := yaml.YAMLToJSONStrict(body); serr != nil {
+		switch fieldValidation(opts.FieldValidation) {
+		case metav1.FieldValidationStrict:
+			s.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("error strict decoding YAML: %v", serr)))
+			return
+		case metav1.FieldValidationWarn:
+			warnings = append(warnings, serr.Error())
+		}
+	}
 	applied := &unstructured.Unstructured{}
 	if err := applied.UnmarshalJSON(data); err != nil {
 		s.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("error decoding apply configuration: %v", err)))
@@ -185,6 +198,11 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 	}
 	if applied.GetName() != "" && applied.GetName() != ri.name {
 		s.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", applied.GetName(), ri.name)))
+		return
+	}
+	warnings, err = pruneUnknown(res, applied, opts.FieldValidation, warnings, true)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	force := opts.Force != nil && *opts.Force
@@ -245,6 +263,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 		if created {
 			code = http.StatusCreated
 		}
+		addWarnings(w, warnings)
 		s.writeObject(w, code, rd, out)
 		return
 	}

@@ -67,7 +67,7 @@ func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *r
 		s.fail(w, r, err)
 		return
 	}
-	fm, manager := s.fieldManagers[st].forSub(registry.StatusSub), managerName(r, opts.FieldManager)
+	fm, manager := s.fieldManagersOf(st).forSub(registry.StatusSub), managerName(r, opts.FieldManager)
 	now := metav1.NewTime(time.Now())
 	out, _, err := st.Update(builtin.WithCSRApproval(ctx), "", ri.name, registry.StatusSub,
 		func(_ context.Context, current runtime.Object) (runtime.Object, error) {

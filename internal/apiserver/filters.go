@@ -274,7 +274,7 @@ func (s *Server) metricsInfo(ri *requestInfo) *requestInfo {
 		return ri
 	}
 	gv := schema.GroupVersion{Group: ri.group, Version: ri.version}
-	if _, ok := s.resources[gv][ri.resource]; ok && (ri.subresource == "" || knownSubresources[ri.subresource]) {
+	if s.lookup(gv, ri.resource) != nil && (ri.subresource == "" || knownSubresources[ri.subresource]) {
 		return ri
 	}
 	if ri.group == "" && ri.resource == "bindings" {

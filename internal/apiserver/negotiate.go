@@ -79,6 +79,9 @@ func parseAccept(header string) []acceptClause {
 // viewsAllowed describes which Accept "as" views an endpoint can render.
 type viewsAllowed struct {
 	table, partial, partialList bool
+	// jsonOnly: the objects are custom resources, which have no protobuf
+	// form; protobuf serves only the metadata views.
+	jsonOnly bool
 }
 
 // negotiateOutput picks the serializer and view for a response from the
@@ -100,6 +103,9 @@ func (s *Server) negotiateOutput(r *http.Request, allowed viewsAllowed, stream b
 			out := outputFormat{info: info}
 			as := c.params["as"]
 			if as == "" {
+				if allowed.jsonOnly && info.MediaType == runtime.ContentTypeProtobuf {
+					continue
+				}
 				return out, nil
 			}
 			if c.params["g"] != "meta.k8s.io" || (c.params["v"] != "v1" && c.params["v"] != "v1beta1") {

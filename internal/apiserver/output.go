@@ -2,12 +2,14 @@ package apiserver
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -18,6 +20,17 @@ import (
 // be set without touching an object shared with the watch cache. Nested
 // maps and slices stay shared and must not be modified.
 func shallowCopy(obj runtime.Object) runtime.Object {
+	switch u := obj.(type) {
+	case *unstructured.Unstructured:
+		// The struct holds only a map: copy the map's top level.
+		c := &unstructured.Unstructured{Object: make(map[string]any, len(u.Object))}
+		maps.Copy(c.Object, u.Object)
+		return c
+	case *unstructured.UnstructuredList:
+		c := &unstructured.UnstructuredList{Object: make(map[string]any, len(u.Object)), Items: u.Items}
+		maps.Copy(c.Object, u.Object)
+		return c
+	}
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		return obj.DeepCopyObject()

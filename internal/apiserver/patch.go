@@ -24,9 +24,13 @@ import (
 
 // patchType reads the patch type from Content-Type; server-side apply
 // only when allowApply (else 415).
-func patchType(r *http.Request, allowApply bool) (types.PatchType, error) {
+// Strategic merge patch only when allowSMP (custom resources take none).
+func patchType(r *http.Request, allowSMP, allowApply bool) (types.PatchType, error) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	supported := []string{string(types.JSONPatchType), string(types.MergePatchType), string(types.StrategicMergePatchType)}
+	supported := []string{string(types.JSONPatchType), string(types.MergePatchType)}
+	if allowSMP {
+		supported = append(supported, string(types.StrategicMergePatchType))
+	}
 	if allowApply {
 		supported = append(supported, string(types.ApplyYAMLPatchType))
 	}
@@ -71,8 +75,8 @@ func applyPatch(pt types.PatchType, current, patch []byte, dataStruct any) ([]by
 // the current object inside Store.Update, so a racing write re-applies it.
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store, sub registry.Subresource) {
 	res := st.Resource
-	fm := s.fieldManagers[st].forSub(sub)
-	pt, err := patchType(r, fm != nil)
+	fm := s.fieldManagersOf(st).forSub(sub)
+	pt, err := patchType(r, !res.Unstructured, fm != nil)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -127,6 +131,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 					return nil, apierrors.NewBadRequest(strict)
 				}
 			}
+			return nil, err
+		}
+		if warns, err = pruneUnknown(res, obj, opts.FieldValidation, warns, false); err != nil {
 			return nil, err
 		}
 		warnings = warns

@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -70,7 +71,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ri *reque
 		h(w, r, ri)
 		return
 	}
-	st := stores[ri.resource]
+	st := s.lookup(gv, ri.resource)
 	if st == nil {
 		s.writeError(w, notFoundPath())
 		return
@@ -196,6 +197,7 @@ func (s *Server) serveSubresource(w http.ResponseWriter, r *http.Request, ri *re
 
 // newRender negotiates the response format for a request on res.
 func (s *Server) newRender(r *http.Request, res *registry.Resource, allowed viewsAllowed, stream bool) (*render, error) {
+	allowed.jsonOnly = res.Unstructured
 	f, err := s.negotiateOutput(r, allowed, stream)
 	if err != nil {
 		return nil, err
@@ -549,11 +551,53 @@ func (s *Server) decodeBody(r *http.Request, gvk schema.GroupVersionKind, into r
 	if err != nil {
 		return nil, nil, err
 	}
+	if _, custom := into.(*unstructured.Unstructured); custom && info.MediaType == runtime.ContentTypeProtobuf {
+		return nil, nil, unsupportedMediaType(info.MediaType, []string{runtime.ContentTypeJSON, runtime.ContentTypeYAML})
+	}
 	body, err := readBody(r)
 	if err != nil {
 		return nil, nil, err
 	}
 	return s.decodeWith(info, body, gvk, into, validation)
+}
+
+// pruneUnknown removes from a custom resource what its schema (and
+// ObjectMeta) does not know (Resource.Prune) and reports it
+// per the fieldValidation directive, as upstream reports unknown fields:
+// the request fails with Strict, they become warnings with Warn (the
+// default), Ignore drops them silently. Server-side apply words them as
+// structured-merge-diff does (`.spec.foo: field not declared in schema`),
+// the other writes as strict decoding does (`unknown field "spec.foo"`).
+func pruneUnknown(res *registry.Resource, obj runtime.Object, validation string, warnings []string, apply bool) ([]string, error) {
+	if res.Prune == nil {
+		return warnings, nil
+	}
+	pruned := res.Prune(obj)
+	if len(pruned) == 0 {
+		return warnings, nil
+	}
+	msgs := make([]string, len(pruned))
+	for i, p := range pruned {
+		if apply {
+			msgs[i] = "." + p + ": field not declared in schema"
+		} else {
+			msgs[i] = fmt.Sprintf("unknown field %q", p)
+		}
+	}
+	switch fieldValidation(validation) {
+	case metav1.FieldValidationIgnore:
+		return warnings, nil
+	case metav1.FieldValidationStrict:
+		if apply {
+			return nil, apierrors.NewBadRequest("failed to create typed patch object: " + strings.Join(msgs, ", "))
+		}
+		errs := make([]error, len(msgs))
+		for i, m := range msgs {
+			errs[i] = errors.New(m)
+		}
+		return nil, apierrors.NewBadRequest(runtime.NewStrictDecodingError(errs).Error())
+	}
+	return append(warnings, msgs...), nil
 }
 
 func (s *Server) decodeWith(info runtime.SerializerInfo, body []byte, gvk schema.GroupVersionKind, into runtime.Object, validation string) (runtime.Object, []string, error) {
@@ -653,6 +697,9 @@ func (s *Server) readWrite(r *http.Request, ri *requestInfo, res *registry.Resou
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if warnings, err = pruneUnknown(res, obj, *fieldValidation, warnings, false); err != nil {
+		return nil, nil, nil, err
+	}
 	if err := ensureNamespace(obj, ri.namespace, res.Namespaced); err != nil {
 		return nil, nil, nil, err
 	}
@@ -671,7 +718,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 	if acc, err := meta.Accessor(obj); err == nil {
 		auditCreateName(r.Context(), acc.GetName())
 	}
-	obj = s.trackCreate(s.fieldManagers[st], obj, managerName(r, opts.FieldManager), res)
+	obj = s.trackCreate(s.fieldManagersOf(st), obj, managerName(r, opts.FieldManager), res)
 	out, err := st.CreateOwned(r.Context(), ri.namespace, obj, opts)
 	if err != nil {
 		s.fail(w, r, err)
@@ -693,7 +740,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 		s.fail(w, r, err)
 		return
 	}
-	fm, manager := s.fieldManagers[st].forSub(sub), managerName(r, opts.FieldManager)
+	fm, manager := s.fieldManagersOf(st).forSub(sub), managerName(r, opts.FieldManager)
 	out, created, err := st.Update(r.Context(), ri.namespace, ri.name, sub,
 		func(_ context.Context, current runtime.Object) (runtime.Object, error) {
 			return s.trackUpdate(fm, current, obj.DeepCopyObject(), manager, res), nil

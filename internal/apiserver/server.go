@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -120,6 +121,10 @@ type Server struct {
 
 	// resources indexes the stores by group/version and resource name.
 	resources map[schema.GroupVersion]map[string]*registry.Store
+	// custom holds the stores of custom resources, replaced as a whole
+	// by SetCustomStores; customMu serializes the replacements.
+	custom   atomic.Pointer[customRoutes]
+	customMu sync.Mutex
 
 	inflight chan struct{}
 	// handlers runs non-long-running requests (see withTimeout).
@@ -181,17 +186,9 @@ func New(cfg Config) (*Server, error) {
 		if st == nil || st.Resource == nil || st.Resource.Strategy == nil {
 			return nil, errors.New("apiserver: every store needs a Resource with a Strategy")
 		}
-		gv := st.Resource.GVR.GroupVersion()
-		m := s.resources[gv]
-		if m == nil {
-			m = map[string]*registry.Store{}
-			s.resources[gv] = m
+		if err := route(s.resources, st); err != nil {
+			return nil, err
 		}
-		name := st.Resource.GVR.Resource
-		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("apiserver: resource %s served twice", st.Resource.GVR)
-		}
-		m[name] = st
 		s.objTypes[st.Resource] = reflect.TypeOf(st.Resource.Strategy.New())
 		if cfg.TypeConverter != nil {
 			fm, err := s.newFieldManagers(cfg.TypeConverter, st.Resource)

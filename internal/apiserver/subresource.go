@@ -151,7 +151,7 @@ func (s *Server) updateScale(w http.ResponseWriter, r *http.Request, ri *request
 
 func (s *Server) patchScale(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
 	res := st.Resource
-	pt, err := patchType(r, false)
+	pt, err := patchType(r, true, false)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -62,3 +62,45 @@ func hasGVK(t *testing.T, ext any, group, version, kind string) bool {
 	}
 	return false
 }
+
+// The CustomResourceDefinition kind is published under upstream's name,
+// with the types it refers to.
+func TestCustomResourceDefinitionKind(t *testing.T) {
+	t.Parallel()
+	s, err := buildSpecs(builtin.Resources(), nil)
+	if err != nil {
+		t.Fatalf("buildSpecs: %v", err)
+	}
+	const prefix = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
+	for _, name := range []string{"CustomResourceDefinition", "CustomResourceDefinitionList"} {
+		def, ok := s.v2.Definitions[prefix+name]
+		if !ok {
+			t.Fatalf("v2 lacks %s", prefix+name)
+		}
+		if !hasGVK(t, def.Extensions[gvkExtension], "apiextensions.k8s.io", "v1", name) {
+			t.Errorf("%s: GVK extension %v", name, def.Extensions[gvkExtension])
+		}
+	}
+	doc := s.v3["apis/apiextensions.k8s.io/v1"]
+	if doc == nil {
+		t.Fatalf("no v3 document for apiextensions.k8s.io/v1")
+	}
+	for _, name := range []string{"CustomResourceDefinition", "JSONSchemaProps", "CustomResourceDefinitionVersion"} {
+		if _, ok := doc.Components.Schemas[prefix+name]; !ok {
+			t.Errorf("v3 lacks %s", prefix+name)
+		}
+	}
+	if _, ok := doc.Paths.Paths["/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}/status"]; !ok {
+		t.Errorf("v3 lacks the CRD status path")
+	}
+}
+
+// BenchmarkNew measures building the built-in documents.
+func BenchmarkNew(b *testing.B) {
+	resources := builtin.Resources()
+	for b.Loop() {
+		if _, err := New(resources); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -142,6 +143,14 @@ func produceStream() []string {
 
 func consumeAny() []string { return []string{"*/*"} }
 
+// consumeCustom is what custom resources consume and produce, but PATCH.
+func consumeCustom() []string { return []string{"application/json", "application/yaml"} }
+
+// consumeCustomPatch: custom resources take no strategic merge patch (415).
+func consumeCustomPatch() []string {
+	return []string{"application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"}
+}
+
 func consumePatch() []string {
 	return []string{"application/json-patch+json", "application/merge-patch+json",
 		"application/strategic-merge-patch+json", "application/apply-patch+yaml"}
@@ -191,32 +200,49 @@ func checkModelName(v any) error {
 }
 
 // groupCamel names a group in operation IDs as upstream does: "Core",
-// "Apps", "RbacAuthorization", "Networking".
+// "Apps", "RbacAuthorization", "Networking", "CertManagerIo" (the group
+// without its ".k8s.io" suffix, camel-cased at every character that
+// cannot appear in an identifier).
 func groupCamel(group string) string {
 	if group == "" {
 		return "Core"
 	}
-	group = strings.TrimSuffix(group, ".k8s.io")
-	var b strings.Builder
-	for _, part := range strings.Split(group, ".") {
-		if part == "" {
-			continue
-		}
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-	}
-	return b.String()
+	return validOperationID(strings.TrimSuffix(group, ".k8s.io"), true)
 }
 
 // gvCamel is e.g. "CoreV1", "AppsV1", "AutoscalingV2".
 func gvCamel(gv schema.GroupVersion) string {
-	return groupCamel(gv.Group) + strings.ToUpper(gv.Version[:1]) + gv.Version[1:]
+	return groupCamel(gv.Group) + validOperationID(gv.Version, true)
 }
 
 // gvTag is the operation tag of a group version: "core_v1", "apps_v1",
-// "rbacAuthorization_v1".
+// "rbacAuthorization_v1", "certManagerIo_v1".
 func gvTag(gv schema.GroupVersion) string {
-	c := groupCamel(gv.Group)
-	return strings.ToLower(c[:1]) + c[1:] + "_" + gv.Version
+	g := "core"
+	if gv.Group != "" {
+		g = validOperationID(strings.TrimSuffix(gv.Group, ".k8s.io"), false)
+	}
+	return g + "_" + validOperationID(gv.Version, false)
+}
+
+// validOperationID makes s an identifier the way upstream's
+// ToValidOperationID does: letters, underscores and (not first) digits
+// are kept, anything else is dropped and capitalises the next letter.
+func validOperationID(s string, capitalizeFirst bool) string {
+	var b strings.Builder
+	capitalize := capitalizeFirst
+	for i, r := range s {
+		if unicode.IsLetter(r) || r == '_' || (i != 0 && unicode.IsDigit(r)) {
+			if capitalize {
+				r = unicode.ToUpper(r)
+				capitalize = false
+			}
+			b.WriteRune(r)
+		} else {
+			capitalize = true
+		}
+	}
+	return b.String()
 }
 
 // gvPrefix is the URL prefix of a group version: /api/v1, /apis/apps/v1.
@@ -240,6 +266,23 @@ func verbSet(r *registry.Resource) map[string]bool {
 	return out
 }
 
+// endpoint is what the operations of one resource are derived from.
+type endpoint struct {
+	gv         schema.GroupVersion
+	resource   string // plural
+	kind       string
+	namespaced bool
+	verbs      map[string]bool
+	status     bool
+	scale      bool
+	obj, list  any // models of the kind and the list kind
+	// custom marks a custom resource: its operations consume and produce
+	// JSON and YAML only, PATCH takes no strategic merge patch, there
+	// are no deprecated /watch/ paths and GET takes resourceVersion, as
+	// upstream's apiextensions-apiserver publishes them.
+	custom bool
+}
+
 // resourceRoutes returns every operation upstream publishes for r: the
 // collection, the item, the deprecated watch paths, the all-namespaces
 // list, and the status, scale and well-known subresources.
@@ -253,22 +296,29 @@ func resourceRoutes(r *registry.Resource) ([]common.Route, error) {
 			return nil, err
 		}
 	}
-	gv := r.GVR.GroupVersion()
-	gvk := r.GroupVersionKind()
+	return endpointRoutes(endpoint{gv: r.GVR.GroupVersion(), resource: r.GVR.Resource, kind: r.Kind,
+		namespaced: r.Namespaced, verbs: verbSet(r), status: r.Status, scale: r.Scale != nil, obj: obj, list: list}), nil
+}
+
+// endpointRoutes returns the operations of e.
+func endpointRoutes(e endpoint) []common.Route {
+	gv := e.gv
+	gvk := gv.WithKind(e.kind)
 	prefix := gvPrefix(gv)
 	tag := gvTag(gv)
-	verbs := verbSet(r)
+	verbs := e.verbs
+	obj, list := e.obj, e.list
 
-	scope, nsParams, collection, watchCollection := "", []common.Parameter(nil), prefix+"/"+r.GVR.Resource, prefix+"/watch/"+r.GVR.Resource
-	if r.Namespaced {
+	scope, nsParams, collection, watchCollection := "", []common.Parameter(nil), prefix+"/"+e.resource, prefix+"/watch/"+e.resource
+	if e.namespaced {
 		scope = "Namespaced"
 		nsParams = []common.Parameter{pNamespace}
-		collection = prefix + "/namespaces/{namespace}/" + r.GVR.Resource
-		watchCollection = prefix + "/watch/namespaces/{namespace}/" + r.GVR.Resource
+		collection = prefix + "/namespaces/{namespace}/" + e.resource
+		watchCollection = prefix + "/watch/namespaces/{namespace}/" + e.resource
 	}
 	item := collection + "/{name}"
 	opName := func(verb, middle, suffix string) string {
-		return verb + gvCamel(gv) + middle + scope + r.Kind + suffix
+		return verb + gvCamel(gv) + middle + scope + e.kind + suffix
 	}
 	meta := func(action string, k schema.GroupVersionKind) map[string]any {
 		return map[string]any{
@@ -276,79 +326,87 @@ func resourceRoutes(r *registry.Resource) ([]common.Route, error) {
 			"x-kubernetes-group-version-kind": map[string]any{"group": k.Group, "version": k.Version, "kind": k.Kind},
 		}
 	}
-	nameP := pathParam("name", "name of the "+r.Kind)
+	nameP := pathParam("name", "name of the "+e.kind)
 	writeParams := params(pDryRun, pFieldManager, pFieldValidation, pPretty)
 	patchParams := params(pDryRun, pFieldManager, pFieldValidation, pForce, pPretty)
 	deleteParams := params(pDryRun, pGrace, pIgnoreRead, pOrphan, pPropagation, pPretty)
+	getParams := params(pPretty)
+	// The media types below are those of built-in resources unless e is
+	// a custom resource (the names shadow the package's functions).
+	consumeAny, consumePatch, produceObject, produceStream := consumeAny, consumePatch, produceObject, produceStream
+	if e.custom {
+		getParams = params(query("resourceVersion", "string", "Constrains which resource versions the request may be served from."), pPretty)
+		consumeAny, consumePatch, produceObject, produceStream = consumeCustom, consumeCustomPatch, consumeCustom, consumeCustom
+	}
 
 	var routes []common.Route
 	add := func(rt *route) { rt.tag = tag; routes = append(routes, rt) }
 
 	if verbs["list"] {
 		add(&route{method: "GET", path: collection, opID: opName("list", "", ""),
-			description: "list or watch objects of kind " + r.Kind,
+			description: "list or watch objects of kind " + e.kind,
 			params:      params(nsParams, listParams(), pPretty), consumes: consumeAny(), produces: produceStream(),
 			metadata: meta("list", gvk), responses: []common.StatusCodeResponse{response{200, list}}})
-		if r.Namespaced {
-			add(&route{method: "GET", path: prefix + "/" + r.GVR.Resource, opID: "list" + gvCamel(gv) + r.Kind + "ForAllNamespaces",
-				description: "list or watch objects of kind " + r.Kind,
+		if e.namespaced {
+			add(&route{method: "GET", path: prefix + "/" + e.resource, opID: "list" + gvCamel(gv) + e.kind + "ForAllNamespaces",
+				description: "list or watch objects of kind " + e.kind,
 				params:      params(listParams(), pPretty), consumes: consumeAny(), produces: produceStream(),
 				metadata: meta("list", gvk), responses: []common.StatusCodeResponse{response{200, list}}})
 		}
 	}
-	if verbs["watch"] {
+	if verbs["watch"] && !e.custom {
 		add(&route{method: "GET", path: watchCollection, opID: opName("watch", "", "List"),
-			description: "watch individual changes to a list of " + r.Kind + ". deprecated: use the 'watch' parameter with a list operation instead.",
+			description: "watch individual changes to a list of " + e.kind + ". deprecated: use the 'watch' parameter with a list operation instead.",
 			params:      params(nsParams, listParams(), pPretty), consumes: consumeAny(), produces: produceStream(),
 			metadata: meta("watchlist", gvk), responses: []common.StatusCodeResponse{response{200, metav1.WatchEvent{}}}})
 		add(&route{method: "GET", path: watchCollection + "/{name}", opID: opName("watch", "", ""),
-			description: "watch changes to an object of kind " + r.Kind + ". deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter.",
+			description: "watch changes to an object of kind " + e.kind + ". deprecated: use the 'watch' parameter with a list operation instead, filtered to a single item with the 'fieldSelector' parameter.",
 			params:      params(nsParams, nameP, listParams(), pPretty), consumes: consumeAny(), produces: produceStream(),
 			metadata: meta("watch", gvk), responses: []common.StatusCodeResponse{response{200, metav1.WatchEvent{}}}})
-		if r.Namespaced {
-			add(&route{method: "GET", path: prefix + "/watch/" + r.GVR.Resource, opID: "watch" + gvCamel(gv) + r.Kind + "ListForAllNamespaces",
-				description: "watch individual changes to a list of " + r.Kind + ". deprecated: use the 'watch' parameter with a list operation instead.",
+		if e.namespaced {
+			add(&route{method: "GET", path: prefix + "/watch/" + e.resource, opID: "watch" + gvCamel(gv) + e.kind + "ListForAllNamespaces",
+				description: "watch individual changes to a list of " + e.kind + ". deprecated: use the 'watch' parameter with a list operation instead.",
 				params:      params(listParams(), pPretty), consumes: consumeAny(), produces: produceStream(),
 				metadata: meta("watchlist", gvk), responses: []common.StatusCodeResponse{response{200, metav1.WatchEvent{}}}})
 		}
 	}
 	if verbs["create"] {
 		add(&route{method: "POST", path: collection, opID: opName("create", "", ""),
-			description: "create a " + r.Kind,
+			description: "create a " + e.kind,
 			params:      params(nsParams, pBody, writeParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("post", gvk), request: obj,
 			responses: []common.StatusCodeResponse{response{200, obj}, response{201, obj}, response{202, obj}}})
 	}
 	if verbs["deletecollection"] {
-		add(&route{method: "DELETE", path: collection, opID: "delete" + gvCamel(gv) + "Collection" + scope + r.Kind,
-			description: "delete collection of " + r.Kind,
+		add(&route{method: "DELETE", path: collection, opID: "delete" + gvCamel(gv) + "Collection" + scope + e.kind,
+			description: "delete collection of " + e.kind,
 			params:      params(nsParams, pOptionalBody, without(listParams(), "allowWatchBookmarks", "watch"), deleteParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("deletecollection", gvk), request: metav1.DeleteOptions{},
 			responses: []common.StatusCodeResponse{response{200, metav1.Status{}}}})
 	}
 	if verbs["get"] {
 		add(&route{method: "GET", path: item, opID: opName("read", "", ""),
-			description: "read the specified " + r.Kind,
-			params:      params(nsParams, nameP, pPretty), consumes: consumeAny(), produces: produceObject(),
+			description: "read the specified " + e.kind,
+			params:      params(nsParams, nameP, getParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("get", gvk), responses: []common.StatusCodeResponse{response{200, obj}}})
 	}
 	if verbs["update"] {
 		add(&route{method: "PUT", path: item, opID: opName("replace", "", ""),
-			description: "replace the specified " + r.Kind,
+			description: "replace the specified " + e.kind,
 			params:      params(nsParams, nameP, pBody, writeParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("put", gvk), request: obj,
 			responses: []common.StatusCodeResponse{response{200, obj}, response{201, obj}}})
 	}
 	if verbs["patch"] {
 		add(&route{method: "PATCH", path: item, opID: opName("patch", "", ""),
-			description: "partially update the specified " + r.Kind,
+			description: "partially update the specified " + e.kind,
 			params:      params(nsParams, nameP, pBody, patchParams), consumes: consumePatch(), produces: produceObject(),
 			metadata: meta("patch", gvk), request: metav1.Patch{},
 			responses: []common.StatusCodeResponse{response{200, obj}, response{201, obj}}})
 	}
 	if verbs["delete"] {
 		add(&route{method: "DELETE", path: item, opID: opName("delete", "", ""),
-			description: "delete a " + r.Kind,
+			description: "delete a " + e.kind,
 			params:      params(nsParams, nameP, pOptionalBody, deleteParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("delete", gvk), request: metav1.DeleteOptions{},
 			responses: []common.StatusCodeResponse{response{200, metav1.Status{}}, response{202, metav1.Status{}}}})
@@ -359,37 +417,37 @@ func resourceRoutes(r *registry.Resource) ([]common.Route, error) {
 	getPutPatch := func(sub, suffix string, model any, k schema.GroupVersionKind) {
 		p := item + "/" + sub
 		add(&route{method: "GET", path: p, opID: opName("read", "", suffix),
-			description: "read " + sub + " of the specified " + r.Kind,
-			params:      params(nsParams, nameP, pPretty), consumes: consumeAny(), produces: produceObject(),
+			description: "read " + sub + " of the specified " + e.kind,
+			params:      params(nsParams, nameP, getParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("get", k), responses: []common.StatusCodeResponse{response{200, model}}})
 		add(&route{method: "PUT", path: p, opID: opName("replace", "", suffix),
-			description: "replace " + sub + " of the specified " + r.Kind,
+			description: "replace " + sub + " of the specified " + e.kind,
 			params:      params(nsParams, nameP, pBody, writeParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("put", k), request: model,
 			responses: []common.StatusCodeResponse{response{200, model}, response{201, model}}})
 		add(&route{method: "PATCH", path: p, opID: opName("patch", "", suffix),
-			description: "partially update " + sub + " of the specified " + r.Kind,
+			description: "partially update " + sub + " of the specified " + e.kind,
 			params:      params(nsParams, nameP, pBody, patchParams), consumes: consumePatch(), produces: produceObject(),
 			metadata: meta("patch", k), request: metav1.Patch{},
 			responses: []common.StatusCodeResponse{response{200, model}, response{201, model}}})
 	}
-	if r.Status {
+	if e.status {
 		getPutPatch("status", "Status", obj, gvk)
 	}
-	if r.Scale != nil {
+	if e.scale {
 		getPutPatch("scale", "Scale", autoscalingv1.Scale{}, autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
 	}
 
 	// post adds a create-only subresource taking and returning model.
 	post := func(sub, suffix string, model any, k schema.GroupVersionKind) {
 		add(&route{method: "POST", path: item + "/" + sub, opID: opName("create", "", suffix),
-			description: "create " + sub + " of a " + r.Kind,
+			description: "create " + sub + " of a " + e.kind,
 			params:      params(nsParams, nameP, pBody, writeParams), consumes: consumeAny(), produces: produceObject(),
 			metadata: meta("post", k), request: model,
 			responses: []common.StatusCodeResponse{response{200, model}, response{201, model}, response{202, model}}})
 	}
-	if gv.Group == "" {
-		switch r.GVR.Resource {
+	if gv.Group == "" && !e.custom {
+		switch e.resource {
 		case "pods":
 			post("binding", "Binding", corev1.Binding{}, corev1.SchemeGroupVersion.WithKind("Binding"))
 			post("eviction", "Eviction", policyv1.Eviction{}, policyv1.SchemeGroupVersion.WithKind("Eviction"))
@@ -408,7 +466,7 @@ func resourceRoutes(r *registry.Resource) ([]common.Route, error) {
 				responses: []common.StatusCodeResponse{response{200, obj}, response{201, obj}}})
 		}
 	}
-	return routes, nil
+	return routes
 }
 
 // discoveryRoute is the GET of a discovery or version document at path.

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/managedfields"
+
+	"github.com/skiff-dev/skiff/internal/registry/builtin"
 )
 
 // TestSchemasTypeConverter checks that Schemas feeds server-side apply's
@@ -71,5 +73,33 @@ func TestSchemasTypeConverter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Server-side apply of a CustomResourceDefinition (a recursive schema,
+// JSONSchemaProps) converts to a field set.
+func TestSchemasCustomResourceDefinition(t *testing.T) {
+	t.Parallel()
+	schemas, err := Schemas(builtin.Resources())
+	if err != nil {
+		t.Fatalf("Schemas: %v", err)
+	}
+	tc, err := managedfields.NewTypeConverter(schemas, false)
+	if err != nil {
+		t.Fatalf("NewTypeConverter: %v", err)
+	}
+	crd := decodeCRD(t, cronTabCRD)
+	typed, err := tc.ObjectToTyped(crd)
+	if err != nil {
+		t.Fatalf("ObjectToTyped: %v", err)
+	}
+	set, err := typed.ToFieldSet()
+	if err != nil {
+		t.Fatalf("ToFieldSet: %v", err)
+	}
+	for _, want := range []string{".spec.names.plural", ".spec.versions"} {
+		if !strings.Contains(set.String(), want) {
+			t.Errorf("field set lacks %s:\n%s", want, set.String())
+		}
 	}
 }

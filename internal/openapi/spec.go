@@ -33,6 +33,49 @@ type specs struct {
 	// and "api", "apis", "apis/<g>" and "version" to those of the
 	// discovery and version endpoints.
 	v3 map[string]*spec3.OpenAPI
+
+	namer *namer
+	// crDefsV2 and crDefsV3 are the generated definitions custom
+	// resources refer to (see customDefinitionRoots), with their
+	// dependencies, referring to each other as in v2 and v3.
+	crDefsV2, crDefsV3 map[string]common.OpenAPIDefinition
+}
+
+// customDefinitionRoots are the Go types the documents of every custom
+// resource refer to: the metadata of objects and lists, the models of
+// delete, patch and scale operations, and TypeMeta, whose apiVersion and
+// kind properties every custom resource schema gets.
+func customDefinitionRoots() []string {
+	var out []string
+	for _, v := range []any{metav1.ObjectMeta{}, metav1.ListMeta{}, metav1.Status{}, metav1.DeleteOptions{},
+		metav1.Patch{}, autoscalingv1.Scale{}, metav1.TypeMeta{}} {
+		out = append(out, util.GetCanonicalTypeName(v))
+	}
+	return out
+}
+
+// closure returns the definitions named by roots and everything they
+// depend on.
+func closure(defs map[string]common.OpenAPIDefinition, roots []string) map[string]common.OpenAPIDefinition {
+	out := map[string]common.OpenAPIDefinition{}
+	var visit func(name string)
+	visit = func(name string) {
+		if _, ok := out[name]; ok {
+			return
+		}
+		d, ok := defs[name]
+		if !ok {
+			return
+		}
+		out[name] = d
+		for _, dep := range d.Dependencies {
+			visit(dep)
+		}
+	}
+	for _, r := range roots {
+		visit(r)
+	}
+	return out
 }
 
 // namer gives definitions their upstream names (the Go types'
@@ -215,7 +258,10 @@ func buildSpecs(resources []*registry.Resource, info *spec.Info) (*specs, error)
 		return nil, fmt.Errorf("building OpenAPI v2: %w", err)
 	}
 
-	out := &specs{v2: v2, v3: map[string]*spec3.OpenAPI{}}
+	out := &specs{v2: v2, v3: map[string]*spec3.OpenAPI{}, namer: n,
+		crDefsV2: closure(GetOpenAPIDefinitions(refTo("#/definitions/")), customDefinitionRoots()),
+		crDefsV3: closure(defsV3, customDefinitionRoots()),
+	}
 	for _, key := range order {
 		v3cfg := &common.OpenAPIV3Config{
 			Info:                           info,

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -10,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -32,7 +34,11 @@ func structOf(obj runtime.Object) reflect.Value {
 }
 
 // hasField reports whether obj's struct has a top-level field name.
+// Custom resources (unstructured) count as having a spec and a status.
 func hasField(obj runtime.Object, name string) bool {
+	if _, ok := obj.(*unstructured.Unstructured); ok {
+		return name == "Spec" || name == "Status"
+	}
 	v := structOf(obj)
 	if !v.IsValid() {
 		return false
@@ -44,8 +50,15 @@ func hasField(obj runtime.Object, name string) bool {
 // copyFields sets the top-level fields of dst from src: only the named
 // ones when only is true, else all but the named ones. dst and src must
 // have the same type. Values are assigned, not deep-copied: src must be
-// owned by the caller.
+// owned by the caller. For custom resources (unstructured) the names map
+// to their JSON keys (TypeMeta is apiVersion and kind).
 func copyFields(dst, src runtime.Object, only bool, names ...string) {
+	if du, ok := dst.(*unstructured.Unstructured); ok {
+		if su, ok := src.(*unstructured.Unstructured); ok {
+			copyKeys(du, su, only, names)
+		}
+		return
+	}
 	dv, sv := structOf(dst), structOf(src)
 	if !dv.IsValid() || !sv.IsValid() || dv.Type() != sv.Type() {
 		return
@@ -67,9 +80,74 @@ func copyFields(dst, src runtime.Object, only bool, names ...string) {
 	}
 }
 
+// jsonKeys maps the top-level field names copyFields is given to the keys
+// of an unstructured object.
+func jsonKeys(names []string) map[string]bool {
+	keys := map[string]bool{}
+	for _, n := range names {
+		switch n {
+		case "TypeMeta":
+			keys["apiVersion"], keys["kind"] = true, true
+		case "ObjectMeta":
+			keys["metadata"] = true
+		default:
+			keys[strings.ToLower(n[:1])+n[1:]] = true
+		}
+	}
+	return keys
+}
+
+// copyKeys is copyFields for unstructured objects.
+func copyKeys(dst, src *unstructured.Unstructured, only bool, names []string) {
+	keys := jsonKeys(names)
+	if dst.Object == nil {
+		dst.Object = map[string]any{}
+	}
+	if only {
+		for k := range keys {
+			if v, ok := src.Object[k]; ok {
+				dst.Object[k] = v
+			} else {
+				delete(dst.Object, k)
+			}
+		}
+		return
+	}
+	for k := range dst.Object {
+		if !keys[k] {
+			delete(dst.Object, k)
+		}
+	}
+	for k, v := range src.Object {
+		if !keys[k] {
+			dst.Object[k] = v
+		}
+	}
+}
+
 // specChanged reports whether anything outside TypeMeta, ObjectMeta and
-// Status differs semantically between a and b (same type).
-func specChanged(a, b runtime.Object) bool {
+// Status differs semantically between a and b (same type). For custom
+// resources status counts as spec unless withStatus says the resource
+// has a status subresource, as upstream bumps their generation.
+func specChanged(a, b runtime.Object, withStatus bool) bool {
+	if au, ok := a.(*unstructured.Unstructured); ok {
+		bu, ok := b.(*unstructured.Unstructured)
+		if !ok {
+			return true
+		}
+		skip := map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "status": withStatus}
+		for k, v := range au.Object {
+			if !skip[k] && !equality.Semantic.DeepEqual(v, bu.Object[k]) {
+				return true
+			}
+		}
+		for k := range bu.Object {
+			if _, ok := au.Object[k]; !ok && !skip[k] {
+				return true
+			}
+		}
+		return false
+	}
 	av, bv := structOf(a), structOf(b)
 	if !av.IsValid() || !bv.IsValid() || av.Type() != bv.Type() {
 		return true

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -40,6 +41,27 @@ type Resource struct {
 	EphemeralContainers func(obj, old runtime.Object) field.ErrorList
 
 	Strategy Strategy
+
+	// Unstructured marks a custom resource: its objects are
+	// *unstructured.Unstructured, which have JSON (and YAML) forms only,
+	// and it takes no strategic merge patch, as upstream.
+	Unstructured bool
+	// TypeConverter, when not nil, gives server-side apply the structure
+	// of a custom resource's objects (list types, map keys); nil lets it
+	// deduce the structure from the objects. Built-in resources take
+	// theirs from the API server's Config.
+	TypeConverter managedfields.TypeConverter
+	// Prune, when not nil, removes from a decoded custom resource the
+	// fields its schema does not know, in place, and returns their paths
+	// ("spec.foo"); the API server reports them as unknown fields.
+	Prune func(obj runtime.Object) []string
+
+	// PrepareForDelete, when not nil, is applied to an object the first
+	// time it is deleted (it has no deletionTimestamp yet), inside the
+	// delete's write. It may add finalizers and conditions that hold the
+	// object back while something cleans up after it (upstream: a CRD
+	// gets the customresourcecleanup finalizer and Terminating=True).
+	PrepareForDelete func(obj runtime.Object)
 
 	// Allocator, when not nil, reserves what objects claim from ranges all
 	// of them share (service cluster IPs and node ports), and releases it.

@@ -154,6 +154,14 @@ func (s *Store) beforeDelete(obj runtime.Object, m metav1.Object, requested *int
 	return true, false, grace
 }
 
+// prepareForDelete applies Resource.PrepareForDelete to obj (m its
+// metadata) when it is not being deleted yet.
+func (s *Store) prepareForDelete(obj runtime.Object, m metav1.Object) {
+	if s.Resource.PrepareForDelete != nil && m.GetDeletionTimestamp() == nil {
+		s.Resource.PrepareForDelete(obj)
+	}
+}
+
 // gcFinalizers returns the finalizers m should have for the request's
 // propagation policy (orphan / foregroundDeletion, as upstream's garbage
 // collector finalizers) and whether they differ from the current ones.
@@ -232,6 +240,7 @@ func (s *Store) deleteObject(ctx context.Context, key, name string, opts metav1.
 		return nil, false, err
 	}
 	dryRun := isDryRun(opts.DryRun)
+	s.prepareForDelete(obj, m)
 	graceful, pending, _ := s.beforeDelete(obj, m, opts.GracePeriodSeconds, s.now())
 	if pending {
 		return s.output(current), false, nil
@@ -276,6 +285,7 @@ func (s *Store) markForDeletion(ctx context.Context, key string, opts metav1.Del
 			return nil, err
 		}
 		now := s.now()
+		s.prepareForDelete(existing, m)
 		graceful, pending, grace := s.beforeDelete(existing, m, opts.GracePeriodSeconds, now)
 		if pending {
 			return nil, errAlreadyDeleting

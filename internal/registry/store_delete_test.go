@@ -1,13 +1,16 @@
 package registry
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiff-dev/skiff/internal/storage"
@@ -250,4 +253,47 @@ func TestNamespaceDeletion(t *testing.T) {
 	}
 	_, err = e.namespaces.Get(e.ctx, "", "ns1")
 	wantCode(t, err, 404)
+}
+
+// TestPrepareForDelete checks that Resource.PrepareForDelete runs inside
+// the first delete only, and that the finalizer it adds holds the object.
+func TestPrepareForDelete(t *testing.T) {
+	e := newTestEnv(t)
+	res := configMapsResource()
+	calls := 0
+	res.PrepareForDelete = func(obj runtime.Object) {
+		calls++
+		cm := obj.(*corev1.ConfigMap)
+		cm.Finalizers = append(cm.Finalizers, "example.com/cleanup")
+		if cm.Annotations == nil {
+			cm.Annotations = map[string]string{}
+		}
+		cm.Annotations["phase"] = "terminating"
+	}
+	cms := e.store(res, e.namespaces)
+	if _, err := cms.Create(e.ctx, "ns1", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, deleted, err := cms.Delete(e.ctx, "ns1", "c", metav1.DeleteOptions{})
+	if err != nil || deleted {
+		t.Fatalf("first delete: deleted=%v err=%v", deleted, err)
+	}
+	m := mustMeta(t, got)
+	if m.DeletionTimestamp == nil || !slices.Contains(m.Finalizers, "example.com/cleanup") || m.Annotations["phase"] != "terminating" {
+		t.Errorf("after the first delete: %+v", m)
+	}
+	callsAfterFirst := calls
+	if _, _, err := cms.Delete(e.ctx, "ns1", "c", metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("second delete: %v", err)
+	}
+	if calls != callsAfterFirst {
+		t.Errorf("PrepareForDelete ran again on an object being deleted (%d calls, then %d)", callsAfterFirst, calls)
+	}
+	// Removing the finalizer lets the object go.
+	if _, _, err := cms.Update(e.ctx, "ns1", "c", Main, mutate(func(cm *corev1.ConfigMap) { cm.Finalizers = nil }), metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("removing the finalizer: %v", err)
+	}
+	if _, err := cms.Get(e.ctx, "ns1", "c"); !apierrors.IsNotFound(err) {
+		t.Errorf("object after its finalizer went: %v", err)
+	}
 }

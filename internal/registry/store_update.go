@@ -292,7 +292,7 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 			return nil, err
 		}
 	}
-	if sub == Main && s.hasSpec && specChanged(o, old) {
+	if sub == Main && s.hasSpec && specChanged(o, old, s.Resource.Status) {
 		m.SetGeneration(om.GetGeneration() + 1)
 	}
 

@@ -20,12 +20,14 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -34,6 +36,8 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/apiextensions"
+	"github.com/skiff-dev/skiff/internal/apiextensions/crdcontroller"
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/discovery"
@@ -213,7 +217,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// Building the OpenAPI documents is CPU work that takes about a second;
 	// do it while etcd and the watch caches start.
 	type openapiResult struct {
-		h   http.Handler
+		h   *openapi.Handler
 		tc  managedfields.TypeConverter
 		err error
 	}
@@ -239,6 +243,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building scheme: %w", err)
 	}
 
@@ -293,7 +300,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	sec := newSecurity(cfg.DisableAdmissionPlugins)
-	disc := discovery.New(resources, append(discovery.ReviewGroups(), metricsapi.Group())...)
+	disc := discovery.NewDynamic(resources, append(discovery.ReviewGroups(), metricsapi.Group())...)
 	oa := <-openapiDone
 	if oa.err != nil {
 		return fmt.Errorf("building OpenAPI documents: %w", oa.err)
@@ -336,6 +343,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("building API server: %w", err)
 	}
+	crds, err := customResources(client, stores, api, disc, oapi, log)
+	if err != nil {
+		return err
+	}
+	g.Go("custom resources", crds.Run)
 	tlsCfg := certs.ServerTLSConfig()
 	g.Go("API server", func(ctx context.Context) error { return api.Serve(ctx, ln, tlsCfg) })
 
@@ -367,6 +379,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	log.Debug("API ready", "elapsed", time.Since(start))
+	// Like upstream's crd-informer-synced: the custom resources that
+	// exist are served before the server says it is ready.
+	select {
+	case <-crds.Synced():
+	case <-ctx.Done():
+		return nil
+	case <-g.Exited():
+		return g.Cause()
+	}
+	g.Go("CRD controller", func(ctx context.Context) error {
+		return crdcontroller.Run(ctx, restCfg, log.With("component", "crd-controller"))
+	})
 	// Authorization and admission read the API through informers; they
 	// live as long as the API server.
 	secCtx, stopSec := context.WithCancel(context.Background())
@@ -426,6 +450,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		say("shutting down: %v", g.Cause())
 		return g.Cause()
 	}
+}
+
+// customResources builds what serves custom resources: the stores of
+// every CRD's versions, added to api, discovery and OpenAPI as CRDs come
+// and go.
+func customResources(client *clientv3.Client, stores []*registry.Store, api *apiserver.Server, disc *discovery.Dynamic, oapi *openapi.Handler, log *slog.Logger) (*apiextensions.Serving, error) {
+	var crdStore, nsStore *registry.Store
+	for _, st := range stores {
+		switch st.Resource.GroupResource() {
+		case schema.GroupResource{Group: apiextensionsv1.GroupName, Resource: "customresourcedefinitions"}:
+			crdStore = st
+		case schema.GroupResource{Resource: "namespaces"}:
+			nsStore = st
+		}
+	}
+	s, err := apiextensions.New(apiextensions.Config{
+		Client:     client,
+		CRDs:       crdStore,
+		Namespaces: nsStore,
+		API:        api,
+		Discovery:  disc,
+		OpenAPI:    oapi,
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serving custom resources: %w", err)
+	}
+	return s, nil
 }
 
 // startEtcd starts the embedded member under dir/etcd, or connects to
@@ -634,7 +686,7 @@ func versionInfo() version.Info {
 
 // buildOpenAPI builds the OpenAPI handler and, from the same schemas, the
 // type converter server-side apply merges with.
-func buildOpenAPI(resources []*registry.Resource) (http.Handler, managedfields.TypeConverter, error) {
+func buildOpenAPI(resources []*registry.Resource) (*openapi.Handler, managedfields.TypeConverter, error) {
 	h, err := openapi.New(resources)
 	if err != nil {
 		return nil, nil, err

@@ -16,6 +16,7 @@ func groupResources() []*registry.Resource {
 		networkingResources(), // networking.k8s.io and discovery.k8s.io
 		eventsResources(),
 		rbacResources(),
+		apiextensionsResources(), // customresourcedefinitions
 	} {
 		out = append(out, group...)
 	}
