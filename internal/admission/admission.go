@@ -35,6 +35,13 @@ type Request struct {
 	Name        string
 	Resource    schema.GroupVersionResource
 	Subresource string
+	// Kind is the object's kind: the resource's, also for its
+	// subresources (Pod for pods/status), as upstream's request kind.
+	Kind schema.GroupVersionKind
+	// Options are the write's options (*metav1.CreateOptions or
+	// *metav1.UpdateOptions), as admission webhooks receive them; nil
+	// when unknown.
+	Options runtime.Object
 	// Object is the new object (typed, e.g. *corev1.Pod); mutating plugins
 	// change it in place. Nil for DELETE and for CONNECT.
 	Object runtime.Object

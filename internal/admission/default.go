@@ -17,8 +17,13 @@ func DefaultPluginNames() []string {
 // caller starts f and should wait for its caches before serving) and
 // through client for cache misses, quota charging and pod lookups. PodSecurity runs with the zero
 // PodSecurityConfig (no exemptions, privileged for unlabelled namespaces).
-func Default(f informers.SharedInformerFactory, client kubernetes.Interface) *Chain {
-	return NewChain(
+//
+// beforeQuota are plugins that run just before ResourceQuota, where
+// upstream runs the admission webhooks (MutatingAdmissionWebhook and
+// ValidatingAdmissionWebhook, from package admission/webhook, which
+// depends on this one).
+func Default(f informers.SharedInformerFactory, client kubernetes.Interface, beforeQuota ...Plugin) *Chain {
+	plugins := []Plugin{
 		NewLimitRanger(f.Core().V1().LimitRanges().Lister(), client),
 		NewServiceAccount(f.Core().V1().ServiceAccounts().Lister(), client),
 		NewNodeRestriction(client),
@@ -26,6 +31,7 @@ func Default(f informers.SharedInformerFactory, client kubernetes.Interface) *Ch
 		NewPriority(f.Scheduling().V1().PriorityClasses().Lister(), client),
 		NewStorageObjectInUseProtection(),
 		NewRuntimeClass(f.Node().V1().RuntimeClasses().Lister(), client),
-		NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client),
-	)
+	}
+	plugins = append(plugins, beforeQuota...)
+	return NewChain(append(plugins, NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client))...)
 }

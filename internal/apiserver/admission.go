@@ -50,6 +50,22 @@ func (s *Server) withAdmission(w http.ResponseWriter, r *http.Request, ri *reque
 		chain: s.cfg.Admission, w: w, user: u, ri: ri, st: st,
 		dryRun: slices.Contains(r.URL.Query()["dryRun"], metav1.DryRunAll),
 	}
+	// Webhooks receive the write's options: CreateOptions for a create,
+	// UpdateOptions for an update or a patch (as upstream converts a
+	// PatchOptions); a bad query fails the request later, not here.
+	if ri.verb == "create" {
+		opts := &metav1.CreateOptions{}
+		_ = s.decodeQuery(r, opts)
+		opts.TypeMeta = metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"}
+		ra.createOpts = opts
+	} else {
+		opts := &metav1.UpdateOptions{}
+		_ = s.decodeQuery(r, opts)
+		opts.TypeMeta = metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "UpdateOptions"}
+		ra.updateOpts = opts
+		ra.createOpts = &metav1.CreateOptions{TypeMeta: metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"},
+			DryRun: opts.DryRun, FieldManager: opts.FieldManager, FieldValidation: opts.FieldValidation}
+	}
 	return r.WithContext(registry.WithAdmission(r.Context(), ra))
 }
 
@@ -61,6 +77,10 @@ type requestAdmission struct {
 	ri     *requestInfo
 	st     *registry.Store
 	dryRun bool
+	// createOpts and updateOpts are the write's options, by operation
+	// (an update or patch of an absent object creates it).
+	createOpts *metav1.CreateOptions
+	updateOpts *metav1.UpdateOptions
 
 	mu     sync.Mutex
 	warned map[string]bool // warnings already sent (a retried write warns again)
@@ -77,6 +97,15 @@ func (a *requestAdmission) request(obj, old runtime.Object) *admission.Request {
 			name = m.GetName()
 		}
 	}
+	// The object is the resource's, also through a subresource (a scale
+	// write is admitted as the changed parent), so the kind is too.
+	kind := a.st.Resource.GroupVersionKind()
+	var opts runtime.Object
+	if op == admission.Create && a.createOpts != nil {
+		opts = a.createOpts
+	} else if op == admission.Update && a.updateOpts != nil {
+		opts = a.updateOpts
+	}
 	return &admission.Request{
 		Operation:   op,
 		User:        a.user,
@@ -84,6 +113,8 @@ func (a *requestAdmission) request(obj, old runtime.Object) *admission.Request {
 		Name:        name,
 		Resource:    a.st.Resource.GVR,
 		Subresource: a.ri.subresource,
+		Kind:        kind,
+		Options:     opts,
 		Object:      obj,
 		OldObject:   old,
 		DryRun:      a.dryRun,

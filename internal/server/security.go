@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/admission"
+	"github.com/skiff-dev/skiff/internal/admission/webhook"
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/auth"
 	"github.com/skiff-dev/skiff/internal/auth/node"
@@ -55,7 +56,16 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
 	nodeAuthz := node.New(f)
 	rbacAuthz := rbac.New(f)
-	chain := admission.Default(f, client)
+	hooks := webhook.Config{
+		Validating: f.Admissionregistration().V1().ValidatingWebhookConfigurations().Lister(),
+		Mutating:   f.Admissionregistration().V1().MutatingWebhookConfigurations().Lister(),
+		Namespaces: f.Core().V1().Namespaces().Lister(),
+		Services:   f.Core().V1().Services().Lister(),
+		Slices:     f.Discovery().V1().EndpointSlices().Lister(),
+		Client:     client,
+		Logger:     log.With("component", "admission-webhooks"),
+	}
+	chain := admission.Default(f, client, webhook.NewMutating(hooks), webhook.NewValidating(hooks))
 	if len(s.disabled) > 0 {
 		chain = chain.Without(s.disabled...)
 	}

@@ -17,6 +17,7 @@ func groupResources() []*registry.Resource {
 		eventsResources(),
 		rbacResources(),
 		apiextensionsResources(), // customresourcedefinitions
+		admissionregistrationResources(),
 	} {
 		out = append(out, group...)
 	}

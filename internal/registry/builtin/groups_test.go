@@ -107,8 +107,8 @@ func TestGroupResourcesDescribeThemselves(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 28 {
-		t.Errorf("got %d group resources, want 28", len(seen))
+	if len(seen) != 30 {
+		t.Errorf("got %d group resources, want 30", len(seen))
 	}
 }
 

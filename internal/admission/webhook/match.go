@@ -1,0 +1,224 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+
+	"github.com/skiff-dev/skiff/internal/admission"
+)
+
+// exempt reports whether r is never sent to webhooks: the writes of
+// admissionregistration.k8s.io's own resources (webhook configurations and
+// admission policies), so that a broken webhook cannot block its own fix.
+func exempt(r *admission.Request) bool {
+	return r.Resource.Group == admissionregistrationv1.GroupName
+}
+
+var schemaNamespaces = schema.GroupResource{Resource: "namespaces"}
+
+// isNamespace reports whether r writes a Namespace (cluster-scoped, but
+// matched by namespaceSelector on its own labels).
+func isNamespace(r *admission.Request) bool {
+	return r.Resource.Group == "" && r.Resource.Resource == "namespaces"
+}
+
+// matcher decides which hooks one request calls. It reads the request's
+// namespace labels at most once. A matcher is used by one goroutine.
+type matcher struct {
+	r          *admission.Request
+	namespaces corev1listers.NamespaceLister
+	client     kubernetes.Interface
+
+	nsRead   bool
+	nsLabels map[string]string
+	nsErr    *apierrors.StatusError
+}
+
+// matches reports whether h is called for the request, as upstream's
+// ShouldCallHook: a selector's error refuses the request only when the
+// hook's rules match it.
+func (m *matcher) matches(ctx context.Context, h *hook) (bool, *apierrors.StatusError) {
+	nsMatch, nsErr := m.matchNamespace(ctx, h)
+	if !nsMatch && nsErr == nil {
+		return false, nil
+	}
+	objMatch, objErr := m.matchObject(h)
+	if !objMatch && objErr == nil {
+		return false, nil
+	}
+	if !matchRules(h.rules, m.r) {
+		return false, nil
+	}
+	if nsErr != nil {
+		return false, nsErr
+	}
+	if objErr != nil {
+		return false, objErr
+	}
+	return true, nil
+}
+
+// matchRules reports whether any rule matches r (operations, apiGroups,
+// apiVersions, resources and scope). matchPolicy is not consulted: skiff
+// serves one version of each resource, so Exact and Equivalent agree.
+func matchRules(rules []admissionregistrationv1.RuleWithOperations, r *admission.Request) bool {
+	for i := range rules {
+		if matchRule(&rules[i], r) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchRule(rule *admissionregistrationv1.RuleWithOperations, r *admission.Request) bool {
+	return matchScope(rule.Scope, r) &&
+		matchOperation(rule.Operations, r.Operation) &&
+		exactOrWildcard(rule.APIGroups, r.Resource.Group) &&
+		exactOrWildcard(rule.APIVersions, r.Resource.Version) &&
+		matchResource(rule.Resources, r.Resource.Resource, r.Subresource)
+}
+
+func matchScope(scope *admissionregistrationv1.ScopeType, r *admission.Request) bool {
+	if scope == nil || *scope == admissionregistrationv1.AllScopes {
+		return true
+	}
+	switch *scope {
+	case admissionregistrationv1.NamespacedScope:
+		return !isNamespace(r) && r.Namespace != metav1.NamespaceNone
+	case admissionregistrationv1.ClusterScope:
+		return isNamespace(r) || r.Namespace == metav1.NamespaceNone
+	}
+	return false
+}
+
+func matchOperation(ops []admissionregistrationv1.OperationType, op admission.Operation) bool {
+	for _, o := range ops {
+		if o == admissionregistrationv1.OperationAll || string(o) == string(op) {
+			return true
+		}
+	}
+	return false
+}
+
+func exactOrWildcard(items []string, requested string) bool {
+	for _, item := range items {
+		if item == "*" || item == requested {
+			return true
+		}
+	}
+	return false
+}
+
+// matchResource matches "<resource>[/<subresource>]" patterns: "*" is
+// every resource but no subresource, "pods/*" every subresource of pods,
+// "*/status" every status subresource, "*/*" everything.
+func matchResource(patterns []string, resource, sub string) bool {
+	for _, p := range patterns {
+		res, psub, _ := strings.Cut(p, "/")
+		if (res == "*" || res == resource) && (psub == "*" || psub == sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchNamespace applies h's namespaceSelector: cluster-scoped objects
+// other than namespaces always match; a Namespace matches on its own
+// labels (the new object's for a create or update of the namespace
+// itself); others on their namespace's labels. A namespace that does not
+// exist is upstream's 404.
+func (m *matcher) matchNamespace(ctx context.Context, h *hook) (bool, *apierrors.StatusError) {
+	ns := m.r.Namespace
+	if isNamespace(m.r) && ns == "" {
+		ns = m.r.Name
+	}
+	if ns == "" && !isNamespace(m.r) {
+		return true, nil
+	}
+	if h.selectorErr != nil {
+		return false, apierrors.NewInternalError(h.selectorErr)
+	}
+	if h.nsSelector.Empty() {
+		return true, nil
+	}
+	lbls, err := m.namespaceLabels(ctx, ns)
+	if err != nil {
+		return false, err
+	}
+	return h.nsSelector.Matches(labels.Set(lbls)), nil
+}
+
+func (m *matcher) namespaceLabels(ctx context.Context, ns string) (map[string]string, *apierrors.StatusError) {
+	if m.nsRead {
+		return m.nsLabels, m.nsErr
+	}
+	m.nsRead = true
+	r := m.r
+	if isNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
+		acc, err := meta.Accessor(r.Object)
+		if err != nil {
+			m.nsErr = apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", err))
+			return nil, m.nsErr
+		}
+		m.nsLabels = acc.GetLabels()
+		return m.nsLabels, nil
+	}
+	var err error
+	if m.namespaces == nil {
+		err = apierrors.NewNotFound(schemaNamespaces, ns)
+	} else {
+		nsObj, gerr := m.namespaces.Get(ns)
+		err = gerr
+		if gerr == nil {
+			m.nsLabels = nsObj.Labels
+			return m.nsLabels, nil
+		}
+	}
+	if apierrors.IsNotFound(err) && m.client != nil {
+		nsObj, gerr := m.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		err = gerr
+		if gerr == nil {
+			m.nsLabels = nsObj.Labels
+			return m.nsLabels, nil
+		}
+	}
+	if se, ok := err.(apierrors.APIStatus); ok && apierrors.IsNotFound(err) {
+		m.nsErr = &apierrors.StatusError{ErrStatus: se.Status()}
+	} else {
+		m.nsErr = apierrors.NewInternalError(fmt.Errorf("reading namespace %q: %w", ns, err))
+	}
+	return nil, m.nsErr
+}
+
+// matchObject applies h's objectSelector to the new or the old object.
+func (m *matcher) matchObject(h *hook) (bool, *apierrors.StatusError) {
+	if h.selectorErr != nil {
+		return false, apierrors.NewInternalError(h.selectorErr)
+	}
+	if h.objSelector.Empty() {
+		return true, nil
+	}
+	return objectLabelsMatch(m.r.Object, h.objSelector) || objectLabelsMatch(m.r.OldObject, h.objSelector), nil
+}
+
+func objectLabelsMatch(obj runtime.Object, sel labels.Selector) bool {
+	if obj == nil {
+		return false
+	}
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(acc.GetLabels()))
+}
