@@ -92,14 +92,25 @@ type Validator interface {
 	Validate(ctx context.Context, r *Request) error
 }
 
+// DeleteValidator is a plugin that also admits deletes: ValidateDelete
+// gets a Request with Operation Delete, OldObject the stored object and a
+// nil Object. Only plugins that implement it see deletes (upstream's
+// admission webhooks do; the built-in plugins here have nothing to check
+// on a delete).
+type DeleteValidator interface {
+	Plugin
+	ValidateDelete(ctx context.Context, r *Request) error
+}
+
 // Chain runs admission plugins: every Mutator in order, then every
-// Validator in order (a plugin that is both runs in both phases). It is
-// immutable and safe for concurrent use.
+// Validator in order (a plugin that is both runs in both phases); deletes
+// go to the DeleteValidators. It is immutable and safe for concurrent use.
 type Chain struct {
-	plugins    []Plugin
-	mutators   []Mutator
-	validators []Validator
-	names      []string
+	plugins          []Plugin
+	mutators         []Mutator
+	validators       []Validator
+	deleteValidators []DeleteValidator
+	names            []string
 }
 
 // NewChain returns a chain of plugins in the given order. A plugin that is
@@ -112,13 +123,17 @@ func NewChain(plugins ...Plugin) *Chain {
 		}
 		m, isM := p.(Mutator)
 		v, isV := p.(Validator)
+		d, isD := p.(DeleteValidator)
 		if isM {
 			c.mutators = append(c.mutators, m)
 		}
 		if isV {
 			c.validators = append(c.validators, v)
 		}
-		if isM || isV {
+		if isD {
+			c.deleteValidators = append(c.deleteValidators, d)
+		}
+		if isM || isV || isD {
 			c.names = append(c.names, p.Name())
 			c.plugins = append(c.plugins, p)
 		}
@@ -176,6 +191,20 @@ func (c *Chain) Validate(ctx context.Context, r *Request) error {
 	}
 	for _, v := range c.validators {
 		if err := v.Validate(ctx, r); err != nil {
+			return asStatus(v.Name(), err)
+		}
+	}
+	return nil
+}
+
+// ValidateDelete admits a delete (r.Operation Delete) through the
+// DeleteValidators in order; errors are as for Admit.
+func (c *Chain) ValidateDelete(ctx context.Context, r *Request) error {
+	if c == nil {
+		return nil
+	}
+	for _, v := range c.deleteValidators {
+		if err := v.ValidateDelete(ctx, r); err != nil {
 			return asStatus(v.Name(), err)
 		}
 	}

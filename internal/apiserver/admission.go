@@ -16,19 +16,24 @@ import (
 )
 
 // Admitter is the admission chain (*admission.Chain): Mutate runs the
-// mutating plugins, Validate the validating ones.
+// mutating plugins, Validate the validating ones, ValidateDelete the ones
+// that admit deletes.
 type Admitter interface {
 	Mutate(ctx context.Context, r *admission.Request) error
 	Validate(ctx context.Context, r *admission.Request) error
+	ValidateDelete(ctx context.Context, r *admission.Request) error
 }
 
 // admits reports whether a request goes through admission: writes of
 // objects through the main resource and the status, scale, approval and
-// ephemeralcontainers subresources. Bindings, tokens and the connect subresources are not
+// ephemeralcontainers subresources, and deletes (each object of a
+// deletecollection). Bindings, tokens and the connect subresources are not
 // admitted.
 func admits(ri *requestInfo) bool {
 	switch ri.verb {
 	case "create", "update", "patch":
+	case "delete", "deletecollection":
+		return ri.subresource == ""
 	default:
 		return false
 	}
@@ -53,12 +58,20 @@ func (s *Server) withAdmission(w http.ResponseWriter, r *http.Request, ri *reque
 	// Webhooks receive the write's options: CreateOptions for a create,
 	// UpdateOptions for an update or a patch (as upstream converts a
 	// PatchOptions); a bad query fails the request later, not here.
-	if ri.verb == "create" {
+	switch ri.verb {
+	case "delete", "deletecollection":
+		// Options from the query; a body's DeleteOptions are the
+		// handler's to read.
+		opts := &metav1.DeleteOptions{}
+		_ = s.decodeQuery(r, opts)
+		opts.TypeMeta = metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "DeleteOptions"}
+		ra.deleteOpts = opts
+	case "create":
 		opts := &metav1.CreateOptions{}
 		_ = s.decodeQuery(r, opts)
 		opts.TypeMeta = metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "CreateOptions"}
 		ra.createOpts = opts
-	} else {
+	default:
 		opts := &metav1.UpdateOptions{}
 		_ = s.decodeQuery(r, opts)
 		opts.TypeMeta = metav1.TypeMeta{APIVersion: "meta.k8s.io/v1", Kind: "UpdateOptions"}
@@ -81,6 +94,7 @@ type requestAdmission struct {
 	// (an update or patch of an absent object creates it).
 	createOpts *metav1.CreateOptions
 	updateOpts *metav1.UpdateOptions
+	deleteOpts *metav1.DeleteOptions
 
 	mu     sync.Mutex
 	warned map[string]bool // warnings already sent (a retried write warns again)
@@ -124,6 +138,22 @@ func (a *requestAdmission) request(obj, old runtime.Object) *admission.Request {
 func (a *requestAdmission) Mutate(ctx context.Context, obj, old runtime.Object) error {
 	req := a.request(obj, old)
 	err := a.chain.Mutate(ctx, req)
+	a.warn(req.Warnings)
+	return err
+}
+
+// ValidateDelete admits the delete of old, the stored object.
+func (a *requestAdmission) ValidateDelete(ctx context.Context, old runtime.Object) error {
+	req := a.request(nil, old)
+	req.Operation, req.Object = admission.Delete, nil
+	req.Options = nil
+	if a.deleteOpts != nil {
+		req.Options = a.deleteOpts
+	}
+	if m, err := meta.Accessor(old); err == nil {
+		req.Name = m.GetName()
+	}
+	err := a.chain.ValidateDelete(ctx, req)
 	a.warn(req.Warnings)
 	return err
 }

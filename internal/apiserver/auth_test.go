@@ -180,6 +180,15 @@ func (d *denyPods) Validate(_ context.Context, r *admission.Request) error {
 	return nil
 }
 
+// ValidateDelete refuses deleting pods labelled x=y.
+func (d *denyPods) ValidateDelete(_ context.Context, r *admission.Request) error {
+	d.record("delete", r)
+	if p, ok := r.OldObject.(*corev1.Pod); ok && p.Labels["x"] == "y" && r.Object == nil {
+		return apierrors.NewForbidden(r.Resource.GroupResource(), r.Name, errors.New("labelled pods stay"))
+	}
+	return nil
+}
+
 func (d *denyPods) record(phase string, r *admission.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -220,10 +229,18 @@ func TestAdmissionInTheWritePath(t *testing.T) {
 	if w := hdr.Get("Warning"); !strings.Contains(w, "looked at good") {
 		t.Errorf("Warning header = %q", w)
 	}
+	// Deletes are admitted with the stored object.
+	err = cs.CoreV1().Pods("a").Delete(ctx, "good", metav1.DeleteOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "labelled pods stay") {
+		t.Errorf("delete refused by admission: %v", err)
+	}
+	if _, err := cs.CoreV1().Pods("a").Get(ctx, "good", metav1.GetOptions{}); err != nil {
+		t.Errorf("a pod whose delete was refused: %v", err)
+	}
 	adm.mu.Lock()
 	calls := strings.Join(adm.calls, "\n")
 	adm.mu.Unlock()
-	for _, want := range []string{"mutate CREATE pods/ good by admin", "validate CREATE pods/ bad by admin", "validate UPDATE pods/ good by admin"} {
+	for _, want := range []string{"mutate CREATE pods/ good by admin", "validate CREATE pods/ bad by admin", "validate UPDATE pods/ good by admin", "delete DELETE pods/ good by admin"} {
 		if !strings.Contains(calls, want) {
 			t.Errorf("admission calls lack %q:\n%s", want, calls)
 		}

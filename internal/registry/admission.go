@@ -15,10 +15,12 @@ import (
 //
 // obj is the object about to be stored; old is the stored one, nil for a
 // create (including a create through update). Mutate may change obj;
-// Validate must not.
+// Validate must not. ValidateDelete admits the delete of old (the stored
+// object), inside the delete's write as upstream's deleteValidation.
 type Admission interface {
 	Mutate(ctx context.Context, obj, old runtime.Object) error
 	Validate(ctx context.Context, obj, old runtime.Object) error
+	ValidateDelete(ctx context.Context, old runtime.Object) error
 }
 
 type admissionKey struct{}
@@ -44,6 +46,15 @@ func (s *Store) admitMutate(ctx context.Context, o, old runtime.Object) error {
 		return err
 	}
 	s.Resource.Strategy.Default(o)
+	return nil
+}
+
+// admitDelete runs the delete admission of ctx, if any, on the stored
+// object.
+func (s *Store) admitDelete(ctx context.Context, current runtime.Object) error {
+	if a := admissionFrom(ctx); a != nil {
+		return a.ValidateDelete(ctx, current)
+	}
 	return nil
 }
 

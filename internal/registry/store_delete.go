@@ -247,8 +247,21 @@ func (s *Store) deleteObject(ctx context.Context, key, name string, opts metav1.
 	}
 	updateFinalizers, _ := gcFinalizers(m, opts)
 	pre := storagePreconditions(opts.Preconditions)
+	// Every delete request is admitted once (again only if a racing
+	// write makes the storage retry before admission passed).
+	admitted := false
+	admit := func(cur runtime.Object) error {
+		if admitted {
+			return nil
+		}
+		if err := s.admitDelete(ctx, cur); err != nil {
+			return err
+		}
+		admitted = true
+		return nil
+	}
 	if graceful || len(m.GetFinalizers()) > 0 || updateFinalizers {
-		out, deleteNow, err := s.markForDeletion(ctx, key, opts, dryRun)
+		out, deleteNow, err := s.markForDeletion(ctx, key, opts, dryRun, admit)
 		if err != nil {
 			return nil, false, err
 		}
@@ -257,9 +270,12 @@ func (s *Store) deleteObject(ctx context.Context, key, name string, opts metav1.
 		}
 	}
 	if dryRun {
+		if err := admit(current); err != nil {
+			return nil, false, err
+		}
 		return s.output(current), true, nil
 	}
-	out, err := s.Storage.Delete(ctx, key, pre, nil)
+	out, err := s.Storage.Delete(ctx, key, pre, admit)
 	if err != nil {
 		return nil, false, err
 	}
@@ -272,7 +288,8 @@ func (s *Store) deleteObject(ctx context.Context, key, name string, opts metav1.
 // garbage-collector finalizers, deletionTimestamp for pending finalizers)
 // in one storage update. deleteNow reports that nothing holds the object
 // back and the caller should delete it.
-func (s *Store) markForDeletion(ctx context.Context, key string, opts metav1.DeleteOptions, dryRun bool) (out runtime.Object, deleteNow bool, err error) {
+// admit runs the delete's admission on the stored object.
+func (s *Store) markForDeletion(ctx context.Context, key string, opts metav1.DeleteOptions, dryRun bool, admit func(runtime.Object) error) (out runtime.Object, deleteNow bool, err error) {
 	var holding bool // finalizers or a grace period keep the object
 	stored, err := s.Storage.GuaranteedUpdate(ctx, key, false, func(current runtime.Object) (runtime.Object, error) {
 		holding = false
@@ -282,6 +299,9 @@ func (s *Store) markForDeletion(ctx context.Context, key string, opts metav1.Del
 			return nil, err
 		}
 		if err := s.checkPreconditions(opts.Preconditions, m); err != nil {
+			return nil, err
+		}
+		if err := admit(current); err != nil {
 			return nil, err
 		}
 		now := s.now()
@@ -372,6 +392,9 @@ func (s *Store) deleteNamespace(ctx context.Context, key, name string, opts meta
 			return nil, err
 		}
 		if existing.DeletionTimestamp == nil {
+			if err := s.admitDelete(ctx, cur); err != nil {
+				return nil, err
+			}
 			now := s.truncNow()
 			existing.DeletionTimestamp = &now
 		}

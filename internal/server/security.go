@@ -162,6 +162,14 @@ func (s *security) Mutate(ctx context.Context, r *admission.Request) error {
 	return s.chain.Mutate(ctx, r)
 }
 
+// ValidateDelete runs the chain's delete admission (the webhooks).
+func (s *security) ValidateDelete(ctx context.Context, r *admission.Request) error {
+	if err := s.waitAdmission(ctx); err != nil {
+		return err
+	}
+	return s.chain.ValidateDelete(ctx, r)
+}
+
 func (s *security) Validate(ctx context.Context, r *admission.Request) error {
 	if err := s.waitAdmission(ctx); err != nil {
 		return err

@@ -137,7 +137,10 @@ func (d *dispatcher) failure(ctx context.Context, r *admission.Request, h *hook,
 // mutatingPlugin is MutatingAdmissionWebhook.
 type mutatingPlugin struct{ d *dispatcher }
 
-var _ admission.Mutator = (*mutatingPlugin)(nil)
+var (
+	_ admission.Mutator         = (*mutatingPlugin)(nil)
+	_ admission.DeleteValidator = (*mutatingPlugin)(nil)
+)
 
 // NewMutating returns the MutatingAdmissionWebhook plugin over cfg. It is
 // safe for concurrent use.
@@ -146,6 +149,12 @@ func NewMutating(cfg Config) admission.Mutator {
 }
 
 func (p *mutatingPlugin) Name() string { return MutatingPluginName }
+
+// ValidateDelete calls the mutating webhooks that match a delete, as
+// upstream does: they may refuse it; there is no object to patch.
+func (p *mutatingPlugin) ValidateDelete(ctx context.Context, r *admission.Request) error {
+	return p.Admit(ctx, r)
+}
 
 // Admit calls the matching mutating webhooks in order and applies their
 // patches to r.Object in place; then, once, the IfNeeded webhooks called
@@ -301,7 +310,10 @@ func replaceObject(obj runtime.Object, data []byte) (bool, error) {
 // validatingPlugin is ValidatingAdmissionWebhook.
 type validatingPlugin struct{ d *dispatcher }
 
-var _ admission.Validator = (*validatingPlugin)(nil)
+var (
+	_ admission.Validator       = (*validatingPlugin)(nil)
+	_ admission.DeleteValidator = (*validatingPlugin)(nil)
+)
 
 // NewValidating returns the ValidatingAdmissionWebhook plugin over cfg.
 // It is safe for concurrent use.
@@ -310,6 +322,11 @@ func NewValidating(cfg Config) admission.Validator {
 }
 
 func (p *validatingPlugin) Name() string { return ValidatingPluginName }
+
+// ValidateDelete calls the validating webhooks that match a delete.
+func (p *validatingPlugin) ValidateDelete(ctx context.Context, r *admission.Request) error {
+	return p.Validate(ctx, r)
+}
 
 // Validate calls the matching validating webhooks in parallel. Their
 // warnings and audit annotations are recorded in webhook order; the

@@ -46,6 +46,12 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 			resp.Patch = []byte(patch)
 			resp.PatchType = ptr.To(admissionv1.PatchTypeJSONPatch)
 		case "/validate":
+			var old corev1.ConfigMap
+			_ = json.Unmarshal(review.Request.OldObject.Raw, &old)
+			if review.Request.Operation == admissionv1.Delete && old.Labels["keep"] == "yes" {
+				resp.Allowed = false
+				resp.Result = &metav1.Status{Message: "kept config maps stay", Code: http.StatusForbidden}
+			}
 			if _, bad := cm.Data["forbidden"]; bad {
 				resp.Allowed = false
 				resp.Result = &metav1.Status{Message: "forbidden keys are forbidden"}
@@ -87,9 +93,12 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 	if _, err := client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &admissionregistrationv1.ValidatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: "deny"},
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-			Name:                    "deny.example.com",
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To(hook.URL + "/validate"), CABundle: caBundle},
-			Rules:                   rules,
+			Name:         "deny.example.com",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To(hook.URL + "/validate"), CABundle: caBundle},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
+				Rule:       rules[0].Rule,
+			}},
 			NamespaceSelector:       selector,
 			SideEffects:             &none,
 			AdmissionReviewVersions: []string{"v1"},
@@ -146,5 +155,19 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 	created.Data = map[string]string{"forbidden": "now"}
 	if _, err := client.CoreV1().ConfigMaps("hooked").Update(ctx, created, metav1.UpdateOptions{}); !apierrors.IsBadRequest(err) {
 		t.Errorf("update refused by the webhook: %v", err)
+	}
+
+	// So is a delete, with the stored object as the old one.
+	if _, err := client.CoreV1().ConfigMaps("hooked").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "kept", Labels: map[string]string{"keep": "yes"}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = client.CoreV1().ConfigMaps("hooked").Delete(ctx, "kept", metav1.DeleteOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "kept config maps stay") {
+		t.Errorf("delete refused by the webhook: %v", err)
+	}
+	if err := client.CoreV1().ConfigMaps("hooked").Delete(ctx, "probe", metav1.DeleteOptions{}); err != nil {
+		t.Errorf("delete allowed by the webhook: %v", err)
 	}
 }
