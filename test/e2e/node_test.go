@@ -444,6 +444,8 @@ spec:
 		k.ok(t, "delete", "pod", "-n", "node", "classy", "--wait")
 	})
 
+	t.Run("admission webhook behind a service", func(t *testing.T) { exerciseWebhookService(t, k) })
+
 	t.Run("kubectl debug", func(t *testing.T) {
 		// An ephemeral container in the running pod, in its app
 		// container's process namespace (--target).

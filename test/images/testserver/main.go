@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,8 +24,11 @@ import (
 func main() {
 	port := flag.String("port", envOr("PORT", "8080"), "HTTP port")
 	tcpPort := flag.String("tcp-port", envOr("TCP_PORT", "9000"), "TCP echo port")
+	tlsPort := flag.String("tls-port", envOr("TLS_PORT", ""), "HTTPS port (with --tls-cert and --tls-key); empty: no HTTPS")
+	tlsCert := flag.String("tls-cert", envOr("TLS_CERT", ""), "HTTPS certificate file (PEM)")
+	tlsKey := flag.String("tls-key", envOr("TLS_KEY", ""), "HTTPS key file (PEM)")
 	flag.Parse()
-	if err := run(*port, *tcpPort); err != nil {
+	if err := run(*port, *tcpPort, tlsConfig{port: *tlsPort, cert: *tlsCert, key: *tlsKey}); err != nil {
 		log.Printf("testserver: %v", err)
 		os.Exit(1)
 	}
@@ -44,7 +48,10 @@ type server struct {
 	held      [][]byte // guarded by mu; memory kept by /alloc
 }
 
-func run(port, tcpPort string) error {
+// tlsConfig says where HTTPS is served; port "" means not at all.
+type tlsConfig struct{ port, cert, key string }
+
+func run(port, tcpPort string, tc tlsConfig) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
@@ -63,9 +70,16 @@ func run(port, tcpPort string) error {
 	mux.HandleFunc("/exit", s.exit)
 	mux.HandleFunc("/alloc", s.alloc)
 	mux.HandleFunc("/file", s.file)
+	mux.HandleFunc("/admission/deny-forbidden", admissionDenyForbidden)
 	hs := &http.Server{Addr: net.JoinHostPort("", port), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.ListenAndServe() }()
+	if tc.port != "" {
+		ts := &http.Server{Addr: net.JoinHostPort("", tc.port), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- ts.ListenAndServeTLS(tc.cert, tc.key) }()
+		defer ts.Close()
+		log.Printf("testserver: serving HTTPS on :%s", tc.port)
+	}
 	log.Printf("testserver: serving HTTP on :%s and TCP echo on :%s", port, tcpPort)
 	select {
 	case err := <-errc:
@@ -182,4 +196,46 @@ func (s *server) file(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Write(b)
+}
+
+// admissionReview is the part of an admission.k8s.io/v1 AdmissionReview
+// this server reads and writes (the image uses the standard library only).
+type admissionReview struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Request    *struct {
+		UID    string `json:"uid"`
+		Object struct {
+			Data map[string]string `json:"data"`
+		} `json:"object"`
+	} `json:"request,omitempty"`
+	Response *admissionResponse `json:"response,omitempty"`
+}
+
+type admissionResponse struct {
+	UID     string `json:"uid"`
+	Allowed bool   `json:"allowed"`
+	Status  *struct {
+		Message string `json:"message"`
+	} `json:"status,omitempty"`
+}
+
+// admissionDenyForbidden is a validating admission webhook: it refuses
+// objects (config maps) whose data has a key "forbidden".
+func admissionDenyForbidden(w http.ResponseWriter, r *http.Request) {
+	var review admissionReview
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&review); err != nil || review.Request == nil {
+		http.Error(w, "not an AdmissionReview", http.StatusBadRequest)
+		return
+	}
+	resp := &admissionResponse{UID: review.Request.UID, Allowed: true}
+	if _, bad := review.Request.Object.Data["forbidden"]; bad {
+		resp.Allowed = false
+		resp.Status = &struct {
+			Message string `json:"message"`
+		}{Message: "the testserver webhook refuses key forbidden"}
+	}
+	review.Request, review.Response = nil, resp
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(&review)
 }

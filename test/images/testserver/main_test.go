@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -46,5 +47,36 @@ func TestHandlers(t *testing.T) {
 		if w.Code != tt.wantCode || !strings.Contains(w.Body.String(), tt.wantBody) {
 			t.Errorf("%s: GET %s = %d %q, want %d with %q", tt.name, tt.target, w.Code, w.Body.String(), tt.wantCode, tt.wantBody)
 		}
+	}
+}
+
+func TestAdmissionDenyForbidden(t *testing.T) {
+	tests := []struct {
+		name, body  string
+		wantCode    int
+		wantAllowed bool
+	}{
+		{"allowed", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1","object":{"data":{"ok":"1"}}}}`, 200, true},
+		{"refused", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u2","object":{"data":{"forbidden":"1"}}}}`, 200, false},
+		{"not a review", `{}`, 400, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			admissionDenyForbidden(rec, httptest.NewRequest("POST", "/admission/deny-forbidden", strings.NewReader(tc.body)))
+			if rec.Code != tc.wantCode {
+				t.Fatalf("code %d, want %d: %s", rec.Code, tc.wantCode, rec.Body)
+			}
+			if tc.wantCode != 200 {
+				return
+			}
+			var got admissionReview
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Response == nil || got.Response.Allowed != tc.wantAllowed || got.Response.UID == "" || got.Kind != "AdmissionReview" || got.Request != nil {
+				t.Errorf("review %s", rec.Body)
+			}
+		})
 	}
 }
