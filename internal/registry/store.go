@@ -93,7 +93,7 @@ type Store struct {
 	log        *slog.Logger
 
 	gvk, listGVK   schema.GroupVersionKind
-	hasSpec        bool // the object type has a top-level Spec field
+	hasSpec        bool // the object type has a top-level Spec field (or what stands for one)
 	hasStatus      bool // the object type has a top-level Status field
 	isNamespaces   bool // res is core/v1 namespaces
 	createOnUpdate bool // PUT of an absent object creates it
@@ -118,7 +118,9 @@ func NewStore(res *Resource, st storage.Interface, opts StoreOptions) *Store {
 	s.gvk = res.GroupVersionKind()
 	s.listGVK = res.GVR.GroupVersion().WithKind(res.ListKind)
 	proto := res.Strategy.New()
-	s.hasSpec = hasField(proto, "Spec")
+	// Webhook configurations have no spec, but upstream counts their
+	// webhooks as one: metadata.generation follows changes to them.
+	s.hasSpec = hasField(proto, "Spec") || hasField(proto, "Webhooks")
 	s.hasStatus = hasField(proto, "Status")
 	s.isNamespaces = res.GVR.Group == "" && res.GVR.Resource == "namespaces"
 	s.createOnUpdate = allowsCreateOnUpdate(res.GVR.GroupResource())

@@ -49,10 +49,8 @@ func webhookColumns() []metav1.TableColumnDefinition {
 	}
 }
 
-// Both strategies set metadata.generation to 1 on create, as upstream.
-// Upstream also bumps it when webhooks change on update; the store resets
-// the generation after PrepareForUpdate for objects without a spec, so
-// skiff keeps it at 1 (TODO(webhooks-generation): bump it in the store).
+// metadata.generation starts at 1 and follows changes to the webhooks, as
+// upstream's: the store treats a Webhooks field as the spec.
 
 func validatingWebhookConfigurationStrategy() registry.Strategy {
 	type (
@@ -60,9 +58,8 @@ func validatingWebhookConfigurationStrategy() registry.Strategy {
 		list = *admissionregistrationv1.ValidatingWebhookConfigurationList
 	)
 	return registry.Define(registry.Typed[obj, list]{
-		New:              func() obj { return &admissionregistrationv1.ValidatingWebhookConfiguration{} },
-		NewList:          func() list { return &admissionregistrationv1.ValidatingWebhookConfigurationList{} },
-		PrepareForCreate: func(c obj) { c.Generation = 1 },
+		New:     func() obj { return &admissionregistrationv1.ValidatingWebhookConfiguration{} },
+		NewList: func() list { return &admissionregistrationv1.ValidatingWebhookConfigurationList{} },
 		Default: func(c obj) {
 			for i := range c.Webhooks {
 				defaultValidatingWebhook(&c.Webhooks[i])
@@ -89,9 +86,8 @@ func mutatingWebhookConfigurationStrategy() registry.Strategy {
 		list = *admissionregistrationv1.MutatingWebhookConfigurationList
 	)
 	return registry.Define(registry.Typed[obj, list]{
-		New:              func() obj { return &admissionregistrationv1.MutatingWebhookConfiguration{} },
-		NewList:          func() list { return &admissionregistrationv1.MutatingWebhookConfigurationList{} },
-		PrepareForCreate: func(c obj) { c.Generation = 1 },
+		New:     func() obj { return &admissionregistrationv1.MutatingWebhookConfiguration{} },
+		NewList: func() list { return &admissionregistrationv1.MutatingWebhookConfigurationList{} },
 		Default: func(c obj) {
 			for i := range c.Webhooks {
 				defaultMutatingWebhook(&c.Webhooks[i])

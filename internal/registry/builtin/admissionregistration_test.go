@@ -517,19 +517,6 @@ func TestWebhookConfigurationUpdate(t *testing.T) {
 	})
 }
 
-func TestWebhookConfigurationCreateGeneration(t *testing.T) {
-	for _, res := range []string{validatingWebhooks, mutatingWebhooks} {
-		t.Run(res, func(t *testing.T) {
-			r := groupResource(t, admissionGroup, res)
-			obj := r.Strategy.New()
-			r.Strategy.PrepareForCreate(t.Context(), obj)
-			if g := obj.(metav1.Object).GetGeneration(); g != 1 {
-				t.Errorf("generation %d, want 1", g)
-			}
-		})
-	}
-}
-
 func TestWebhookConfigurationTable(t *testing.T) {
 	created := metav1.NewTime(time.Now().Add(-72*time.Hour - 10*time.Minute))
 	v := testValidatingConfig()
