@@ -20,7 +20,10 @@
 // subresource keeps status out of main writes; one with scale serves
 // autoscaling/v1 Scale from its replica paths.
 //
+// CEL rules (x-kubernetes-validations) are evaluated on every write by
+// package cel; rules calling functions it does not provide are logged
+// and not enforced.
+//
 // Not done: conversion webhooks (every version is served as the stored
-// objects with their apiVersion changed), CEL validation rules
-// (x-kubernetes-validations), defaulting of objects read from storage.
+// objects with their apiVersion changed).
 package apiextensions

@@ -38,6 +38,9 @@ func crontabCRD() *apiextensionsv1.CustomResourceDefinition {
 		Properties: map[string]apiextensionsv1.JSONSchemaProps{
 			"spec": {
 				Type: "object",
+				XValidations: apiextensionsv1.ValidationRules{
+					{Rule: "!has(self.color) || self.color != 'green'", Message: "green is not a color for cron tabs"},
+				},
 				Properties: map[string]apiextensionsv1.JSONSchemaProps{
 					"cronSpec": {Type: "string", Pattern: `^(\d+|\*)(/\d+)?(\s+(\d+|\*)(/\d+)?){4}$`},
 					"image":    {Type: "string"},
@@ -189,6 +192,19 @@ func TestCustomResources(t *testing.T) {
 	_, err = crs.Create(ctx, crontab("bad", "not a cron", map[string]any{"replicas": int64(-1)}), metav1.CreateOptions{})
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.replicas") || !strings.Contains(err.Error(), "spec.cronSpec") {
 		t.Errorf("invalid create: %v", err)
+	}
+
+	// CEL rules (x-kubernetes-validations) are enforced.
+	_, err = crs.Create(ctx, crontab("green", "0 0 * * *", map[string]any{"color": "green"}), metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec: Invalid value") || !strings.Contains(err.Error(), "green is not a color for cron tabs") {
+		t.Errorf("create breaking a CEL rule: %v", err)
+	}
+	// A rule that does not compile makes the CRD invalid.
+	broken := crontabCRD()
+	broken.Name, broken.Spec.Group = "crontabs.broken.example.com", "broken.example.com"
+	broken.Spec.Versions[0].Schema.OpenAPIV3Schema.XValidations = apiextensionsv1.ValidationRules{{Rule: "self.spec.("}}
+	if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, broken, metav1.CreateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "compilation failed") {
+		t.Errorf("CRD with a rule that does not compile: %v", err)
 	}
 
 	// The other served version sees the same object.

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/jsonpath"
 	"k8s.io/kube-openapi/pkg/validation/spec"
 
+	"github.com/skiff-dev/skiff/internal/apiextensions/cel"
 	crdschema "github.com/skiff-dev/skiff/internal/apiextensions/schema"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
@@ -33,6 +34,9 @@ type customResource struct {
 	storage bool
 	// validator is the version's schema.
 	validator *crdschema.Validator
+	// skipped are the version's CEL rules that are not enforced (they
+	// call functions skiff does not provide).
+	skipped []string
 }
 
 // resourcesOf builds the registry.Resource of every served version of crd,
@@ -62,10 +66,20 @@ func resourcesOf(crd *apiextensionsv1.CustomResourceDefinition) ([]customResourc
 		if err != nil {
 			return nil, fmt.Errorf("schema of %s version %s: %w", crd.Name, v.Name, err)
 		}
+		var rules *cel.Validator
+		if s != nil {
+			var errs field.ErrorList
+			if rules, errs = cel.Compile(s); len(errs) > 0 {
+				// The CRD's validation refuses rules that do not
+				// compile; one stored before that is served without.
+				return nil, fmt.Errorf("rules of %s version %s: %w", crd.Name, v.Name, errs.ToAggregate())
+			}
+		}
 		st := &strategy{
 			gvk:        runtimeGVK(crd.Spec.Group, v.Name, names.Kind),
 			listKind:   names.ListKind,
 			validator:  val,
+			rules:      rules,
 			hasStatus:  v.Subresources != nil && v.Subresources.Status != nil,
 			fields:     allFields,
 			table:      tableOf(v.AdditionalPrinterColumns),
@@ -100,6 +114,9 @@ func resourcesOf(crd *apiextensionsv1.CustomResourceDefinition) ([]customResourc
 			st.statusReplicas = splitPath(v.Subresources.Scale.StatusReplicasPath)
 		}
 		cr := customResource{res: res, storage: v.Storage, validator: val}
+		if rules != nil {
+			cr.skipped = rules.Skipped()
+		}
 		if v.Storage {
 			out = append([]customResource{cr}, out...)
 		} else {
@@ -163,6 +180,7 @@ type strategy struct {
 	gvk        schema.GroupVersionKind
 	listKind   string
 	validator  *crdschema.Validator
+	rules      *cel.Validator // nil without a schema
 	hasStatus  bool
 	fields     []string // selectable fields of every version ("spec.color")
 	versionSel []string // field labels this version accepts
@@ -223,7 +241,17 @@ func (s *strategy) Validate(_ context.Context, obj runtime.Object) field.ErrorLi
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("unexpected object type %T", obj))}
 	}
 	errs := s.validator.Validate(c)
+	errs = append(errs, s.celRules(c, nil)...)
 	return append(errs, s.validateReplicas(c, s.specReplicas)...)
+}
+
+// celRules evaluates the version's CEL rules (x-kubernetes-validations);
+// old is nil on create.
+func (s *strategy) celRules(obj, old map[string]any) field.ErrorList {
+	if s.rules == nil {
+		return nil
+	}
+	return s.rules.Validate(obj, old)
 }
 
 // ValidateUpdate validates with upstream's ratcheting: errors in values
@@ -245,6 +273,7 @@ func (s *strategy) validateUpdate(obj, old runtime.Object, replicas []string) fi
 		return field.ErrorList{field.InternalError(nil, fmt.Errorf("unexpected object types %T, %T", obj, old))}
 	}
 	errs := s.validator.ValidateUpdate(c, o)
+	errs = append(errs, s.celRules(c, o)...)
 	return append(errs, s.validateReplicas(c, replicas)...)
 }
 

@@ -318,6 +318,11 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 	}
 	sv.crd, sv.stores = crd, stores
 	s.log.Info("serving custom resource", "crd", crd.Name, "versions", len(stores))
+	for _, cr := range crs {
+		for _, rule := range cr.skipped {
+			s.log.Warn("CEL rule not enforced: it calls a function skiff does not provide", "crd", crd.Name, "version", cr.res.GVR.Version, "rule", rule)
+		}
+	}
 	return nil
 }
 

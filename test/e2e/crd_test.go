@@ -51,6 +51,9 @@ spec:
             type: object
             description: What to back up and when.
             required: [schedule]
+            x-kubernetes-validations:
+            - rule: "!has(self.mode) || self.mode != 'incremental' || self.copies <= 10"
+              message: incremental backups keep at most 10 copies
             properties:
               schedule:
                 type: string
@@ -157,6 +160,11 @@ func exerciseCRD(t *testing.T, k kubectl, ns string) {
 	r := k.run(t, backupManifest(ns, "0 3 * * *", "  mode: sometimes\n  copies: 0\n"), "apply", "-f", "-")
 	if r.code == 0 || !strings.Contains(r.stderr, "spec.mode") || !strings.Contains(r.stderr, "spec.copies") {
 		t.Errorf("invalid apply: %v", r)
+	}
+	// CEL rules are enforced.
+	r = k.run(t, backupManifest(ns, "0 3 * * *", "  mode: incremental\n  copies: 11\n"), "apply", "-f", "-")
+	if r.code == 0 || !strings.Contains(r.stderr, "incremental backups keep at most 10 copies") {
+		t.Errorf("apply breaking a CEL rule: %v", r)
 	}
 	// An unknown field is refused (kubectl validates strictly by default).
 	r = k.run(t, backupManifest(ns, "0 3 * * *", "  colour: red\n"), "apply", "-f", "-")

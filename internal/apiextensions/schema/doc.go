@@ -25,8 +25,8 @@
 // checks what is the caller's: the CRD's other fields (names, versions,
 // subresources, the root's nullable and status rules), and a custom
 // resource's apiVersion, kind and root metadata. CEL rules
-// (x-kubernetes-validations) are checked for form only, never compiled or
-// evaluated. The facts (rules, messages, paths) follow upstream's
+// (x-kubernetes-validations) are checked for form only here; package cel
+// compiles and evaluates them. The facts (rules, messages, paths) follow upstream's
 // k8s.io/apiextensions-apiserver; the code is our own.
 //
 // # Usage

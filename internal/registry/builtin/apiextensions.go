@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/transport"
 
+	"github.com/skiff-dev/skiff/internal/apiextensions/cel"
 	"github.com/skiff-dev/skiff/internal/apiextensions/schema"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
@@ -546,7 +547,11 @@ func validateCRDValidation(v *apiextensionsv1.CustomResourceValidation, statusEn
 		allErrs = append(allErrs, field.Forbidden(fldPath.Child("openAPIV3Schema.nullable"), `nullable cannot be true at the root`))
 	}
 	allErrs = append(allErrs, schema.ValidateCRDSchema(fldPath.Child("openAPIV3Schema"), s)...)
-	return allErrs
+	// CEL rules (x-kubernetes-validations) must compile; rules calling
+	// functions skiff does not provide are accepted and not enforced
+	// (the serving side warns about them).
+	_, celErrs := cel.CompileAt(fldPath.Child("openAPIV3Schema"), s)
+	return append(allErrs, celErrs...)
 }
 
 // validateSubresources checks the scale subresource's paths.
