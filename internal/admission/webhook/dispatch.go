@@ -52,7 +52,7 @@ func newDispatcher(cfg Config, name string) *dispatcher {
 }
 
 func (d *dispatcher) matcher(r *admission.Request) *matcher {
-	return &matcher{r: r, namespaces: d.cfg.Namespaces, client: d.cfg.Client}
+	return &matcher{r: r, namespaces: d.cfg.Namespaces, client: d.cfg.Client, log: d.log}
 }
 
 // call sends h the review of a and returns its checked answer. Errors:
@@ -67,9 +67,6 @@ func (d *dispatcher) call(ctx context.Context, h *hook, a *attributes, mutating 
 		default:
 			return nil, dryRunUnsupported(h.name)
 		}
-	}
-	if h.hasConditions {
-		d.log.Debug("matchConditions not evaluated; calling the webhook", "webhook", h.name)
 	}
 	version, err := reviewVersion(h.versions)
 	if err != nil {
@@ -171,7 +168,6 @@ func (p *mutatingPlugin) Admit(ctx context.Context, r *admission.Request) error 
 		return nil
 	}
 	m := p.d.matcher(r)
-	var a *attributes               // built at the first matching webhook
 	previously := map[string]bool{} // IfNeeded webhooks called since the last change
 	reinvoke := map[string]bool{}   // webhooks to call again in round 1
 	for round := 0; round < 2; round++ {
@@ -189,18 +185,13 @@ func (p *mutatingPlugin) Admit(ctx context.Context, r *admission.Request) error 
 			if !ok {
 				continue
 			}
-			if a == nil {
-				a = newAttributes(r)
-			}
-			changed, err := p.callOne(ctx, h, a, round, i)
+			changed, err := p.callOne(ctx, h, m.attributes(), round, i)
 			if changed {
 				for uid := range previously {
 					reinvoke[uid] = true
 				}
 				clear(previously)
-				if isNamespace(r) {
-					m.nsRead = false // the namespace's labels may have changed
-				}
+				m.objectChanged()
 			}
 			if h.reinvoke && round == 0 {
 				previously[h.uid] = true
@@ -359,7 +350,7 @@ func (p *validatingPlugin) Validate(ctx context.Context, r *admission.Request) e
 	if ctx.Err() != nil {
 		return apierrors.NewTimeoutError("request did not complete within requested timeout", 0)
 	}
-	a := newAttributes(r)
+	a := m.attributes()
 	if err := a.prepare(); err != nil {
 		return apierrors.NewInternalError(fmt.Errorf("encoding the admission request: %w", err))
 	}

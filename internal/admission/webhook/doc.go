@@ -7,9 +7,10 @@
 //
 // Responsibility: for one admission.Request, find the webhooks that match it
 // (rules: operations, apiGroups, apiVersions, resources with subresources,
-// scope; namespaceSelector; objectSelector), send each an AdmissionReview
-// (v1, or v1beta1 when that is the first version a webhook lists) over
-// HTTPS, and turn the answers into the request's verdict:
+// scope; namespaceSelector; objectSelector; then matchConditions), send
+// each an AdmissionReview (v1, or v1beta1 when that is the first version a
+// webhook lists) over HTTPS, and turn the answers into the request's
+// verdict:
 //
 //   - mutating webhooks run one after another, configurations in name
 //     order and webhooks in their order, each seeing the object patched by
@@ -30,12 +31,36 @@
 //   - warnings are added to the request's warnings; auditAnnotations to its
 //     audit annotations as "<webhook name>/<key>", plus upstream's
 //     mutation.webhook.admission.k8s.io/round_R_index_I and failed-open
-//     annotations.
+//     annotations;
+//   - matchConditions (CEL) are evaluated once rules and selectors
+//     matched, all of them, in order: a false one means the webhook is not
+//     called (no error, whatever the others did); otherwise an error (a
+//     condition that does not compile, fails to evaluate, exceeds the
+//     per-expression cost limit or the webhook's budget of 2,500,000, or
+//     uses authorizer) is, with failurePolicy Fail, upstream's 403
+//     `<resource> "<name>" is forbidden: expression '<expr>' resulted in
+//     error: ...` (several errors as "[..., ...]") and, with Ignore, skips
+//     the webhook. The variables are object and oldObject (the JSON the
+//     webhook would be sent, null when absent; for mutating webhooks, as
+//     patched by the webhooks before), request (upstream's
+//     AdmissionRequest as its CEL sees it: kind, resource, subResource,
+//     requestKind, requestResource, requestSubResource, name, namespace,
+//     operation, userInfo, dryRun, options; fields that are empty are
+//     absent) and namespaceObject (null). The environment is that of CRD
+//     rules (package apiextensions/cel's Library). Conditions are compiled
+//     with their configuration's version, never per request.
 //
 // Known differences from upstream, on purpose:
 //
-//   - matchConditions (CEL) are not evaluated: a webhook with
-//     matchConditions is called as if they all matched.
+//   - in matchConditions, authorizer is not supported (a condition using
+//     it is an evaluation error, see above), nor are the library functions
+//     package apiextensions/cel lacks (semver, ...: a compile error).
+//     request is dyn rather than upstream's typed object, so a misspelled
+//     field is an evaluation error rather than a compile error, and a
+//     condition whose type is dyn is accepted and must evaluate to a bool.
+//     The API server does not compile conditions when a configuration is
+//     written (upstream refuses one that does not compile); such a
+//     condition is an error at every matching request.
 //   - matchPolicy Exact and Equivalent match alike: skiff serves one
 //     version of each resource, so there is no equivalent resource to
 //     convert to.
@@ -52,8 +77,9 @@
 // Host header <service>.<namespace>.svc:<port>). Writes: nothing to the
 // API; it changes only Request.Object (mutating), Request.Warnings and
 // Request.AuditAnnotations. Never: changes an object read from a cache or
-// Request.OldObject, calls a webhook for a request none of its rules match,
-// or reads more than maxResponseBytes of a response.
+// Request.OldObject, calls a webhook for a request none of its rules match
+// or one of its matchConditions is false for, or reads more than
+// maxResponseBytes of a response.
 //
 // HTTP clients are cached per TLS identity (CA bundle and server name), so
 // connections are reused across requests; a configuration's new caBundle

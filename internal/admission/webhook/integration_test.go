@@ -95,6 +95,10 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
 			Name:         "deny.example.com",
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To(hook.URL + "/validate"), CABundle: caBundle},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{
+				Name:       "not-skipped",
+				Expression: "object == null || !has(object.metadata.labels) || !('skip-webhook' in object.metadata.labels)",
+			}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update, admissionregistrationv1.Delete},
 				Rule:       rules[0].Rule,
@@ -140,6 +144,13 @@ func TestWebhooksThroughTheAPIServer(t *testing.T) {
 	}, metav1.CreateOptions{})
 	if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), `admission webhook "deny.example.com" denied the request: forbidden keys are forbidden`) {
 		t.Errorf("create refused by the webhook: %v", err)
+	}
+
+	// A false matchCondition skips the webhook.
+	if _, err := client.CoreV1().ConfigMaps("hooked").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "skipped", Labels: map[string]string{"skip-webhook": "yes"}}, Data: map[string]string{"forbidden": "x"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Errorf("create that a matchCondition keeps from the webhook: %v", err)
 	}
 
 	// Outside the selected namespace nothing is called.

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -34,20 +35,48 @@ func isNamespace(r *admission.Request) bool {
 }
 
 // matcher decides which hooks one request calls. It reads the request's
-// namespace labels at most once. A matcher is used by one goroutine.
+// namespace labels at most once and builds the variables of matchConditions
+// at most once per version of the object (see objectChanged). A matcher is
+// used by one goroutine.
 type matcher struct {
 	r          *admission.Request
 	namespaces corev1listers.NamespaceLister
 	client     kubernetes.Interface
+	log        *slog.Logger // the plugin's; must be set when hooks have matchConditions
 
 	nsRead   bool
 	nsLabels map[string]string
 	nsErr    *apierrors.StatusError
+
+	a    *attributes    // the request's attributes, nil until needed (see attributes)
+	vars *conditionVars // matchConditions' variables, nil until a hook has conditions
+}
+
+// attributes returns the request's attributes, shared by the conditions
+// and the calls, so the object is encoded once per version.
+func (m *matcher) attributes() *attributes {
+	if m.a == nil {
+		m.a = newAttributes(m.r)
+	}
+	return m.a
+}
+
+// objectChanged is called after a mutating webhook changed the request's
+// object: the namespace's labels (of a Namespace written) and the object
+// variable of conditions are read again.
+func (m *matcher) objectChanged() {
+	if isNamespace(m.r) {
+		m.nsRead = false
+	}
+	if m.vars != nil {
+		m.vars.built &^= usesObject
+	}
 }
 
 // matches reports whether h is called for the request, as upstream's
 // ShouldCallHook: a selector's error refuses the request only when the
-// hook's rules match it.
+// hook's rules match it; matchConditions are evaluated last, once rules
+// and selectors matched.
 func (m *matcher) matches(ctx context.Context, h *hook) (bool, *apierrors.StatusError) {
 	nsMatch, nsErr := m.matchNamespace(ctx, h)
 	if !nsMatch && nsErr == nil {
@@ -65,6 +94,9 @@ func (m *matcher) matches(ctx context.Context, h *hook) (bool, *apierrors.Status
 	}
 	if objErr != nil {
 		return false, objErr
+	}
+	if len(h.conditions) > 0 {
+		return m.matchConditions(ctx, h)
 	}
 	return true, nil
 }

@@ -49,16 +49,16 @@ type hook struct {
 	name   string
 	uid    string // "<config>/<name>/<index>", unique in a snapshot
 
-	rules         []admissionregistrationv1.RuleWithOperations
-	nsSelector    labels.Selector
-	objSelector   labels.Selector
-	selectorErr   error                                   // a selector that does not parse (refuses matching requests)
-	failOpen      bool                                    // failurePolicy Ignore
-	sideEffects   admissionregistrationv1.SideEffectClass // "" when unset
-	timeout       time.Duration
-	versions      []string // admissionReviewVersions
-	clientConfig  admissionregistrationv1.WebhookClientConfig
-	hasConditions bool // matchConditions present (not evaluated)
+	rules        []admissionregistrationv1.RuleWithOperations
+	nsSelector   labels.Selector
+	objSelector  labels.Selector
+	selectorErr  error                                   // a selector that does not parse (refuses matching requests)
+	failOpen     bool                                    // failurePolicy Ignore
+	sideEffects  admissionregistrationv1.SideEffectClass // "" when unset
+	timeout      time.Duration
+	versions     []string // admissionReviewVersions
+	clientConfig admissionregistrationv1.WebhookClientConfig
+	conditions   []*matchCondition // matchConditions, compiled; nil without
 
 	reinvoke bool // mutating: reinvocationPolicy IfNeeded
 }
@@ -67,17 +67,17 @@ type hook struct {
 func compileCommon(config string, index int, name string, rules []admissionregistrationv1.RuleWithOperations,
 	nsSel, objSel *metav1.LabelSelector, fp *admissionregistrationv1.FailurePolicyType,
 	se *admissionregistrationv1.SideEffectClass, timeout *int32, versions []string,
-	cc admissionregistrationv1.WebhookClientConfig, conditions int) *hook {
+	cc admissionregistrationv1.WebhookClientConfig, conditions []admissionregistrationv1.MatchCondition) *hook {
 	h := &hook{
-		config:        config,
-		name:          name,
-		uid:           fmt.Sprintf("%s/%s/%d", config, name, index),
-		rules:         rules,
-		failOpen:      fp != nil && *fp == admissionregistrationv1.Ignore,
-		timeout:       defaultTimeout,
-		versions:      versions,
-		clientConfig:  cc,
-		hasConditions: conditions > 0,
+		config:       config,
+		name:         name,
+		uid:          fmt.Sprintf("%s/%s/%d", config, name, index),
+		rules:        rules,
+		failOpen:     fp != nil && *fp == admissionregistrationv1.Ignore,
+		timeout:      defaultTimeout,
+		versions:     versions,
+		clientConfig: cc,
+		conditions:   compileConditions(conditions),
 	}
 	if se != nil {
 		h.sideEffects = *se
@@ -113,7 +113,7 @@ func compileMutating(c *admissionregistrationv1.MutatingWebhookConfiguration) []
 	for i := range c.Webhooks {
 		w := &c.Webhooks[i]
 		h := compileCommon(c.Name, i, w.Name, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.FailurePolicy,
-			w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, len(w.MatchConditions))
+			w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, w.MatchConditions)
 		h.reinvoke = w.ReinvocationPolicy != nil && *w.ReinvocationPolicy == admissionregistrationv1.IfNeededReinvocationPolicy
 		hooks = append(hooks, h)
 	}
@@ -125,7 +125,7 @@ func compileValidating(c *admissionregistrationv1.ValidatingWebhookConfiguration
 	for i := range c.Webhooks {
 		w := &c.Webhooks[i]
 		hooks = append(hooks, compileCommon(c.Name, i, w.Name, w.Rules, w.NamespaceSelector, w.ObjectSelector,
-			w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, len(w.MatchConditions)))
+			w.FailurePolicy, w.SideEffects, w.TimeoutSeconds, w.AdmissionReviewVersions, w.ClientConfig, w.MatchConditions))
 	}
 	return hooks
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/utils/ptr"
 
+	"github.com/skiff-dev/skiff/internal/admission/webhook"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
@@ -495,5 +496,6 @@ func validateMatchConditions(conds []admissionregistrationv1.MatchCondition, fld
 		}
 		names.Insert(c.Name)
 	}
-	return allErrs
+	// Expressions must compile (CEL), as upstream checks on write.
+	return append(allErrs, webhook.ValidateMatchConditions(fldPath, conds)...)
 }

@@ -286,8 +286,11 @@ func TestValidatingWebhookConfigurationValidate(t *testing.T) {
 				h.MatchConditions = append(h.MatchConditions, admissionregistrationv1.MatchCondition{Name: fmt.Sprintf("c%d", i), Expression: "true"})
 			}
 		}, []string{"FieldValueTooMany webhooks[0].matchConditions"}},
-		{"matchCondition expressions are not compiled", func(h *hook) {
+		{"matchCondition expressions must compile", func(h *hook) {
 			h.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c", Expression: "this is not CEL ("}}
+		}, []string{"FieldValueInvalid webhooks[0].matchConditions[0].expression"}},
+		{"matchCondition expressions that compile", func(h *hook) {
+			h.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "c", Expression: "request.userInfo.username != 'system:kube-scheduler'"}}
 		}, []string{}},
 	}
 	for _, tt := range tests {
