@@ -28,7 +28,11 @@ func Library() cel.EnvOption {
 // envLib is Library's cel.Library.
 type envLib struct{}
 
-func (envLib) CompileOptions() []cel.EnvOption {
+func (envLib) CompileOptions() []cel.EnvOption { return compileOptions() }
+
+// compileOptions are the options of every environment: rules' and
+// Library's.
+func compileOptions() []cel.EnvOption {
 	return []cel.EnvOption{
 		cel.HomogeneousAggregateLiterals(),
 		cel.EagerlyValidateDeclarations(true),
