@@ -200,7 +200,7 @@ func (s *Server) apply(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 		s.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", applied.GetName(), ri.name)))
 		return
 	}
-	warnings, err = pruneUnknown(res, applied, opts.FieldValidation, warnings, true)
+	warnings, err = pruneUnknown(res, applied, opts.FieldValidation, warnings, fromApply)
 	if err != nil {
 		s.fail(w, r, err)
 		return

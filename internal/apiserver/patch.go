@@ -133,7 +133,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 			}
 			return nil, err
 		}
-		if warns, err = pruneUnknown(res, obj, opts.FieldValidation, warns, false); err != nil {
+		if warns, err = pruneUnknown(res, obj, opts.FieldValidation, warns, fromPatch); err != nil {
 			return nil, err
 		}
 		warnings = warns

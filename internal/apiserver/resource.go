@@ -561,14 +561,27 @@ func (s *Server) decodeBody(r *http.Request, gvk schema.GroupVersionKind, into r
 	return s.decodeWith(info, body, gvk, into, validation)
 }
 
+// pruneFrom says where a pruned custom resource came from: a request
+// body (create, update), a patch's result, or an apply configuration.
+type pruneFrom int
+
+const (
+	fromBody pruneFrom = iota
+	fromPatch
+	fromApply
+)
+
 // pruneUnknown removes from a custom resource what its schema (and
 // ObjectMeta) does not know (Resource.Prune) and reports it
 // per the fieldValidation directive, as upstream reports unknown fields:
 // the request fails with Strict, they become warnings with Warn (the
 // default), Ignore drops them silently. Server-side apply words them as
 // structured-merge-diff does (`.spec.foo: field not declared in schema`),
-// the other writes as strict decoding does (`unknown field "spec.foo"`).
-func pruneUnknown(res *registry.Resource, obj runtime.Object, validation string, warnings []string, apply bool) ([]string, error) {
+// the other writes as strict decoding does (`unknown field "spec.foo"`),
+// and a body (not a patch) that fails is, as a typed body would be, one
+// that "cannot be handled as a <Kind>".
+func pruneUnknown(res *registry.Resource, obj runtime.Object, validation string, warnings []string, from pruneFrom) ([]string, error) {
+	apply := from == fromApply
 	if res.Prune == nil {
 		return warnings, nil
 	}
@@ -595,7 +608,11 @@ func pruneUnknown(res *registry.Resource, obj runtime.Object, validation string,
 		for i, m := range msgs {
 			errs[i] = errors.New(m)
 		}
-		return nil, apierrors.NewBadRequest(runtime.NewStrictDecodingError(errs).Error())
+		strict := runtime.NewStrictDecodingError(errs)
+		if from == fromBody {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", res.Kind, res.GVR.Version, res.Kind, strict))
+		}
+		return nil, apierrors.NewBadRequest(strict.Error())
 	}
 	return append(warnings, msgs...), nil
 }
@@ -697,7 +714,7 @@ func (s *Server) readWrite(r *http.Request, ri *requestInfo, res *registry.Resou
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if warnings, err = pruneUnknown(res, obj, *fieldValidation, warnings, false); err != nil {
+	if warnings, err = pruneUnknown(res, obj, *fieldValidation, warnings, fromBody); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := ensureNamespace(obj, ri.namespace, res.Namespaced); err != nil {
