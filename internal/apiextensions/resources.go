@@ -76,7 +76,7 @@ func resourcesOf(crd *apiextensionsv1.CustomResourceDefinition) ([]customResourc
 			}
 		}
 		st := &strategy{
-			gvk:        runtimeGVK(crd.Spec.Group, v.Name, names.Kind),
+			gvk:        schema.GroupVersionKind{Group: crd.Spec.Group, Version: v.Name, Kind: names.Kind},
 			listKind:   names.ListKind,
 			validator:  val,
 			rules:      rules,
@@ -86,7 +86,7 @@ func resourcesOf(crd *apiextensionsv1.CustomResourceDefinition) ([]customResourc
 			versionSel: versionFields(v),
 		}
 		res := &registry.Resource{
-			GVR:          runtimeGVK(crd.Spec.Group, v.Name, names.Plural).GroupVersion().WithResource(names.Plural),
+			GVR:          schema.GroupVersionResource{Group: crd.Spec.Group, Version: v.Name, Resource: names.Plural},
 			Kind:         names.Kind,
 			ListKind:     names.ListKind,
 			Singular:     names.Singular,
@@ -159,11 +159,6 @@ func typeConverter(s *apiextensionsv1.JSONSchemaProps, gvk schema.GroupVersionKi
 		return nil
 	}
 	return tc
-}
-
-// runtimeGVK is group/version/kind as a schema.GroupVersionKind.
-func runtimeGVK(group, version, kind string) schema.GroupVersionKind {
-	return schema.GroupVersionKind{Group: group, Version: version, Kind: kind}
 }
 
 // versionFields lists the field labels version v's selectors accept.

@@ -225,12 +225,6 @@ func sameServing(a, b *apiextensionsv1.CustomResourceDefinition) bool {
 		reflect.DeepEqual(a.Status.AcceptedNames, b.Status.AcceptedNames)
 }
 
-// keyPrefix is where a CRD's objects live in etcd, as upstream:
-// /registry/<group>/<plural>/.
-func keyPrefix(crd *apiextensionsv1.CustomResourceDefinition) string {
-	return "/registry/" + crd.Spec.Group + "/" + crd.Spec.Names.Plural + "/"
-}
-
 // reconcile makes what is served match current and publishes it.
 func (s *Serving) reconcile(ctx context.Context, current map[string]*apiextensionsv1.CustomResourceDefinition) {
 	changed := false
@@ -276,7 +270,7 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 	}
 	// The field sets of the storage serve every version's selectors.
 	attrs := crs[0].res.Strategy.Attrs
-	prefix := keyPrefix(crd)
+	prefix := registry.KeyPrefix(crs[0].res.GroupResource())
 	if sv != nil && !reflect.DeepEqual(sv.crd.Spec, crd.Spec) {
 		// The objects in the watch cache were decoded with the old
 		// schemas (pruned, defaulted): start over, as upstream does

@@ -83,6 +83,16 @@ type Allocator interface {
 	Release(ctx context.Context, old, obj runtime.Object)
 }
 
+// KeyPrefix is the etcd key prefix of a resource's objects:
+// /registry/<group or "core">/<resource>/ (custom resources too).
+func KeyPrefix(gr schema.GroupResource) string {
+	group := gr.Group
+	if group == "" {
+		group = "core"
+	}
+	return "/registry/" + group + "/" + gr.Resource + "/"
+}
+
 // GroupResource is a shorthand for r.GVR.GroupResource().
 func (r *Resource) GroupResource() schema.GroupResource { return r.GVR.GroupResource() }
 

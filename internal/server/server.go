@@ -569,15 +569,8 @@ func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Sch
 	return stores, nil
 }
 
-// KeyPrefix is the etcd key prefix of a resource:
-// /registry/<group or "core">/<resource>/.
-func KeyPrefix(res *registry.Resource) string {
-	group := res.GVR.Group
-	if group == "" {
-		group = "core"
-	}
-	return "/registry/" + group + "/" + res.GVR.Resource + "/"
-}
+// KeyPrefix is the etcd key prefix of a resource (registry.KeyPrefix).
+func KeyPrefix(res *registry.Resource) string { return registry.KeyPrefix(res.GroupResource()) }
 
 // etcdReady is the API server's readiness check: etcd answers a
 // linearizable read.

@@ -322,6 +322,13 @@ func UnrecognizedFormats(s *apiextensionsv1.JSONSchemaProps) []string {
 }
 
 // walk calls f on s and every schema nested in it.
+// Has reports whether pred holds for s or any schema nested in it.
+func Has(s *apiextensionsv1.JSONSchemaProps, pred func(*apiextensionsv1.JSONSchemaProps) bool) bool {
+	found := false
+	walk(s, func(n *apiextensionsv1.JSONSchemaProps) { found = found || pred(n) })
+	return found
+}
+
 func walk(s *apiextensionsv1.JSONSchemaProps, f func(*apiextensionsv1.JSONSchemaProps)) {
 	if s == nil {
 		return

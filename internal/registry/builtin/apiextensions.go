@@ -422,57 +422,7 @@ func allVersionsHaveSchema(spec *apiextensionsv1.CustomResourceDefinitionSpec) b
 // specHasDefaults reports whether some version's schema has a default.
 func specHasDefaults(spec *apiextensionsv1.CustomResourceDefinitionSpec) bool {
 	for _, v := range spec.Versions {
-		if v.Schema != nil && schemaHas(v.Schema.OpenAPIV3Schema, func(s *apiextensionsv1.JSONSchemaProps) bool { return s.Default != nil }) {
-			return true
-		}
-	}
-	return false
-}
-
-// schemaHas reports whether pred holds for s or any schema nested in it.
-func schemaHas(s *apiextensionsv1.JSONSchemaProps, pred func(*apiextensionsv1.JSONSchemaProps) bool) bool {
-	if s == nil {
-		return false
-	}
-	if pred(s) {
-		return true
-	}
-	if s.Items != nil {
-		if schemaHas(s.Items.Schema, pred) {
-			return true
-		}
-		for i := range s.Items.JSONSchemas {
-			if schemaHas(&s.Items.JSONSchemas[i], pred) {
-				return true
-			}
-		}
-	}
-	for _, list := range [][]apiextensionsv1.JSONSchemaProps{s.AllOf, s.OneOf, s.AnyOf} {
-		for i := range list {
-			if schemaHas(&list[i], pred) {
-				return true
-			}
-		}
-	}
-	if schemaHas(s.Not, pred) {
-		return true
-	}
-	for _, m := range []map[string]apiextensionsv1.JSONSchemaProps{s.Properties, s.PatternProperties, s.Definitions} {
-		for k := range m {
-			p := m[k]
-			if schemaHas(&p, pred) {
-				return true
-			}
-		}
-	}
-	if s.AdditionalProperties != nil && schemaHas(s.AdditionalProperties.Schema, pred) {
-		return true
-	}
-	if s.AdditionalItems != nil && schemaHas(s.AdditionalItems.Schema, pred) {
-		return true
-	}
-	for k := range s.Dependencies {
-		if schemaHas(s.Dependencies[k].Schema, pred) {
+		if v.Schema != nil && schema.Has(v.Schema.OpenAPIV3Schema, func(s *apiextensionsv1.JSONSchemaProps) bool { return s.Default != nil }) {
 			return true
 		}
 	}
