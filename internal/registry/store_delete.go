@@ -247,17 +247,24 @@ func (s *Store) deleteObject(ctx context.Context, key, name string, opts metav1.
 	}
 	updateFinalizers, _ := gcFinalizers(m, opts)
 	pre := storagePreconditions(opts.Preconditions)
-	// Every delete request is admitted once (again only if a racing
-	// write makes the storage retry before admission passed).
-	admitted := false
+	// Admission sees the object the delete is decided on: a storage retry
+	// (a racing write, or a cached copy that was behind) admits again
+	// when the object differs from the one already admitted, never twice
+	// for the same resourceVersion.
+	admittedRV := ""
 	admit := func(cur runtime.Object) error {
-		if admitted {
+		cm, err := accessor(cur)
+		if err != nil {
+			return err
+		}
+		rv := cm.GetResourceVersion()
+		if admittedRV != "" && rv == admittedRV {
 			return nil
 		}
 		if err := s.admitDelete(ctx, cur); err != nil {
 			return err
 		}
-		admitted = true
+		admittedRV = rv
 		return nil
 	}
 	if graceful || len(m.GetFinalizers()) > 0 || updateFinalizers {
