@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"time"
 
@@ -66,6 +67,10 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 	framer := info.StreamSerializer.Framer.NewFrameWriter(w)
 	streamEncoder := info.StreamSerializer.Serializer
 	var buf bytes.Buffer
+	// One buffer for the protobuf encodings of this stream's events (the
+	// encoder otherwise allocates one per event): the framer copies what
+	// it is given, so the buffer is free again once Encode returns.
+	alloc := &runtime.Allocator{}
 	// Objects rendered the same way for every watcher are encoded once
 	// (see eventMemo); tables carry per-stream state and are not.
 	memoizable := !rd.pretty && (rd.format.view == viewObject || rd.format.view == viewPartial)
@@ -101,7 +106,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 			}
 			return
 		}
-		raw, err := s.encodeWatchObject(rd, info, ev, memoizable, &buf)
+		raw, err := s.encodeWatchObject(rd, info, ev, memoizable, &buf, alloc)
 		if err != nil {
 			s.log.Debug("encoding watch event failed", "err", err)
 			return
@@ -111,7 +116,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 			raw = bytes.TrimRight(buf.Bytes(), "\n")
 		}
 		we := &metav1.WatchEvent{Type: string(ev.Type), Object: runtime.RawExtension{Raw: raw}}
-		if err := streamEncoder.Encode(we, framer); err != nil {
+		if err := encodeWithAllocator(streamEncoder, we, framer, alloc); err != nil {
 			// The client went away.
 			return
 		}
@@ -123,7 +128,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 // renders it, from s.events when another watcher already encoded it. When
 // the object cannot be rendered it encodes the error's Status into buf and
 // returns nil bytes and no error.
-func (s *Server) encodeWatchObject(rd *render, info runtime.SerializerInfo, ev watch.Event, memoizable bool, buf *bytes.Buffer) ([]byte, error) {
+func (s *Server) encodeWatchObject(rd *render, info runtime.SerializerInfo, ev watch.Event, memoizable bool, buf *bytes.Buffer, alloc runtime.MemoryAllocator) ([]byte, error) {
 	var key eventKey
 	memo := memoizable && (ev.Type == watch.Added || ev.Type == watch.Modified || ev.Type == watch.Deleted)
 	if memo {
@@ -141,7 +146,7 @@ func (s *Server) encodeWatchObject(rd *render, info runtime.SerializerInfo, ev w
 		}
 		return nil, nil
 	}
-	if err := info.Serializer.Encode(out, buf); err != nil {
+	if err := encodeWithAllocator(info.Serializer, out, buf, alloc); err != nil {
 		return nil, err
 	}
 	raw := bytes.TrimRight(buf.Bytes(), "\n")
@@ -192,3 +197,12 @@ var errUnknownWatchError = &unknownWatchError{}
 type unknownWatchError struct{}
 
 func (*unknownWatchError) Error() string { return "watch: unexpected error event" }
+
+// encodeWithAllocator encodes obj to w with alloc's buffer when the
+// encoder can use one (protobuf), as Encode otherwise.
+func encodeWithAllocator(enc runtime.Encoder, obj runtime.Object, w io.Writer, alloc runtime.MemoryAllocator) error {
+	if ea, ok := enc.(runtime.EncoderWithAllocator); ok {
+		return ea.EncodeWithAllocator(obj, w, alloc)
+	}
+	return enc.Encode(obj, w)
+}

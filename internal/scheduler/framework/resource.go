@@ -123,6 +123,36 @@ func IsScalarResource(name v1.ResourceName) bool {
 // with the scoring defaults filled in for containers without cpu or
 // memory requests.
 func PodRequests(pod *v1.Pod) (req, nonZero Resource) {
+	if len(pod.Spec.InitContainers) == 0 && pod.Spec.Resources == nil {
+		// The common pod: the sum of its containers' requests (plus
+		// overhead), without the helper's intermediate ResourceLists.
+		// The scheduler computes this for every pod it sees, twice.
+		for i := range pod.Spec.Containers {
+			rl := pod.Spec.Containers[i].Resources.Requests
+			req.Add(rl)
+			nonZero.MilliCPU += DefaultMilliCPURequest
+			if q, ok := rl[v1.ResourceCPU]; ok {
+				nonZero.MilliCPU += q.MilliValue() - DefaultMilliCPURequest
+			}
+			nonZero.Memory += DefaultMemoryRequest
+			if q, ok := rl[v1.ResourceMemory]; ok {
+				nonZero.Memory += q.Value() - DefaultMemoryRequest
+			}
+		}
+		if oh := pod.Spec.Overhead; oh != nil {
+			req.Add(oh)
+			cpu, mem := oh[v1.ResourceCPU], oh[v1.ResourceMemory]
+			nonZero.MilliCPU += cpu.MilliValue()
+			nonZero.Memory += mem.Value()
+		}
+		return req, nonZero
+	}
+	return podRequestsGeneral(pod)
+}
+
+// podRequestsGeneral is PodRequests for pods with init containers or
+// pod-level resources, through the shared helper.
+func podRequestsGeneral(pod *v1.Pod) (req, nonZero Resource) {
 	req = NewResource(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}))
 	nz := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{
 		NonMissingContainerRequests: nonMissingRequests(),
