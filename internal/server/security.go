@@ -12,11 +12,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/admission"
+	"github.com/skiff-dev/skiff/internal/admission/policy"
 	"github.com/skiff-dev/skiff/internal/admission/webhook"
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/auth"
@@ -42,6 +44,9 @@ type security struct {
 	rules       *rbac.Authorizer
 	chain       *admission.Chain
 	disabled    []string // admission plugins left out
+	// policyStatus keeps ValidatingAdmissionPolicies' status (set by
+	// start; the server runs it once start is done).
+	policyStatus func(ctx context.Context) error
 }
 
 func newSecurity(disabledPlugins []string) *security {
@@ -52,7 +57,7 @@ func newSecurity(disabledPlugins []string) *security {
 // on informers of client (the admin's), writes the default RBAC policy
 // and priority classes, and waits for the caches. The informers run until
 // run is done; ctx bounds the start.
-func (s *security) start(ctx, run context.Context, client kubernetes.Interface, log *slog.Logger) error {
+func (s *security) start(ctx, run context.Context, client kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger) error {
 	f := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
 	nodeAuthz := node.New(f)
 	rbacAuthz := rbac.New(f)
@@ -65,7 +70,22 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 		Client:     client,
 		Logger:     log.With("component", "admission-webhooks"),
 	}
-	chain := admission.Default(f, client, webhook.NewMutating(hooks), webhook.NewValidating(hooks))
+	policies := f.Admissionregistration().V1().ValidatingAdmissionPolicies()
+	pols := policy.Config{
+		Policies:   policies.Lister(),
+		Bindings:   f.Admissionregistration().V1().ValidatingAdmissionPolicyBindings().Lister(),
+		Namespaces: f.Core().V1().Namespaces().Lister(),
+		Client:     client,
+		Params:     policy.NewDynamicParams(run, dyn, client.Discovery()),
+		Logger:     log.With("component", "admission-policies"),
+	}
+	// Upstream's order: mutating webhooks, then ValidatingAdmissionPolicy,
+	// then validating webhooks, all before ResourceQuota.
+	chain := admission.Default(f, client, webhook.NewMutating(hooks), policy.New(pols), webhook.NewValidating(hooks))
+	policyInformer := policies.Informer()
+	s.policyStatus = func(ctx context.Context) error {
+		return policy.RunStatus(ctx, client, policies.Lister(), policyInformer, log.With("component", "admission-policy-status"))
+	}
 	if len(s.disabled) > 0 {
 		chain = chain.Without(s.disabled...)
 	}

@@ -32,6 +32,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -395,7 +396,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// live as long as the API server.
 	secCtx, stopSec := context.WithCancel(context.Background())
 	g.OnStop("authorization informers", func() error { stopSec(); return nil }) // before the API server
-	if err := sec.start(ctx, secCtx, clients, log); err != nil {
+	dyn, err := dynamic.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("building dynamic client: %w", err)
+	}
+	if err := sec.start(ctx, secCtx, clients, dyn, log); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -412,6 +417,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return nil // asked to stop before we were ready
 	}
 
+	if sec.policyStatus != nil {
+		g.Go("admission policy status", sec.policyStatus)
+	}
 	g.Go("compactor", func(ctx context.Context) error {
 		return storage.RunCompactor(ctx, client, compactInterval, log.With("component", "compactor"))
 	})

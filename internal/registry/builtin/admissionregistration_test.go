@@ -554,3 +554,623 @@ func TestWebhookConfigurationTable(t *testing.T) {
 		})
 	}
 }
+
+const (
+	admissionPolicies       = "validatingadmissionpolicies"
+	admissionPolicyBindings = "validatingadmissionpolicybindings"
+)
+
+// testPolicy is a valid policy using everything a policy may have, with
+// nothing left to default.
+func testPolicy() *admissionregistrationv1.ValidatingAdmissionPolicy {
+	return &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "replicas.example.com"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			ParamKind: &admissionregistrationv1.ParamKind{APIVersion: "v1", Kind: "ConfigMap"},
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "env", Operator: metav1.LabelSelectorOpIn, Values: []string{"test"}}}},
+				ObjectSelector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+						Rule: admissionregistrationv1.Rule{
+							APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "deployments/scale"},
+							Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+						},
+					},
+				}},
+				ExcludeResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+					ResourceNames: []string{"system-deployment"},
+					RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+						Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.OperationAll},
+						Rule: admissionregistrationv1.Rule{
+							APIGroups: []string{"apps"}, APIVersions: []string{"*"}, Resources: []string{"deployments"},
+							Scope: ptr.To(admissionregistrationv1.AllScopes),
+						},
+					},
+				}},
+				MatchPolicy: ptr.To(admissionregistrationv1.Exact),
+			},
+			FailurePolicy:   ptr.To(admissionregistrationv1.Ignore),
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "not-system", Expression: "!request.userInfo.username.startsWith('system:')"}},
+			Variables:       []admissionregistrationv1.Variable{{Name: "replicas", Expression: "object.spec.replicas"}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression:        "variables.replicas <= params.data.maxReplicas",
+				Message:           "too many replicas",
+				MessageExpression: "'at most ' + params.data.maxReplicas + ' replicas'",
+				Reason:            ptr.To(metav1.StatusReasonInvalid),
+			}},
+			AuditAnnotations: []admissionregistrationv1.AuditAnnotation{{Key: "high-replica-count", ValueExpression: "'replicas: ' + string(variables.replicas)"}},
+		},
+	}
+}
+
+// testBinding is a valid binding of testPolicy, with nothing left to
+// default.
+func testBinding() *admissionregistrationv1.ValidatingAdmissionPolicyBinding {
+	return &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "replicas-test"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName: "replicas.example.com",
+			ParamRef: &admissionregistrationv1.ParamRef{
+				Name: "limits", Namespace: "default", ParameterNotFoundAction: ptr.To(admissionregistrationv1.DenyAction),
+			},
+			MatchResources: &admissionregistrationv1.MatchResources{
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "test"}},
+				ObjectSelector:    &metav1.LabelSelector{},
+				MatchPolicy:       ptr.To(admissionregistrationv1.Equivalent),
+			},
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny, admissionregistrationv1.Audit},
+		},
+	}
+}
+
+func TestValidatingAdmissionPolicyResources(t *testing.T) {
+	tests := []struct {
+		resource, kind string
+		status         bool
+	}{
+		{admissionPolicies, "ValidatingAdmissionPolicy", true},
+		{admissionPolicyBindings, "ValidatingAdmissionPolicyBinding", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.resource, func(t *testing.T) {
+			r := groupResource(t, admissionGroup, tt.resource)
+			if r.GVR.Version != "v1" || r.Kind != tt.kind || r.Namespaced || r.Status != tt.status || r.Scale != nil || len(r.ShortNames) != 0 || r.Verbs != nil {
+				t.Errorf("description: %+v", r)
+			}
+			if diff := cmp.Diff([]string{"api-extensions"}, r.Categories); diff != "" {
+				t.Errorf("categories (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestValidatingAdmissionPolicyDefaults(t *testing.T) {
+	rule := admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+	}}
+	defaultedRule := *rule.DeepCopy()
+	defaultedRule.Scope = ptr.To(admissionregistrationv1.AllScopes)
+	defaultedMatch := &admissionregistrationv1.MatchResources{
+		NamespaceSelector: &metav1.LabelSelector{}, ObjectSelector: &metav1.LabelSelector{},
+		MatchPolicy:   ptr.To(admissionregistrationv1.Equivalent),
+		ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{defaultedRule}, ExcludeResourceRules: []admissionregistrationv1.NamedRuleWithOperations{defaultedRule},
+	}
+
+	t.Run("policy", func(t *testing.T) {
+		r := groupResource(t, admissionGroup, admissionPolicies)
+		tests := []struct {
+			name     string
+			spec     admissionregistrationv1.ValidatingAdmissionPolicySpec
+			wantSpec admissionregistrationv1.ValidatingAdmissionPolicySpec
+		}{
+			{"empty", admissionregistrationv1.ValidatingAdmissionPolicySpec{},
+				admissionregistrationv1.ValidatingAdmissionPolicySpec{FailurePolicy: ptr.To(admissionregistrationv1.Fail)}},
+			{"bare matchConstraints", admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: &admissionregistrationv1.MatchResources{
+					ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{rule}, ExcludeResourceRules: []admissionregistrationv1.NamedRuleWithOperations{rule},
+				},
+			}, admissionregistrationv1.ValidatingAdmissionPolicySpec{FailurePolicy: ptr.To(admissionregistrationv1.Fail), MatchConstraints: defaultedMatch}},
+			{"explicit values are kept", testPolicy().Spec, testPolicy().Spec},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				p := &admissionregistrationv1.ValidatingAdmissionPolicy{Spec: *tt.spec.DeepCopy()}
+				checkDefaultIdempotent(t, r, p)
+				r.Strategy.Default(p)
+				if diff := cmp.Diff(tt.wantSpec, p.Spec); diff != "" {
+					t.Errorf("defaulted spec (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+	t.Run("binding", func(t *testing.T) {
+		r := groupResource(t, admissionGroup, admissionPolicyBindings)
+		// v1 has no default for parameterNotFoundAction: it is required.
+		paramRef := &admissionregistrationv1.ParamRef{Name: "limits"}
+		tests := []struct {
+			name     string
+			spec     admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec
+			wantSpec admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec
+		}{
+			{"no matchResources", admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "p", ParamRef: paramRef},
+				admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: "p", ParamRef: paramRef}},
+			{"bare matchResources", admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				MatchResources: &admissionregistrationv1.MatchResources{
+					ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{rule}, ExcludeResourceRules: []admissionregistrationv1.NamedRuleWithOperations{rule},
+				},
+			}, admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{MatchResources: defaultedMatch}},
+			{"explicit values are kept", testBinding().Spec, testBinding().Spec},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{Spec: *tt.spec.DeepCopy()}
+				checkDefaultIdempotent(t, r, b)
+				r.Strategy.Default(b)
+				if diff := cmp.Diff(tt.wantSpec, b.Spec); diff != "" {
+					t.Errorf("defaulted spec (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}
+
+func TestValidatingAdmissionPolicyValidate(t *testing.T) {
+	r := groupResource(t, admissionGroup, admissionPolicies)
+	type policy = admissionregistrationv1.ValidatingAdmissionPolicy
+	rules := func(p *policy) *admissionregistrationv1.RuleWithOperations {
+		return &p.Spec.MatchConstraints.ResourceRules[0].RuleWithOperations
+	}
+	tests := []struct {
+		name   string
+		mutate func(p *policy)
+		want   []string
+	}{
+		{"valid", func(*policy) {}, []string{}},
+		{"minimal", func(p *policy) {
+			p.Spec = admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: p.Spec.MatchConstraints.ResourceRules},
+				Validations:      []admissionregistrationv1.Validation{{Expression: "true"}},
+			}
+		}, []string{}},
+		{"auditAnnotations only", func(p *policy) { p.Spec.Validations = nil }, []string{}},
+		{"validations only", func(p *policy) { p.Spec.AuditAnnotations = nil }, []string{}},
+		{"expressions must compile: no params without a paramKind", func(p *policy) {
+			p.Spec.ParamKind = nil
+			p.Spec.MatchConditions[0].Expression = "params.enabled"
+		}, []string{"FieldValueInvalid spec.matchConditions[0].expression",
+			"FieldValueInvalid spec.validations[0].expression", "FieldValueInvalid spec.validations[0].messageExpression"}},
+		{"reasons", func(p *policy) {
+			p.Spec.Validations = append(p.Spec.Validations,
+				admissionregistrationv1.Validation{Expression: "true", Reason: ptr.To(metav1.StatusReasonForbidden)},
+				admissionregistrationv1.Validation{Expression: "true", Reason: ptr.To(metav1.StatusReasonRequestEntityTooLarge)})
+		}, []string{}},
+		{"paramKind with a group", func(p *policy) {
+			p.Spec.ParamKind = &admissionregistrationv1.ParamKind{APIVersion: "rules.example.com/v1beta1", Kind: "ReplicaLimit"}
+		}, []string{}},
+
+		{"failurePolicy", func(p *policy) { p.Spec.FailurePolicy = ptr.To[admissionregistrationv1.FailurePolicyType]("Retry") },
+			[]string{"FieldValueNotSupported spec.failurePolicy"}},
+
+		// paramKind
+		{"paramKind without anything", func(p *policy) { p.Spec.ParamKind = &admissionregistrationv1.ParamKind{} },
+			[]string{"FieldValueRequired spec.paramKind.apiVersion", "FieldValueRequired spec.paramKind.kind"}},
+		{"paramKind apiVersion with two slashes", func(p *policy) { p.Spec.ParamKind.APIVersion = "a/b/v1" },
+			[]string{"FieldValueInvalid spec.paramKind.apiVersion"}},
+		{"paramKind group", func(p *policy) { p.Spec.ParamKind.APIVersion = "Example.com/v1" },
+			[]string{"FieldValueInvalid spec.paramKind.apiVersion"}},
+		{"paramKind without version", func(p *policy) { p.Spec.ParamKind.APIVersion = "example.com/" },
+			[]string{"FieldValueInvalid spec.paramKind.apiVersion"}},
+		{"paramKind slash", func(p *policy) { p.Spec.ParamKind.APIVersion = "/" },
+			[]string{"FieldValueInvalid spec.paramKind.apiVersion"}},
+		{"paramKind version", func(p *policy) { p.Spec.ParamKind.APIVersion = "example.com/V1" },
+			[]string{"FieldValueInvalid spec.paramKind.apiVersion"}},
+		{"paramKind kind", func(p *policy) { p.Spec.ParamKind.Kind = "Config_Map" },
+			[]string{"FieldValueInvalid spec.paramKind.kind"}},
+
+		// matchConstraints
+		{"no matchConstraints", func(p *policy) { p.Spec.MatchConstraints = nil }, []string{"FieldValueRequired spec.matchConstraints"}},
+		{"no resourceRules", func(p *policy) { p.Spec.MatchConstraints.ResourceRules = nil },
+			[]string{"FieldValueRequired spec.matchConstraints.resourceRules"}},
+		{"matchPolicy", func(p *policy) {
+			p.Spec.MatchConstraints.MatchPolicy = ptr.To[admissionregistrationv1.MatchPolicyType]("Loose")
+		}, []string{"FieldValueNotSupported spec.matchConstraints.matchPolicy"}},
+		{"namespaceSelector", func(p *policy) { p.Spec.MatchConstraints.NamespaceSelector.MatchExpressions[0].Operator = "Is" },
+			[]string{"FieldValueInvalid spec.matchConstraints.namespaceSelector.matchExpressions[0].operator"}},
+		{"objectSelector label values are strict", func(p *policy) { p.Spec.MatchConstraints.ObjectSelector.MatchLabels["app"] = "not valid" },
+			[]string{"FieldValueInvalid spec.matchConstraints.objectSelector.matchLabels"}},
+		{"rule without anything", func(p *policy) { *rules(p) = admissionregistrationv1.RuleWithOperations{} }, []string{
+			"FieldValueRequired spec.matchConstraints.resourceRules[0].apiGroups", "FieldValueRequired spec.matchConstraints.resourceRules[0].apiVersions",
+			"FieldValueRequired spec.matchConstraints.resourceRules[0].operations", "FieldValueRequired spec.matchConstraints.resourceRules[0].resources",
+		}},
+		{"rule operation, scope and resources", func(p *policy) {
+			rules(p).Operations = []admissionregistrationv1.OperationType{"PATCH"}
+			rules(p).Scope = ptr.To[admissionregistrationv1.ScopeType]("Global")
+			rules(p).Resources = []string{"*/*", "pods"}
+		}, []string{
+			"FieldValueInvalid spec.matchConstraints.resourceRules[0].resources",
+			"FieldValueNotSupported spec.matchConstraints.resourceRules[0].operations[0]",
+			"FieldValueNotSupported spec.matchConstraints.resourceRules[0].scope",
+		}},
+		{"excludeResourceRules", func(p *policy) {
+			p.Spec.MatchConstraints.ExcludeResourceRules[0].APIGroups = []string{"*", "apps"}
+		}, []string{"FieldValueInvalid spec.matchConstraints.excludeResourceRules[0].apiGroups"}},
+		{"resourceNames", func(p *policy) {
+			p.Spec.MatchConstraints.ExcludeResourceRules[0].ResourceNames = []string{"a", "b/c", "..", "a"}
+		}, []string{
+			"FieldValueDuplicate spec.matchConstraints.excludeResourceRules[0].resourceNames[3]",
+			"FieldValueInvalid spec.matchConstraints.excludeResourceRules[0].resourceNames[1]",
+			"FieldValueInvalid spec.matchConstraints.excludeResourceRules[0].resourceNames[2]",
+		}},
+
+		// matchConditions
+		{"matchCondition without name or expression", func(p *policy) {
+			p.Spec.MatchConditions = []admissionregistrationv1.MatchCondition{{Expression: " "}}
+		}, []string{"FieldValueRequired spec.matchConditions[0].expression", "FieldValueRequired spec.matchConditions[0].name"}},
+		{"matchCondition name", func(p *policy) { p.Spec.MatchConditions[0].Name = "not a name" },
+			[]string{"FieldValueInvalid spec.matchConditions[0].name"}},
+		{"duplicate matchConditions", func(p *policy) { p.Spec.MatchConditions = append(p.Spec.MatchConditions, p.Spec.MatchConditions[0]) },
+			[]string{"FieldValueDuplicate spec.matchConditions[1].name"}},
+		{"65 matchConditions", func(p *policy) {
+			p.Spec.MatchConditions = nil
+			for i := range 65 {
+				p.Spec.MatchConditions = append(p.Spec.MatchConditions, admissionregistrationv1.MatchCondition{Name: fmt.Sprintf("c%d", i), Expression: "true"})
+			}
+		}, []string{"FieldValueTooMany spec.matchConditions"}},
+
+		// variables
+		{"variable without name or expression", func(p *policy) {
+			p.Spec.Variables = []admissionregistrationv1.Variable{{Name: " ", Expression: " "}}
+			// The expressions reading variables.replicas no longer compile.
+		}, []string{"FieldValueInvalid spec.auditAnnotations[0].valueExpression", "FieldValueInvalid spec.validations[0].expression",
+			"FieldValueRequired spec.variables[0].expression", "FieldValueRequired spec.variables[0].name"}},
+		{"variable names are CEL identifiers", func(p *policy) {
+			p.Spec.Variables = []admissionregistrationv1.Variable{
+				{Name: "_ok1", Expression: "1"}, {Name: "1x", Expression: "1"}, {Name: "a-b", Expression: "1"}, {Name: "namespace", Expression: "1"},
+			}
+		}, []string{"FieldValueInvalid spec.auditAnnotations[0].valueExpression", "FieldValueInvalid spec.validations[0].expression",
+			"FieldValueInvalid spec.variables[1].name", "FieldValueInvalid spec.variables[2].name", "FieldValueInvalid spec.variables[3].name"}},
+		{"repeated variable names are allowed, as upstream", func(p *policy) { p.Spec.Variables = append(p.Spec.Variables, p.Spec.Variables[0]) },
+			[]string{}},
+
+		// validations
+		{"neither validations nor auditAnnotations", func(p *policy) { p.Spec.Validations, p.Spec.AuditAnnotations = nil, nil },
+			[]string{"FieldValueRequired spec.auditAnnotations", "FieldValueRequired spec.validations"}},
+		{"validation without expression", func(p *policy) { p.Spec.Validations[0].Expression = " \n" },
+			[]string{"FieldValueRequired spec.validations[0].expression"}},
+		{"blank messageExpression and message", func(p *policy) {
+			p.Spec.Validations[0].MessageExpression = "  "
+			p.Spec.Validations[0].Message = "\t"
+		}, []string{"FieldValueInvalid spec.validations[0].message", "FieldValueInvalid spec.validations[0].messageExpression"}},
+		{"message with a line break", func(p *policy) { p.Spec.Validations[0].Message = "too many\nreplicas" },
+			[]string{"FieldValueInvalid spec.validations[0].message"}},
+		{"message with trailing line breaks", func(p *policy) { p.Spec.Validations[0].Message = "too many replicas\r\n" }, []string{}},
+		{"reason", func(p *policy) { p.Spec.Validations[0].Reason = ptr.To(metav1.StatusReasonConflict) },
+			[]string{"FieldValueNotSupported spec.validations[0].reason"}},
+
+		// auditAnnotations
+		{"auditAnnotation key", func(p *policy) { p.Spec.AuditAnnotations[0].Key = "not a key" },
+			[]string{"FieldValueInvalid spec.auditAnnotations[0].key"}},
+		{"auditAnnotation key too long with the policy name", func(p *policy) { p.Spec.AuditAnnotations[0].Key = strings.Repeat("k", 64) },
+			[]string{"FieldValueInvalid spec.auditAnnotations[0].key"}},
+		{"auditAnnotation without a policy name", func(p *policy) { p.Name = "" },
+			[]string{"FieldValueInvalid spec.auditAnnotations[0].key"}},
+		{"duplicate auditAnnotation keys", func(p *policy) { p.Spec.AuditAnnotations = append(p.Spec.AuditAnnotations, p.Spec.AuditAnnotations[0]) },
+			[]string{"FieldValueDuplicate spec.auditAnnotations[1].key"}},
+		{"auditAnnotation without valueExpression", func(p *policy) { p.Spec.AuditAnnotations[0].ValueExpression = " " },
+			[]string{"FieldValueRequired spec.auditAnnotations[0].valueExpression"}},
+		{"auditAnnotation valueExpression of 5KiB", func(p *policy) {
+			p.Spec.AuditAnnotations[0].ValueExpression = "'" + strings.Repeat("x", 5*1024-2) + "'"
+		}, []string{}},
+		{"auditAnnotation valueExpression over 5KiB", func(p *policy) {
+			p.Spec.AuditAnnotations[0].ValueExpression = "'" + strings.Repeat("x", 5*1024-1) + "'"
+		}, []string{"FieldValueRequired spec.auditAnnotations[0].valueExpression"}},
+		{"21 auditAnnotations", func(p *policy) {
+			p.Spec.AuditAnnotations = nil
+			for i := range 21 {
+				p.Spec.AuditAnnotations = append(p.Spec.AuditAnnotations, admissionregistrationv1.AuditAnnotation{Key: fmt.Sprintf("k%d", i), ValueExpression: "'v'"})
+			}
+		}, []string{"FieldValueInvalid spec.auditAnnotations"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testPolicy()
+			tt.mutate(p)
+			if diff := cmp.Diff(tt.want, errStrings(create(t, r, p))); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// What defaulting fills in is still required, as upstream.
+	t.Run("undefaulted", func(t *testing.T) {
+		p := &admissionregistrationv1.ValidatingAdmissionPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "p"},
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: testPolicy().Spec.MatchConstraints.ResourceRules},
+				Validations:      []admissionregistrationv1.Validation{{Expression: "true"}},
+			},
+		}
+		want := []string{
+			"FieldValueRequired spec.failurePolicy", "FieldValueRequired spec.matchConstraints.matchPolicy",
+			"FieldValueRequired spec.matchConstraints.namespaceSelector", "FieldValueRequired spec.matchConstraints.objectSelector",
+		}
+		if diff := cmp.Diff(want, errStrings(r.Strategy.Validate(t.Context(), p))); diff != "" {
+			t.Errorf("(-want +got):\n%s", diff)
+		}
+	})
+}
+
+func TestValidatingAdmissionPolicyBindingValidate(t *testing.T) {
+	r := groupResource(t, admissionGroup, admissionPolicyBindings)
+	type binding = admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	tests := []struct {
+		name   string
+		mutate func(b *binding)
+		want   []string
+	}{
+		{"valid", func(*binding) {}, []string{}},
+		{"minimal", func(b *binding) {
+			b.Spec = admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName: "p", ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			}
+		}, []string{}},
+		{"paramRef by selector, Allow", func(b *binding) {
+			b.Spec.ParamRef = &admissionregistrationv1.ParamRef{
+				Selector:                &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "limits"}},
+				ParameterNotFoundAction: ptr.To(admissionregistrationv1.AllowAction),
+			}
+		}, []string{}},
+		{"Warn and Audit", func(b *binding) {
+			b.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn, admissionregistrationv1.Audit}
+		}, []string{}},
+
+		{"no policyName", func(b *binding) { b.Spec.PolicyName = "" }, []string{"FieldValueRequired spec.policyName"}},
+		{"policyName", func(b *binding) { b.Spec.PolicyName = "Not_A_Name" }, []string{"FieldValueInvalid spec.policyName"}},
+
+		// paramRef
+		{"paramRef without name or selector", func(b *binding) { b.Spec.ParamRef.Name = "" }, []string{"FieldValueRequired spec.paramRef"}},
+		{"paramRef with name and selector", func(b *binding) { b.Spec.ParamRef.Selector = &metav1.LabelSelector{} },
+			[]string{"FieldValueForbidden spec.paramRef.name", "FieldValueForbidden spec.paramRef.selector"}},
+		{"paramRef name", func(b *binding) { b.Spec.ParamRef.Name = "a/b" }, []string{"FieldValueInvalid spec.paramRef.name"}},
+		{"paramRef selector", func(b *binding) {
+			b.Spec.ParamRef.Name = ""
+			b.Spec.ParamRef.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "not valid"}}
+		}, []string{"FieldValueInvalid spec.paramRef.selector.matchLabels"}},
+		{"no parameterNotFoundAction", func(b *binding) { b.Spec.ParamRef.ParameterNotFoundAction = nil },
+			[]string{"FieldValueRequired spec.paramRef.parameterNotFoundAction"}},
+		{"empty parameterNotFoundAction", func(b *binding) {
+			b.Spec.ParamRef.ParameterNotFoundAction = ptr.To[admissionregistrationv1.ParameterNotFoundActionType]("")
+		}, []string{"FieldValueRequired spec.paramRef.parameterNotFoundAction"}},
+		{"parameterNotFoundAction", func(b *binding) {
+			b.Spec.ParamRef.ParameterNotFoundAction = ptr.To[admissionregistrationv1.ParameterNotFoundActionType]("Ignore")
+		}, []string{"FieldValueNotSupported spec.paramRef.parameterNotFoundAction"}},
+
+		// matchResources
+		{"matchResources", func(b *binding) {
+			b.Spec.MatchResources.MatchPolicy = ptr.To[admissionregistrationv1.MatchPolicyType]("Loose")
+			b.Spec.MatchResources.ResourceRules = []admissionregistrationv1.NamedRuleWithOperations{{}}
+		}, []string{
+			"FieldValueNotSupported spec.matchResources.matchPolicy",
+			"FieldValueRequired spec.matchResources.resourceRules[0].apiGroups", "FieldValueRequired spec.matchResources.resourceRules[0].apiVersions",
+			"FieldValueRequired spec.matchResources.resourceRules[0].operations", "FieldValueRequired spec.matchResources.resourceRules[0].resources",
+		}},
+
+		// validationActions
+		{"no validationActions", func(b *binding) { b.Spec.ValidationActions = nil }, []string{"FieldValueRequired spec.validationActions"}},
+		{"unknown validationAction", func(b *binding) {
+			b.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Audit, "Block"}
+		}, []string{"FieldValueNotSupported spec.validationActions[1]"}},
+		{"duplicate validationActions", func(b *binding) {
+			b.Spec.ValidationActions = append(b.Spec.ValidationActions, admissionregistrationv1.Audit)
+		}, []string{"FieldValueDuplicate spec.validationActions[2]"}},
+		{"Deny and Warn", func(b *binding) {
+			b.Spec.ValidationActions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Warn, admissionregistrationv1.Deny}
+		}, []string{"FieldValueInvalid spec.validationActions"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := testBinding()
+			tt.mutate(b)
+			if diff := cmp.Diff(tt.want, errStrings(create(t, r, b))); diff != "" {
+				t.Errorf("create (-want +got):\n%s", diff)
+			}
+			// An update is validated as a create.
+			old := testBinding()
+			old.ResourceVersion = "5"
+			b.ResourceVersion = "5"
+			if diff := cmp.Diff(tt.want, errStrings(update(t, r, b, old))); diff != "" {
+				t.Errorf("update (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestValidatingAdmissionPolicyUpdate covers upstream's one relaxation:
+// stored matchConditions are not validated again while neither they nor
+// paramKind change.
+func TestValidatingAdmissionPolicyUpdate(t *testing.T) {
+	r := groupResource(t, admissionGroup, admissionPolicies)
+	type policy = admissionregistrationv1.ValidatingAdmissionPolicy
+	tests := []struct {
+		name   string
+		stored func(p *policy) // makes the stored object (bypassing validation)
+		mutate func(p *policy)
+		want   []string
+	}{
+		{"valid change", nil, func(p *policy) { p.Spec.Validations[0].Expression = "variables.replicas < 10" }, []string{}},
+		{"invalid change", nil, func(p *policy) { p.Spec.Validations[0].Reason = ptr.To(metav1.StatusReasonConflict) },
+			[]string{"FieldValueNotSupported spec.validations[0].reason"}},
+		{"new invalid matchCondition", nil, func(p *policy) { p.Spec.MatchConditions[0].Name = "not a name" },
+			[]string{"FieldValueInvalid spec.matchConditions[0].name"}},
+		{"unchanged invalid matchConditions", func(p *policy) { p.Spec.MatchConditions[0].Name = "not a name" },
+			func(p *policy) { p.Spec.Validations[0].Expression = "false" }, []string{}},
+		{"changed matchConditions are validated", func(p *policy) { p.Spec.MatchConditions[0].Name = "not a name" },
+			func(p *policy) { p.Spec.MatchConditions[0].Expression = "false" }, []string{"FieldValueInvalid spec.matchConditions[0].name"}},
+		{"a paramKind change validates matchConditions", func(p *policy) { p.Spec.MatchConditions[0].Name = "not a name" },
+			func(p *policy) { p.Spec.ParamKind = nil }, []string{"FieldValueInvalid spec.matchConditions[0].name",
+				// and the expressions reading params no longer compile
+				"FieldValueInvalid spec.validations[0].expression", "FieldValueInvalid spec.validations[0].messageExpression"}},
+		{"other stored errors are not kept", func(p *policy) { p.Spec.Validations[0].Reason = ptr.To(metav1.StatusReasonConflict) },
+			func(p *policy) { p.Labels = map[string]string{"a": "b"} }, []string{"FieldValueNotSupported spec.validations[0].reason"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := testPolicy()
+			if tt.stored != nil {
+				tt.stored(old)
+			}
+			r.Strategy.PrepareForCreate(t.Context(), old)
+			r.Strategy.Default(old)
+			old.ResourceVersion = "5"
+			p := old.DeepCopy()
+			tt.mutate(p)
+			if diff := cmp.Diff(tt.want, errStrings(update(t, r, p, old))); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestValidatingAdmissionPolicyStatus covers the strategy's part of the
+// status subresource: a create drops the status, and a status write is
+// validated on its status alone. (Carrying spec over on status writes and
+// status over on spec writes is the store's, for every resource with
+// Status set.)
+func TestValidatingAdmissionPolicyStatus(t *testing.T) {
+	r := groupResource(t, admissionGroup, admissionPolicies)
+	t.Run("create drops status", func(t *testing.T) {
+		p := testPolicy()
+		p.Status = admissionregistrationv1.ValidatingAdmissionPolicyStatus{ObservedGeneration: 3, TypeChecking: &admissionregistrationv1.TypeChecking{}}
+		if errs := create(t, r, p); len(errs) != 0 {
+			t.Fatalf("create: %v", errs)
+		}
+		if diff := cmp.Diff(admissionregistrationv1.ValidatingAdmissionPolicyStatus{}, p.Status); diff != "" {
+			t.Errorf("status after create (-want +got):\n%s", diff)
+		}
+	})
+
+	condition := metav1.Condition{
+		Type: "Ready", Status: metav1.ConditionTrue, Reason: "TypeChecked", ObservedGeneration: 1,
+		LastTransitionTime: metav1.NewTime(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)),
+	}
+	warning := admissionregistrationv1.ExpressionWarning{FieldRef: "spec.validations[0].expression", Warning: "no such field"}
+	type status = admissionregistrationv1.ValidatingAdmissionPolicyStatus
+	tests := []struct {
+		name   string
+		status status
+		want   []string
+	}{
+		{"empty", status{}, []string{}},
+		{"typeChecking and conditions", status{
+			ObservedGeneration: 1,
+			TypeChecking:       &admissionregistrationv1.TypeChecking{ExpressionWarnings: []admissionregistrationv1.ExpressionWarning{warning}},
+			Conditions:         []metav1.Condition{condition},
+		}, []string{}},
+		{"warning without text or fieldRef", status{
+			TypeChecking: &admissionregistrationv1.TypeChecking{ExpressionWarnings: []admissionregistrationv1.ExpressionWarning{{FieldRef: " "}}},
+		}, []string{"FieldValueRequired status.typeChecking.expressionWarnings[0].fieldRef", "FieldValueRequired status.typeChecking.expressionWarnings[0].warning"}},
+		{"fieldRef that is not JSONPath", status{
+			TypeChecking: &admissionregistrationv1.TypeChecking{ExpressionWarnings: []admissionregistrationv1.ExpressionWarning{
+				warning, {FieldRef: "spec.validations[0", Warning: "w"},
+			}},
+		}, []string{"FieldValueInvalid status.typeChecking.expressionWarnings[1].fieldRef"}},
+		{"condition", status{Conditions: []metav1.Condition{func() metav1.Condition {
+			c := condition
+			c.Status = "Maybe"
+			return c
+		}()}}, []string{"FieldValueNotSupported status.conditions[0].status"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old := testPolicy()
+			r.Strategy.Default(old)
+			p := old.DeepCopy()
+			p.Status = tt.status
+			r.Strategy.PrepareForStatusUpdate(t.Context(), p, old)
+			r.Strategy.Default(p)
+			if diff := cmp.Diff(tt.want, errStrings(r.Strategy.ValidateStatusUpdate(t.Context(), p, old))); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// A status write does not validate the spec (which the store takes
+	// from the stored object).
+	t.Run("spec not validated", func(t *testing.T) {
+		old := testPolicy()
+		old.Spec.Validations[0].Reason = ptr.To(metav1.StatusReasonConflict)
+		p := old.DeepCopy()
+		p.Status.ObservedGeneration = 1
+		if errs := r.Strategy.ValidateStatusUpdate(t.Context(), p, old); len(errs) != 0 {
+			t.Errorf("status update: %v", errs)
+		}
+	})
+}
+
+func TestValidatingAdmissionPolicyTables(t *testing.T) {
+	created := metav1.NewTime(time.Now().Add(-50 * time.Hour))
+	policyWith := func(mutate func(p *admissionregistrationv1.ValidatingAdmissionPolicy)) runtime.Object {
+		p := testPolicy()
+		p.CreationTimestamp = created
+		mutate(p)
+		return p
+	}
+	bindingWith := func(ref *admissionregistrationv1.ParamRef) runtime.Object {
+		b := testBinding()
+		b.CreationTimestamp = created
+		b.Spec.ParamRef = ref
+		return b
+	}
+	tests := []struct {
+		name     string
+		resource string
+		obj      runtime.Object
+		want     []any
+	}{
+		{"policy", admissionPolicies, policyWith(func(*admissionregistrationv1.ValidatingAdmissionPolicy) {}),
+			[]any{"replicas.example.com", int64(1), "v1/ConfigMap", "2d2h"}},
+		{"policy with a grouped paramKind", admissionPolicies, policyWith(func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
+			p.Spec.ParamKind = &admissionregistrationv1.ParamKind{APIVersion: "rules.example.com/v1", Kind: "ReplicaLimit"}
+			p.Spec.Validations = append(p.Spec.Validations, p.Spec.Validations[0])
+		}), []any{"replicas.example.com", int64(2), "rules.example.com/v1/ReplicaLimit", "2d2h"}},
+		{"policy without paramKind", admissionPolicies, policyWith(func(p *admissionregistrationv1.ValidatingAdmissionPolicy) {
+			p.Spec.ParamKind = nil
+			p.Spec.Validations = nil
+		}), []any{"replicas.example.com", int64(0), "<unset>", "2d2h"}},
+		{"binding", admissionPolicyBindings, bindingWith(testBinding().Spec.ParamRef),
+			[]any{"replicas-test", "replicas.example.com", "default/limits", "2d2h"}},
+		{"binding to a param in any namespace", admissionPolicyBindings, bindingWith(&admissionregistrationv1.ParamRef{Name: "limits"}),
+			[]any{"replicas-test", "replicas.example.com", "*/limits", "2d2h"}},
+		{"binding by selector", admissionPolicyBindings, bindingWith(&admissionregistrationv1.ParamRef{
+			Namespace: "default", Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "limits"}},
+		}), []any{"replicas-test", "replicas.example.com", "&LabelSelector{MatchLabels:map[string]string{tier: limits,},MatchExpressions:[]LabelSelectorRequirement{},}", "2d2h"}},
+		{"binding without paramRef", admissionPolicyBindings, bindingWith(nil),
+			[]any{"replicas-test", "replicas.example.com", "<unset>", "2d2h"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tbl := groupResource(t, admissionGroup, tt.resource).Strategy.Table()
+			var names, types []string
+			for _, c := range tbl.Columns {
+				names = append(names, c.Name)
+				types = append(types, c.Type)
+			}
+			wantNames, wantTypes := []string{"Name", "Validations", "ParamKind", "Age"}, []string{"string", "integer", "string", "string"}
+			if tt.resource == admissionPolicyBindings {
+				wantNames, wantTypes = []string{"Name", "PolicyName", "ParamRef", "Age"}, []string{"string", "string", "string", "string"}
+			}
+			if diff := cmp.Diff(wantNames, names); diff != "" {
+				t.Errorf("columns (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantTypes, types); diff != "" {
+				t.Errorf("column types (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, tbl.Row(tt.obj)); diff != "" {
+				t.Errorf("row (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

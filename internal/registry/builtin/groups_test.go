@@ -107,8 +107,8 @@ func TestGroupResourcesDescribeThemselves(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 30 {
-		t.Errorf("got %d group resources, want 30", len(seen))
+	if len(seen) != 32 {
+		t.Errorf("got %d group resources, want 32", len(seen))
 	}
 }
 

@@ -1,0 +1,245 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/skiff-dev/skiff/internal/admission"
+)
+
+// exemptResources are never matched by policies, as upstream: the
+// admission policies and bindings themselves (so that a broken policy
+// cannot block its own fix) and the virtual review resources.
+var exemptResources = map[schema.GroupResource]bool{
+	{Group: admissionregistrationv1.GroupName, Resource: "validatingadmissionpolicies"}:       true,
+	{Group: admissionregistrationv1.GroupName, Resource: "validatingadmissionpolicybindings"}: true,
+	{Group: admissionregistrationv1.GroupName, Resource: "mutatingadmissionpolicies"}:         true,
+	{Group: admissionregistrationv1.GroupName, Resource: "mutatingadmissionpolicybindings"}:   true,
+	{Group: "authentication.k8s.io", Resource: "selfsubjectreviews"}:                          true,
+	{Group: "authentication.k8s.io", Resource: "tokenreviews"}:                                true,
+	{Group: "authorization.k8s.io", Resource: "localsubjectaccessreviews"}:                    true,
+	{Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews"}:                     true,
+	{Group: "authorization.k8s.io", Resource: "selfsubjectrulesreviews"}:                      true,
+	{Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}:                         true,
+}
+
+func exempt(r *admission.Request) bool {
+	return exemptResources[r.Resource.GroupResource()]
+}
+
+// isNamespace reports whether r writes a Namespace (cluster-scoped, but
+// matched by namespaceSelector on its own labels).
+func isNamespace(r *admission.Request) bool {
+	return r.Resource.Group == "" && r.Resource.Resource == "namespaces"
+}
+
+// matches applies m to the request as upstream's matching.Matcher does:
+// namespaceSelector, objectSelector, excludeResourceRules, resourceRules
+// (none: everything). A selector's error is returned only when the rules
+// match. matchPolicy is not consulted: skiff serves one version of each
+// resource, so Exact and Equivalent agree.
+func (s *requestState) matches(ctx context.Context, m *matchSpec) (bool, error) {
+	nsMatch, nsErr := s.matchNamespace(ctx, m)
+	if !nsMatch && nsErr == nil {
+		return false, nil
+	}
+	objMatch, objErr := s.matchObject(m)
+	if !objMatch && objErr == nil {
+		return false, nil
+	}
+	if matchNamedRules(m.exclude, s.r) {
+		return false, nil
+	}
+	if len(m.rules) > 0 && !matchNamedRules(m.rules, s.r) {
+		return false, nil
+	}
+	if nsErr != nil {
+		return false, nsErr
+	}
+	if objErr != nil {
+		return false, objErr
+	}
+	return true, nil
+}
+
+// matchNamedRules reports whether any rule matches r: operations,
+// apiGroups, apiVersions, resources (with subresources) and scope, then
+// resourceNames (none: every name).
+func matchNamedRules(rules []admissionregistrationv1.NamedRuleWithOperations, r *admission.Request) bool {
+	for i := range rules {
+		rule := &rules[i]
+		if !matchRule(&rule.RuleWithOperations, r) {
+			continue
+		}
+		if len(rule.ResourceNames) == 0 {
+			return true
+		}
+		for _, n := range rule.ResourceNames {
+			if n == r.Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func matchRule(rule *admissionregistrationv1.RuleWithOperations, r *admission.Request) bool {
+	return matchScope(rule.Scope, r) &&
+		matchOperation(rule.Operations, r.Operation) &&
+		exactOrWildcard(rule.APIGroups, r.Resource.Group) &&
+		exactOrWildcard(rule.APIVersions, r.Resource.Version) &&
+		matchResource(rule.Resources, r.Resource.Resource, r.Subresource)
+}
+
+func matchScope(scope *admissionregistrationv1.ScopeType, r *admission.Request) bool {
+	if scope == nil || *scope == admissionregistrationv1.AllScopes {
+		return true
+	}
+	switch *scope {
+	case admissionregistrationv1.NamespacedScope:
+		return !isNamespace(r) && r.Namespace != metav1.NamespaceNone
+	case admissionregistrationv1.ClusterScope:
+		return isNamespace(r) || r.Namespace == metav1.NamespaceNone
+	}
+	return false
+}
+
+func matchOperation(ops []admissionregistrationv1.OperationType, op admission.Operation) bool {
+	for _, o := range ops {
+		if o == admissionregistrationv1.OperationAll || string(o) == string(op) {
+			return true
+		}
+	}
+	return false
+}
+
+func exactOrWildcard(items []string, requested string) bool {
+	for _, item := range items {
+		if item == "*" || item == requested {
+			return true
+		}
+	}
+	return false
+}
+
+// matchResource matches "<resource>[/<subresource>]" patterns: "*" is
+// every resource but no subresource, "pods/*" every subresource of pods,
+// "*/status" every status subresource, "*/*" everything.
+func matchResource(patterns []string, resource, sub string) bool {
+	for _, p := range patterns {
+		res, psub, _ := strings.Cut(p, "/")
+		if (res == "*" || res == resource) && (psub == "*" || psub == sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchNamespace applies m's namespaceSelector: cluster-scoped objects
+// other than namespaces always match; a Namespace matches on its own
+// labels; others on their namespace's labels.
+func (s *requestState) matchNamespace(ctx context.Context, m *matchSpec) (bool, error) {
+	if s.r.Namespace == "" && !isNamespace(s.r) {
+		return true, nil
+	}
+	if m.selectorErr != nil {
+		return false, apierrors.NewInternalError(m.selectorErr)
+	}
+	if m.nsSelector.Empty() {
+		return true, nil
+	}
+	lbls, err := s.namespaceLabels(ctx)
+	if err != nil {
+		return false, err
+	}
+	return m.nsSelector.Matches(labels.Set(lbls)), nil
+}
+
+// namespaceLabels are the labels namespaceSelector sees: a Namespace
+// written (create, update) its new labels; otherwise the stored
+// namespace's.
+func (s *requestState) namespaceLabels(ctx context.Context) (map[string]string, error) {
+	r := s.r
+	if isNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
+		acc, err := meta.Accessor(r.Object)
+		if err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", err))
+		}
+		return acc.GetLabels(), nil
+	}
+	name := r.Namespace
+	if isNamespace(r) && name == "" {
+		name = r.Name
+	}
+	ns, err := s.getNamespace(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return ns.Labels, nil
+}
+
+// getNamespace reads a namespace from the cache, else through the client
+// (at most once per request and name); a namespace that does not exist is
+// upstream's 404.
+func (s *requestState) getNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	if s.nsRead && s.nsName == name {
+		return s.ns, s.nsErr
+	}
+	s.nsRead, s.nsName = true, name
+	s.ns, s.nsErr = s.lookupNamespace(ctx, name)
+	return s.ns, s.nsErr
+}
+
+func (s *requestState) lookupNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
+	var err error = apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, name)
+	if s.p.cfg.Namespaces != nil {
+		ns, gerr := s.p.cfg.Namespaces.Get(name)
+		if gerr == nil {
+			return ns, nil
+		}
+		err = gerr
+	}
+	if apierrors.IsNotFound(err) && s.p.cfg.Client != nil {
+		ns, gerr := s.p.cfg.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if gerr == nil {
+			return ns, nil
+		}
+		err = gerr
+	}
+	if se, ok := err.(apierrors.APIStatus); ok && apierrors.IsNotFound(err) {
+		return nil, &apierrors.StatusError{ErrStatus: se.Status()}
+	}
+	return nil, apierrors.NewInternalError(fmt.Errorf("reading namespace %q: %w", name, err))
+}
+
+// matchObject applies m's objectSelector to the new or the old object.
+func (s *requestState) matchObject(m *matchSpec) (bool, error) {
+	if m.selectorErr != nil {
+		return false, apierrors.NewInternalError(m.selectorErr)
+	}
+	if m.objSelector.Empty() {
+		return true, nil
+	}
+	return objectLabelsMatch(s.r.Object, m.objSelector) || objectLabelsMatch(s.r.OldObject, m.objSelector), nil
+}
+
+func objectLabelsMatch(obj runtime.Object, sel labels.Selector) bool {
+	if obj == nil {
+		return false
+	}
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(acc.GetLabels()))
+}
