@@ -112,42 +112,7 @@ func (s *requestState) requestValue() ref.Val {
 		return s.request
 	}
 	r := s.r
-	k := s.kind()
-	gvk := map[string]any{"group": k.Group, "version": k.Version, "kind": k.Kind}
-	gvr := map[string]any{"group": r.Resource.Group, "version": r.Resource.Version, "resource": r.Resource.Resource}
-	user := make(map[string]any, 4)
-	if r.User.Name != "" {
-		user["username"] = r.User.Name
-	}
-	if r.User.UID != "" {
-		user["uid"] = r.User.UID
-	}
-	if len(r.User.Groups) > 0 {
-		user["groups"] = stringList(r.User.Groups)
-	}
-	if len(r.User.Extra) > 0 {
-		extra := make(map[string]any, len(r.User.Extra))
-		for key, vals := range r.User.Extra {
-			extra[key] = stringList(vals)
-		}
-		user["extra"] = extra
-	}
-	req := make(map[string]any, 13)
-	req["kind"], req["requestKind"] = gvk, gvk
-	req["resource"], req["requestResource"] = gvr, gvr
-	req["operation"] = string(r.Operation)
-	req["userInfo"] = user
-	req["dryRun"] = r.DryRun
-	if r.Subresource != "" {
-		req["subResource"] = r.Subresource
-		req["requestSubResource"] = r.Subresource
-	}
-	if r.Name != "" {
-		req["name"] = r.Name
-	}
-	if r.Namespace != "" {
-		req["namespace"] = r.Namespace
-	}
+	req := admission.RequestCELValue(r, s.kind())
 	if opts, err := optionsValue(r); err != nil {
 		s.request = types.NewErr("failed to prepare request variable for evaluation: %v", err)
 		return s.request
@@ -162,22 +127,9 @@ func (s *requestState) requestValue() ref.Val {
 // when the caller did not give them, the zero options of the operation
 // with its dry run, as upstream always has options.
 func optionsValue(r *admission.Request) (any, error) {
-	opts := r.Options
+	opts := admission.WriteOptions(r)
 	if opts == nil {
-		var dryRun []string
-		if r.DryRun {
-			dryRun = []string{metav1.DryRunAll}
-		}
-		switch r.Operation {
-		case admission.Create:
-			opts = &metav1.CreateOptions{DryRun: dryRun}
-		case admission.Update:
-			opts = &metav1.UpdateOptions{DryRun: dryRun}
-		case admission.Delete:
-			opts = &metav1.DeleteOptions{DryRun: dryRun}
-		default:
-			return nil, nil
-		}
+		return nil, nil
 	}
 	b, err := json.Marshal(opts)
 	if err != nil {
@@ -195,14 +147,6 @@ func optionsValue(r *admission.Request) (any, error) {
 		m["kind"], m["apiVersion"] = t.Name(), metav1.SchemeGroupVersion.String()
 	}
 	return m, nil
-}
-
-func stringList(s []string) []any {
-	out := make([]any, len(s))
-	for i, x := range s {
-		out[i] = x
-	}
-	return out
 }
 
 // namespaceObjectValue is the namespaceObject variable: for a namespaced

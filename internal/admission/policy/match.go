@@ -3,7 +3,6 @@ package policy
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,12 +34,6 @@ var exemptResources = map[schema.GroupResource]bool{
 
 func exempt(r *admission.Request) bool {
 	return exemptResources[r.Resource.GroupResource()]
-}
-
-// isNamespace reports whether r writes a Namespace (cluster-scoped, but
-// matched by namespaceSelector on its own labels).
-func isNamespace(r *admission.Request) bool {
-	return r.Resource.Group == "" && r.Resource.Resource == "namespaces"
 }
 
 // matches applies m to the request as upstream's matching.Matcher does:
@@ -78,7 +71,7 @@ func (s *requestState) matches(ctx context.Context, m *matchSpec) (bool, error) 
 func matchNamedRules(rules []admissionregistrationv1.NamedRuleWithOperations, r *admission.Request) bool {
 	for i := range rules {
 		rule := &rules[i]
-		if !matchRule(&rule.RuleWithOperations, r) {
+		if !admission.MatchRule(&rule.RuleWithOperations, r) {
 			continue
 		}
 		if len(rule.ResourceNames) == 0 {
@@ -93,63 +86,11 @@ func matchNamedRules(rules []admissionregistrationv1.NamedRuleWithOperations, r 
 	return false
 }
 
-func matchRule(rule *admissionregistrationv1.RuleWithOperations, r *admission.Request) bool {
-	return matchScope(rule.Scope, r) &&
-		matchOperation(rule.Operations, r.Operation) &&
-		exactOrWildcard(rule.APIGroups, r.Resource.Group) &&
-		exactOrWildcard(rule.APIVersions, r.Resource.Version) &&
-		matchResource(rule.Resources, r.Resource.Resource, r.Subresource)
-}
-
-func matchScope(scope *admissionregistrationv1.ScopeType, r *admission.Request) bool {
-	if scope == nil || *scope == admissionregistrationv1.AllScopes {
-		return true
-	}
-	switch *scope {
-	case admissionregistrationv1.NamespacedScope:
-		return !isNamespace(r) && r.Namespace != metav1.NamespaceNone
-	case admissionregistrationv1.ClusterScope:
-		return isNamespace(r) || r.Namespace == metav1.NamespaceNone
-	}
-	return false
-}
-
-func matchOperation(ops []admissionregistrationv1.OperationType, op admission.Operation) bool {
-	for _, o := range ops {
-		if o == admissionregistrationv1.OperationAll || string(o) == string(op) {
-			return true
-		}
-	}
-	return false
-}
-
-func exactOrWildcard(items []string, requested string) bool {
-	for _, item := range items {
-		if item == "*" || item == requested {
-			return true
-		}
-	}
-	return false
-}
-
-// matchResource matches "<resource>[/<subresource>]" patterns: "*" is
-// every resource but no subresource, "pods/*" every subresource of pods,
-// "*/status" every status subresource, "*/*" everything.
-func matchResource(patterns []string, resource, sub string) bool {
-	for _, p := range patterns {
-		res, psub, _ := strings.Cut(p, "/")
-		if (res == "*" || res == resource) && (psub == "*" || psub == sub) {
-			return true
-		}
-	}
-	return false
-}
-
 // matchNamespace applies m's namespaceSelector: cluster-scoped objects
 // other than namespaces always match; a Namespace matches on its own
 // labels; others on their namespace's labels.
 func (s *requestState) matchNamespace(ctx context.Context, m *matchSpec) (bool, error) {
-	if s.r.Namespace == "" && !isNamespace(s.r) {
+	if s.r.Namespace == "" && !admission.IsNamespace(s.r) {
 		return true, nil
 	}
 	if m.selectorErr != nil {
@@ -170,7 +111,7 @@ func (s *requestState) matchNamespace(ctx context.Context, m *matchSpec) (bool, 
 // namespace's.
 func (s *requestState) namespaceLabels(ctx context.Context) (map[string]string, error) {
 	r := s.r
-	if isNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
+	if admission.IsNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
 		acc, err := meta.Accessor(r.Object)
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", err))
@@ -178,7 +119,7 @@ func (s *requestState) namespaceLabels(ctx context.Context) (map[string]string, 
 		return acc.GetLabels(), nil
 	}
 	name := r.Namespace
-	if isNamespace(r) && name == "" {
+	if admission.IsNamespace(r) && name == "" {
 		name = r.Name
 	}
 	ns, err := s.getNamespace(ctx, name)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,12 +26,6 @@ func exempt(r *admission.Request) bool {
 }
 
 var schemaNamespaces = schema.GroupResource{Resource: "namespaces"}
-
-// isNamespace reports whether r writes a Namespace (cluster-scoped, but
-// matched by namespaceSelector on its own labels).
-func isNamespace(r *admission.Request) bool {
-	return r.Resource.Group == "" && r.Resource.Resource == "namespaces"
-}
 
 // matcher decides which hooks one request calls. It reads the request's
 // namespace labels at most once and builds the variables of matchConditions
@@ -65,7 +58,7 @@ func (m *matcher) attributes() *attributes {
 // object: the namespace's labels (of a Namespace written) and the object
 // variable of conditions are read again.
 func (m *matcher) objectChanged() {
-	if isNamespace(m.r) {
+	if admission.IsNamespace(m.r) {
 		m.nsRead = false
 	}
 	if m.vars != nil {
@@ -106,59 +99,7 @@ func (m *matcher) matches(ctx context.Context, h *hook) (bool, *apierrors.Status
 // serves one version of each resource, so Exact and Equivalent agree.
 func matchRules(rules []admissionregistrationv1.RuleWithOperations, r *admission.Request) bool {
 	for i := range rules {
-		if matchRule(&rules[i], r) {
-			return true
-		}
-	}
-	return false
-}
-
-func matchRule(rule *admissionregistrationv1.RuleWithOperations, r *admission.Request) bool {
-	return matchScope(rule.Scope, r) &&
-		matchOperation(rule.Operations, r.Operation) &&
-		exactOrWildcard(rule.APIGroups, r.Resource.Group) &&
-		exactOrWildcard(rule.APIVersions, r.Resource.Version) &&
-		matchResource(rule.Resources, r.Resource.Resource, r.Subresource)
-}
-
-func matchScope(scope *admissionregistrationv1.ScopeType, r *admission.Request) bool {
-	if scope == nil || *scope == admissionregistrationv1.AllScopes {
-		return true
-	}
-	switch *scope {
-	case admissionregistrationv1.NamespacedScope:
-		return !isNamespace(r) && r.Namespace != metav1.NamespaceNone
-	case admissionregistrationv1.ClusterScope:
-		return isNamespace(r) || r.Namespace == metav1.NamespaceNone
-	}
-	return false
-}
-
-func matchOperation(ops []admissionregistrationv1.OperationType, op admission.Operation) bool {
-	for _, o := range ops {
-		if o == admissionregistrationv1.OperationAll || string(o) == string(op) {
-			return true
-		}
-	}
-	return false
-}
-
-func exactOrWildcard(items []string, requested string) bool {
-	for _, item := range items {
-		if item == "*" || item == requested {
-			return true
-		}
-	}
-	return false
-}
-
-// matchResource matches "<resource>[/<subresource>]" patterns: "*" is
-// every resource but no subresource, "pods/*" every subresource of pods,
-// "*/status" every status subresource, "*/*" everything.
-func matchResource(patterns []string, resource, sub string) bool {
-	for _, p := range patterns {
-		res, psub, _ := strings.Cut(p, "/")
-		if (res == "*" || res == resource) && (psub == "*" || psub == sub) {
+		if admission.MatchRule(&rules[i], r) {
 			return true
 		}
 	}
@@ -172,10 +113,10 @@ func matchResource(patterns []string, resource, sub string) bool {
 // exist is upstream's 404.
 func (m *matcher) matchNamespace(ctx context.Context, h *hook) (bool, *apierrors.StatusError) {
 	ns := m.r.Namespace
-	if isNamespace(m.r) && ns == "" {
+	if admission.IsNamespace(m.r) && ns == "" {
 		ns = m.r.Name
 	}
-	if ns == "" && !isNamespace(m.r) {
+	if ns == "" && !admission.IsNamespace(m.r) {
 		return true, nil
 	}
 	if h.selectorErr != nil {
@@ -197,7 +138,7 @@ func (m *matcher) namespaceLabels(ctx context.Context, ns string) (map[string]st
 	}
 	m.nsRead = true
 	r := m.r
-	if isNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
+	if admission.IsNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
 		acc, err := meta.Accessor(r.Object)
 		if err != nil {
 			m.nsErr = apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", err))

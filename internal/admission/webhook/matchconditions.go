@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/skiff-dev/skiff/internal/admission"
 	skiffcel "github.com/skiff-dev/skiff/internal/apiextensions/cel"
 )
 
@@ -286,7 +287,7 @@ func (m *matcher) conditionVars(need varSet) (*conditionVars, *apierrors.StatusE
 		}
 	}
 	if missing&usesRequest != 0 {
-		v.requestMap = requestValue(a)
+		v.requestMap = admission.RequestCELValue(a.r, a.kind)
 		v.request = types.DefaultTypeAdapter.NativeToValue(v.requestMap)
 	}
 	if missing&usesOptions != 0 {
@@ -313,60 +314,6 @@ func decodeValue(data []byte) (ref.Val, error) {
 		return nil, err
 	}
 	return types.DefaultTypeAdapter.NativeToValue(x), nil
-}
-
-// requestValue is the request variable: upstream's AdmissionRequest for
-// CEL as its JSON (fields with omitempty and a zero value are absent, so
-// request.name of a create by generateName is "no such key", as
-// upstream's), without uid, object and oldObject, and without options
-// (conditionVars adds them when needed). kind and requestKind are the kind
-// webhooks are sent, as in the review.
-func requestValue(a *attributes) map[string]any {
-	r := a.r
-	gvk := map[string]any{"group": a.kind.Group, "version": a.kind.Version, "kind": a.kind.Kind}
-	gvr := map[string]any{"group": r.Resource.Group, "version": r.Resource.Version, "resource": r.Resource.Resource}
-	user := make(map[string]any, 4)
-	if r.User.Name != "" {
-		user["username"] = r.User.Name
-	}
-	if r.User.UID != "" {
-		user["uid"] = r.User.UID
-	}
-	if len(r.User.Groups) > 0 {
-		user["groups"] = stringList(r.User.Groups)
-	}
-	if len(r.User.Extra) > 0 {
-		extra := make(map[string]any, len(r.User.Extra))
-		for k, vals := range r.User.Extra {
-			extra[k] = stringList(vals)
-		}
-		user["extra"] = extra
-	}
-	req := make(map[string]any, 12)
-	req["kind"], req["requestKind"] = gvk, gvk
-	req["resource"], req["requestResource"] = gvr, gvr
-	req["operation"] = string(r.Operation)
-	req["userInfo"] = user
-	req["dryRun"] = r.DryRun
-	if r.Subresource != "" {
-		req["subResource"] = r.Subresource
-		req["requestSubResource"] = r.Subresource
-	}
-	if r.Name != "" {
-		req["name"] = r.Name
-	}
-	if r.Namespace != "" {
-		req["namespace"] = r.Namespace
-	}
-	return req
-}
-
-func stringList(s []string) []any {
-	out := make([]any, len(s))
-	for i, x := range s {
-		out[i] = x
-	}
-	return out
 }
 
 // ValidateMatchConditions reports the matchConditions (at fldPath) whose

@@ -177,22 +177,9 @@ func withTypeMeta(b []byte, kind schema.GroupVersionKind) []byte {
 // caller did not give them, the zero CreateOptions or UpdateOptions with
 // the request's dry run, as upstream always sends options.
 func encodeOptions(r *admission.Request) ([]byte, error) {
-	opts := r.Options
+	opts := admission.WriteOptions(r)
 	if opts == nil {
-		var dryRun []string
-		if r.DryRun {
-			dryRun = []string{metav1.DryRunAll}
-		}
-		switch r.Operation {
-		case admission.Create:
-			opts = &metav1.CreateOptions{DryRun: dryRun}
-		case admission.Update:
-			opts = &metav1.UpdateOptions{DryRun: dryRun}
-		case admission.Delete:
-			opts = &metav1.DeleteOptions{DryRun: dryRun}
-		default:
-			return []byte("null"), nil
-		}
+		return []byte("null"), nil
 	}
 	t := reflect.TypeOf(opts)
 	if t.Kind() == reflect.Pointer {
