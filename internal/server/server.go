@@ -43,6 +43,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/etcd"
+	"github.com/skiff-dev/skiff/internal/flowcontrol"
 	"github.com/skiff-dev/skiff/internal/metricsapi"
 	"github.com/skiff-dev/skiff/internal/openapi"
 	"github.com/skiff-dev/skiff/internal/pki"
@@ -417,6 +418,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return nil // asked to stop before we were ready
 	}
 
+	// API priority and fairness: the bootstrap FlowSchemas and priority
+	// levels, kept as upstream's API server keeps them (skiff does not
+	// queue requests by them).
+	g.Go("flowcontrol configuration", func(ctx context.Context) error {
+		return flowcontrol.Run(ctx, clients, log.With("component", "flowcontrol-configuration"))
+	})
 	if sec.policyStatus != nil {
 		g.Go("admission policy status", sec.policyStatus)
 	}

@@ -18,6 +18,7 @@ func groupResources() []*registry.Resource {
 		rbacResources(),
 		apiextensionsResources(), // customresourcedefinitions
 		admissionregistrationResources(),
+		flowcontrolResources(), // flowschemas, prioritylevelconfigurations
 	} {
 		out = append(out, group...)
 	}

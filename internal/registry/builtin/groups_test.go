@@ -107,8 +107,8 @@ func TestGroupResourcesDescribeThemselves(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 32 {
-		t.Errorf("got %d group resources, want 32", len(seen))
+	if len(seen) != 34 {
+		t.Errorf("got %d group resources, want 34", len(seen))
 	}
 }
 
