@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"reflect"
+	"sort"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -174,6 +175,10 @@ func (rd *render) table(obj runtime.Object, isList bool) (*metav1.Table, error) 
 		} else {
 			t.ColumnDefinitions = defaultColumns
 		}
+	}
+	if tbl != nil && tbl.Less != nil && len(items) > 1 {
+		// items is ExtractList's own slice: sorting it leaves the list be.
+		sort.SliceStable(items, func(i, j int) bool { return tbl.Less(items[i], items[j]) })
 	}
 	t.Rows = make([]metav1.TableRow, 0, len(items))
 	for _, it := range items {

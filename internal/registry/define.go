@@ -117,10 +117,14 @@ func (s *typedStrategy[T, L]) Table() *Table {
 		return nil
 	}
 	row := s.t.Table.Row
-	return &Table{
+	t := &Table{
 		Columns: s.t.Table.Columns,
 		Row:     func(obj runtime.Object) []any { return row(obj.(T)) },
 	}
+	if less := s.t.Table.Less; less != nil {
+		t.Less = func(a, b runtime.Object) bool { return less(a.(T), b.(T)) }
+	}
+	return t
 }
 
 func (s *typedStrategy[T, L]) GracefulDeletion(obj runtime.Object, requested *int64) (int64, bool) {

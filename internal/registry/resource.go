@@ -119,6 +119,10 @@ type Table struct {
 	// print (string, int64, bool). The first cell is the name; ages are
 	// rendered with HumanAge.
 	Row func(obj runtime.Object) []any
+	// Less, when set, orders the rows of a list (as upstream's printer
+	// sorts FlowSchemas by matching precedence); nil keeps the list's
+	// order.
+	Less func(a, b runtime.Object) bool
 }
 
 // Strategy is the erased, per-resource behaviour the generic store calls.
@@ -198,4 +202,5 @@ type Typed[T runtime.Object, L runtime.Object] struct {
 type TypedTable[T runtime.Object] struct {
 	Columns []metav1.TableColumnDefinition
 	Row     func(obj T) []any
+	Less    func(a, b T) bool
 }

@@ -80,6 +80,14 @@ func flowSchemaStrategy() registry.Strategy {
 			return validateFlowSchemaConditions(fs.Status.Conditions, field.NewPath("status"))
 		},
 		Table: &registry.TypedTable[*flowcontrolv1.FlowSchema]{
+			// Upstream's printer lists FlowSchemas in the order they are
+			// matched: by matchingPrecedence, then name.
+			Less: func(a, b *flowcontrolv1.FlowSchema) bool {
+				if a.Spec.MatchingPrecedence != b.Spec.MatchingPrecedence {
+					return a.Spec.MatchingPrecedence < b.Spec.MatchingPrecedence
+				}
+				return a.Name < b.Name
+			},
 			Columns: []metav1.TableColumnDefinition{
 				columnName(),
 				columnString("PriorityLevel", flowcontrolv1.PriorityLevelConfigurationReference{}.SwaggerDoc()["name"], 0),

@@ -475,3 +475,27 @@ func TestFlowcontrolTables(t *testing.T) {
 		})
 	}
 }
+
+func TestFlowSchemaTableOrder(t *testing.T) {
+	fsRes := groupResource(t, flowGroup, "flowschemas")
+	less := fsRes.Strategy.Table().Less
+	if less == nil {
+		t.Fatal("FlowSchemas' table has no order")
+	}
+	fs := func(name string, prec int32) *flowcontrolv1.FlowSchema {
+		return &flowcontrolv1.FlowSchema{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: flowcontrolv1.FlowSchemaSpec{MatchingPrecedence: prec}}
+	}
+	for _, tt := range []struct {
+		a, b *flowcontrolv1.FlowSchema
+		want bool
+	}{
+		{fs("z", 1), fs("a", 2), true},
+		{fs("a", 2), fs("z", 1), false},
+		{fs("a", 5), fs("b", 5), true},
+		{fs("b", 5), fs("a", 5), false},
+	} {
+		if got := less(tt.a, tt.b); got != tt.want {
+			t.Errorf("less(%s/%d, %s/%d) = %v, want %v", tt.a.Name, tt.a.Spec.MatchingPrecedence, tt.b.Name, tt.b.Spec.MatchingPrecedence, got, tt.want)
+		}
+	}
+}
