@@ -84,7 +84,10 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 	chain := admission.Default(f, client, webhook.NewMutating(hooks), policy.New(pols), webhook.NewValidating(hooks))
 	policyInformer := policies.Informer()
 	s.policyStatus = func(ctx context.Context) error {
-		return policy.RunStatus(ctx, client, policies.Lister(), policyInformer, log.With("component", "admission-policy-status"))
+		// Type checking reads the schemas from this server's own
+		// /openapi/v3, as upstream's checker resolves them through discovery.
+		return policy.RunStatus(ctx, client, policies.Lister(), policyInformer, log.With("component", "admission-policy-status"),
+			policy.WithSchemaResolver(policy.NewDiscoveryResolver(client.Discovery())))
 	}
 	if len(s.disabled) > 0 {
 		chain = chain.Without(s.disabled...)

@@ -86,6 +86,24 @@ spec:
         policy: "on"
 `
 
+// typeConfusedPolicy is the conformance suite's policy with type
+// confusion: an int compared with a string, a string plus an int.
+const typeConfusedPolicy = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: confused
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: ["apps"]
+      apiVersions: ["v1"]
+      operations: ["CREATE", "UPDATE"]
+      resources: ["deployments"]
+  validations:
+  - expression: "object.spec.replicas > '1'"
+    messageExpression: "'wants replicas > 1, got ' + object.spec.replicas"
+`
+
 func policyDeployment(ns string, replicas int) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -109,8 +127,8 @@ spec:
 // TestValidatingAdmissionPolicy writes policies and bindings with kubectl
 // and sees the API server enforce them: denials with the policy's
 // message, parameters from a ConfigMap (and a missing one), namespace
-// selection, warnings, and policies refused when an expression does not
-// compile.
+// selection, warnings, type checking in the status, and policies refused
+// when an expression does not compile.
 func TestValidatingAdmissionPolicy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
@@ -182,6 +200,25 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 		}
 		if !strings.Contains(r.stderr, "config maps should carry a team label") {
 			return fmt.Errorf("no warning yet: %v", r)
+		}
+		return nil
+	})
+
+	// Type checking against the matched kinds' schemas, as the
+	// conformance suite checks it: a policy that type-checks has no
+	// warnings; a confused one has one per expression.
+	if out := k.ok(t, "get", "validatingadmissionpolicy", "replica-limit", "-o", "jsonpath={.status.typeChecking}"); out != "{}" {
+		t.Errorf("typeChecking of a sound policy: %q", out)
+	}
+	k.okStdin(t, typeConfusedPolicy, "apply", "-f", "-")
+	eventually(t, 30*time.Second, func() error {
+		out := k.ok(t, "get", "validatingadmissionpolicy", "confused", "-o",
+			`jsonpath={range .status.typeChecking.expressionWarnings[*]}{.fieldRef}={.warning}{"\n"}{end}`)
+		if !strings.Contains(out, "spec.validations[0].expression=apps/v1, Kind=Deployment: ERROR") ||
+			!strings.Contains(out, "found no matching overload for '_>_' applied to '(int, string)'") ||
+			!strings.Contains(out, "spec.validations[0].messageExpression=") ||
+			!strings.Contains(out, "found no matching overload for '_+_' applied to '(string, int)'") {
+			return fmt.Errorf("type checking warnings:\n%s", out)
 		}
 		return nil
 	})

@@ -56,11 +56,12 @@
 //   - authorizer is not supported: an expression using it does not
 //     compile (ValidatePolicyExpressions reports it; at evaluation it is a
 //     compilation error, handled per failurePolicy);
-//   - all variables are dyn, so type errors upstream finds when a policy
-//     is written (a string compared with an int, a misspelled request
-//     field) are evaluation errors here; a use of an undefined
-//     variables.<name> is still a compile error. status.typeChecking
-//     never has expressionWarnings;
+//   - evaluation is untyped (dyn), as upstream's write-time compilation;
+//     type errors against the matched kinds' schemas (an int compared
+//     with a string, a misspelled field) are reported, as upstream, in
+//     status.typeChecking.expressionWarnings by RunStatus with
+//     WithSchemaResolver (typecheck.go: request, namespaceObject and
+//     variables stay dyn there, so fewer warnings than upstream's);
 //   - without a ParamScoper, a paramKind is taken as namespaced when a
 //     namespace is at hand (see ParamScoper).
 //
