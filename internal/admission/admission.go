@@ -102,6 +102,17 @@ type DeleteValidator interface {
 	ValidateDelete(ctx context.Context, r *Request) error
 }
 
+// ConnectAdmitter is a plugin that admits CONNECT requests (pods/exec,
+// pods/attach, pods/portforward, nodes/proxy), whose Object is the
+// connect options (a PodExecOptions, PodAttachOptions,
+// PodPortForwardOptions or NodeProxyOptions). Plugins opt in, as
+// upstream's declare Handles(Connect): the webhooks and the policies do;
+// the built-in plugins, which judge objects, do not.
+type ConnectAdmitter interface {
+	Plugin
+	AdmitConnect(ctx context.Context, r *Request) error
+}
+
 // Chain runs admission plugins: every Mutator in order, then every
 // Validator in order (a plugin that is both runs in both phases); deletes
 // go to the DeleteValidators. It is immutable and safe for concurrent use.
@@ -110,6 +121,7 @@ type Chain struct {
 	mutators         []Mutator
 	validators       []Validator
 	deleteValidators []DeleteValidator
+	connectAdmitters []ConnectAdmitter
 	names            []string
 }
 
@@ -124,6 +136,7 @@ func NewChain(plugins ...Plugin) *Chain {
 		m, isM := p.(Mutator)
 		v, isV := p.(Validator)
 		d, isD := p.(DeleteValidator)
+		ca, isC := p.(ConnectAdmitter)
 		if isM {
 			c.mutators = append(c.mutators, m)
 		}
@@ -133,7 +146,10 @@ func NewChain(plugins ...Plugin) *Chain {
 		if isD {
 			c.deleteValidators = append(c.deleteValidators, d)
 		}
-		if isM || isV || isD {
+		if isC {
+			c.connectAdmitters = append(c.connectAdmitters, ca)
+		}
+		if isM || isV || isD || isC {
 			c.names = append(c.names, p.Name())
 			c.plugins = append(c.plugins, p)
 		}
@@ -206,6 +222,20 @@ func (c *Chain) ValidateDelete(ctx context.Context, r *Request) error {
 	for _, v := range c.deleteValidators {
 		if err := v.ValidateDelete(ctx, r); err != nil {
 			return asStatus(v.Name(), err)
+		}
+	}
+	return nil
+}
+
+// AdmitConnect admits a CONNECT request (r.Operation Connect) through
+// the ConnectAdmitters in chain order; errors are as for Admit.
+func (c *Chain) AdmitConnect(ctx context.Context, r *Request) error {
+	if c == nil {
+		return nil
+	}
+	for _, a := range c.connectAdmitters {
+		if err := a.AdmitConnect(ctx, r); err != nil {
+			return asStatus(a.Name(), err)
 		}
 	}
 	return nil

@@ -171,3 +171,38 @@ func TestChainWithout(t *testing.T) {
 		t.Fatalf("Without(A).Names() = %v, want [B]", got)
 	}
 }
+
+type recConnect struct{ *recorder }
+
+func (p recConnect) Validate(ctx context.Context, r *Request) error {
+	return recValidator{p.recorder}.Validate(ctx, r)
+}
+func (p recConnect) AdmitConnect(_ context.Context, r *Request) error {
+	*p.log = append(*p.log, "connect:"+p.name)
+	return p.fail
+}
+
+// TestChainAdmitConnect: only the plugins that opt in see a CONNECT, in
+// chain order, and the first refusal stops it.
+func TestChainAdmitConnect(t *testing.T) {
+	t.Parallel()
+	var log []string
+	refused := errors.New("no")
+	c := NewChain(
+		recValidator{&recorder{name: "v", log: &log}},
+		recConnect{&recorder{name: "c1", log: &log}},
+		recMutator{&recorder{name: "m", log: &log}},
+		recConnect{&recorder{name: "c2", log: &log, fail: refused}},
+		recConnect{&recorder{name: "c3", log: &log}},
+	)
+	r := &Request{Operation: Connect, Object: &corev1.PodExecOptions{Command: []string{"ls"}}}
+	if err := c.AdmitConnect(context.Background(), r); err == nil {
+		t.Fatal("a refused connect was admitted")
+	}
+	if diff := cmp.Diff([]string{"connect:c1", "connect:c2"}, log); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+	if err := (*Chain)(nil).AdmitConnect(context.Background(), r); err != nil {
+		t.Errorf("nil chain: %v", err)
+	}
+}

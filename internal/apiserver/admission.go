@@ -2,13 +2,17 @@ package apiserver
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/admission"
 	"github.com/skiff-dev/skiff/internal/auth"
@@ -22,13 +26,49 @@ type Admitter interface {
 	Mutate(ctx context.Context, r *admission.Request) error
 	Validate(ctx context.Context, r *admission.Request) error
 	ValidateDelete(ctx context.Context, r *admission.Request) error
+	AdmitConnect(ctx context.Context, r *admission.Request) error
+}
+
+// admitConnect admits a CONNECT request (exec, attach, port-forward,
+// node proxy) with its options as the object, as upstream admits a
+// connect before it proxies: the plugins that handle CONNECT (webhooks,
+// policies) see e.g. a v1 PodExecOptions. It writes the refusal and
+// returns false when the request may not go on.
+func (s *Server) admitConnect(w http.ResponseWriter, r *http.Request, ri *requestInfo, opts runtime.Object) bool {
+	if s.cfg.Admission == nil {
+		return true
+	}
+	gvks, _, err := s.cfg.Scheme.ObjectKinds(opts)
+	if err != nil || len(gvks) == 0 {
+		s.writeError(w, apierrors.NewInternalError(fmt.Errorf("kind of %T: %w", opts, err)))
+		return false
+	}
+	kind := corev1.SchemeGroupVersion.WithKind(gvks[0].Kind)
+	opts.GetObjectKind().SetGroupVersionKind(kind)
+	u, _ := auth.UserFrom(r.Context())
+	req := &admission.Request{
+		Operation:   admission.Connect,
+		User:        u,
+		Namespace:   ri.namespace,
+		Name:        ri.name,
+		Resource:    schema.GroupVersionResource{Version: "v1", Resource: ri.resource},
+		Subresource: ri.subresource,
+		Kind:        kind,
+		Object:      opts,
+	}
+	if err := s.cfg.Admission.AdmitConnect(r.Context(), req); err != nil {
+		s.writeError(w, err)
+		return false
+	}
+	addWarnings(w, req.Warnings)
+	return true
 }
 
 // admits reports whether a request goes through admission: writes of
 // objects through the main resource and the status, scale, approval and
 // ephemeralcontainers subresources, and deletes (each object of a
-// deletecollection). Bindings, tokens and the connect subresources are not
-// admitted.
+// deletecollection). Bindings and tokens are not admitted; the connect
+// subresources are, by admitConnect.
 func admits(ri *requestInfo) bool {
 	switch ri.verb {
 	case "create", "update", "patch":

@@ -189,6 +189,11 @@ func (d *denyPods) ValidateDelete(_ context.Context, r *admission.Request) error
 	return nil
 }
 
+func (d *denyPods) AdmitConnect(_ context.Context, r *admission.Request) error {
+	d.record("connect", r)
+	return nil
+}
+
 func (d *denyPods) record(phase string, r *admission.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

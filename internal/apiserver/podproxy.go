@@ -51,6 +51,9 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, ri *reques
 		return
 	}
 	if ri.resource == "nodes" {
+		if !s.admitConnect(w, r, ri, &corev1.NodeProxyOptions{Path: nodeProxyPath(r, ri)}) {
+			return
+		}
 		s.nodeProxy(w, r, ri)
 		return
 	}
@@ -340,6 +343,16 @@ func decodeStatus(body []byte) (metav1.Status, bool) {
 
 // nodeProxy proxies /api/v1/nodes/<name>/proxy/<path> to <path> on the
 // node's kubelet (any method; the response streams).
+// nodeProxyPath is the path a nodes/proxy request asks of the node, as
+// its NodeProxyOptions carries it ("/" when none).
+func nodeProxyPath(r *http.Request, ri *requestInfo) string {
+	rest := strings.TrimPrefix(r.URL.Path, "/api/v1/nodes/"+ri.name+"/proxy")
+	if rest == "" || rest == r.URL.Path {
+		return "/"
+	}
+	return rest
+}
+
 func (s *Server) nodeProxy(w http.ResponseWriter, r *http.Request, ri *requestInfo) {
 	// The proxied path is everything after ".../proxy", kept escaped.
 	prefix := "/api/v1/nodes/" + ri.name + "/proxy"

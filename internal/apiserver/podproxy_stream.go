@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
@@ -152,6 +153,15 @@ func (s *Server) podExec(w http.ResponseWriter, r *http.Request, ri *requestInfo
 		s.writeError(w, err)
 		return
 	}
+	var connectOpts runtime.Object = &corev1.PodExecOptions{Stdin: opts.stdin, Stdout: opts.stdout, Stderr: opts.stderr,
+		TTY: opts.tty, Container: opts.container, Command: opts.command}
+	if attach {
+		connectOpts = &corev1.PodAttachOptions{Stdin: opts.stdin, Stdout: opts.stdout, Stderr: opts.stderr,
+			TTY: opts.tty, Container: opts.container}
+	}
+	if !s.admitConnect(w, r, ri, connectOpts) {
+		return
+	}
 	pod, err := getPod(r, ri, st)
 	if err != nil {
 		s.writeError(w, err)
@@ -200,6 +210,14 @@ func (s *Server) podPortForward(w http.ResponseWriter, r *http.Request, ri *requ
 			}
 			kq.Add("port", strconv.Itoa(n))
 		}
+	}
+	pf := &corev1.PodPortForwardOptions{}
+	for _, p := range kq["port"] {
+		n, _ := strconv.Atoi(p)
+		pf.Ports = append(pf.Ports, int32(n))
+	}
+	if !s.admitConnect(w, r, ri, pf) {
+		return
 	}
 	pod, err := getPod(r, ri, st)
 	if err != nil {

@@ -20,7 +20,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
@@ -31,6 +33,7 @@ import (
 	spdytransport "k8s.io/client-go/transport/spdy"
 	"k8s.io/client-go/util/exec"
 
+	"github.com/skiff-dev/skiff/internal/admission"
 	"github.com/skiff-dev/skiff/internal/kubeletclient"
 )
 
@@ -628,5 +631,78 @@ func TestConnectWithoutKubeletClient(t *testing.T) {
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, "no kubelet client configured") {
 			t.Errorf("GET %s = %d %s, want 503 no kubelet client configured", path, code, body)
 		}
+	}
+}
+
+// connectAdmitter records CONNECT admissions and refuses execs of rm.
+type connectAdmitter struct {
+	mu   sync.Mutex
+	reqs []admission.Request
+}
+
+func (a *connectAdmitter) Mutate(context.Context, *admission.Request) error         { return nil }
+func (a *connectAdmitter) Validate(context.Context, *admission.Request) error       { return nil }
+func (a *connectAdmitter) ValidateDelete(context.Context, *admission.Request) error { return nil }
+
+func (a *connectAdmitter) AdmitConnect(_ context.Context, r *admission.Request) error {
+	a.mu.Lock()
+	a.reqs = append(a.reqs, *r)
+	a.mu.Unlock()
+	if o, ok := r.Object.(*corev1.PodExecOptions); ok && len(o.Command) > 0 && o.Command[0] == "rm" {
+		return apierrors.NewForbidden(r.Resource.GroupResource(), r.Name, errors.New("no rm here"))
+	}
+	return nil
+}
+
+// TestConnectAdmission: exec, attach, port-forward and node proxy are
+// admitted as CONNECT with their options as the object, before anything
+// reaches the kubelet; a refusal is the plugin's status.
+func TestConnectAdmission(t *testing.T) {
+	t.Parallel()
+	adm := &connectAdmitter{}
+	e := newConnectEnv(t, func(c *Config) { c.Admission = adm })
+	tests := []struct {
+		name     string
+		path     string
+		wantCode int
+		wantMsg  string
+		wantKind string
+		wantObj  runtime.Object
+	}{
+		{"exec refused", "/api/v1/namespaces/default/pods/one/exec?command=rm&command=-rf&stdout=true", 403, "no rm here",
+			"PodExecOptions", &corev1.PodExecOptions{Command: []string{"rm", "-rf"}, Stdout: true}},
+		// Admitted: the request goes on (and fails for want of an upgrade).
+		{"exec admitted", "/api/v1/namespaces/default/pods/one/exec?command=ls&stdout=true&container=app", 400, "Upgrade request required",
+			"PodExecOptions", &corev1.PodExecOptions{Command: []string{"ls"}, Stdout: true, Container: "app"}},
+		{"attach", "/api/v1/namespaces/default/pods/one/attach?stdout=true&tty=true", 400, "Upgrade request required",
+			"PodAttachOptions", &corev1.PodAttachOptions{Stdout: true, TTY: true}},
+		{"port-forward", "/api/v1/namespaces/default/pods/one/portforward?ports=80,8080", 400, "Upgrade request required",
+			"PodPortForwardOptions", &corev1.PodPortForwardOptions{Ports: []int32{80, 8080}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			adm.mu.Lock()
+			adm.reqs = nil
+			adm.mu.Unlock()
+			code, _, body := e.do(t, http.MethodPost, tc.path, nil, "")
+			if code != tc.wantCode || !strings.Contains(body, tc.wantMsg) {
+				t.Fatalf("got %d %s, want %d with %q", code, body, tc.wantCode, tc.wantMsg)
+			}
+			adm.mu.Lock()
+			defer adm.mu.Unlock()
+			if len(adm.reqs) != 1 {
+				t.Fatalf("%d connect admissions, want 1", len(adm.reqs))
+			}
+			r := adm.reqs[0]
+			if r.Operation != admission.Connect || r.Kind != corev1.SchemeGroupVersion.WithKind(tc.wantKind) ||
+				r.Namespace != "default" || r.Name != "one" || r.Resource.Resource != "pods" || r.Object == nil {
+				t.Errorf("admission request: %+v", r)
+			}
+			got := r.Object.DeepCopyObject()
+			got.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+			if diff := cmp.Diff(tc.wantObj, got); diff != "" {
+				t.Errorf("connect options (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

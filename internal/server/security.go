@@ -193,6 +193,13 @@ func (s *security) ValidateDelete(ctx context.Context, r *admission.Request) err
 	return s.chain.ValidateDelete(ctx, r)
 }
 
+func (s *security) AdmitConnect(ctx context.Context, r *admission.Request) error {
+	if err := s.waitAdmission(ctx); err != nil {
+		return err
+	}
+	return s.chain.AdmitConnect(ctx, r)
+}
+
 func (s *security) Validate(ctx context.Context, r *admission.Request) error {
 	if err := s.waitAdmission(ctx); err != nil {
 		return err

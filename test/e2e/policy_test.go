@@ -104,6 +104,36 @@ spec:
     messageExpression: "'wants replicas > 1, got ' + object.spec.replicas"
 `
 
+// execPolicy refuses `rm` through pods/exec in namespaces labelled
+// policy=on.
+const execPolicy = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: no-rm
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: ["v1"]
+      operations: ["CONNECT"]
+      resources: ["pods/exec"]
+  validations:
+  - expression: "!has(object.command) || size(object.command) == 0 || object.command[0] != 'rm'"
+    message: no rm in pods
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: no-rm
+spec:
+  policyName: no-rm
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        policy: "on"
+`
+
 func policyDeployment(ns string, replicas int) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -203,6 +233,20 @@ func TestValidatingAdmissionPolicy(t *testing.T) {
 		}
 		return nil
 	})
+
+	// CONNECT is admitted too: a policy on pods/exec sees the
+	// PodExecOptions (refused before the pod is even looked up).
+	k.okStdin(t, execPolicy, "apply", "-f", "-")
+	eventually(t, 30*time.Second, func() error {
+		r := k.run(t, "", "get", "--raw", "/api/v1/namespaces/guarded/pods/web-0/exec?command=rm&command=-rf&stdout=true")
+		if r.code == 0 || !strings.Contains(r.stderr, "no rm in pods") {
+			return fmt.Errorf("exec of rm: %v", r)
+		}
+		return nil
+	})
+	if r := k.run(t, "", "get", "--raw", "/api/v1/namespaces/guarded/pods/web-0/exec?command=ls&stdout=true"); !strings.Contains(r.stderr, "not found") {
+		t.Errorf("an admitted exec should reach the pod lookup: %v", r)
+	}
 
 	// Type checking against the matched kinds' schemas, as the
 	// conformance suite checks it: a policy that type-checks has no

@@ -79,6 +79,12 @@ func (p *plugin) ValidateDelete(ctx context.Context, r *admission.Request) error
 	return p.dispatch(ctx, r)
 }
 
+// AdmitConnect admits a connect (exec, attach, port-forward, proxy):
+// object is the connect options (admission.ConnectAdmitter).
+func (p *plugin) AdmitConnect(ctx context.Context, r *admission.Request) error {
+	return p.dispatch(ctx, r)
+}
+
 // compiledBinding is one version of a binding with its matchResources
 // parsed. Immutable.
 type compiledBinding struct {

@@ -153,6 +153,12 @@ func (p *mutatingPlugin) ValidateDelete(ctx context.Context, r *admission.Reques
 	return p.Admit(ctx, r)
 }
 
+// AdmitConnect calls the mutating webhooks whose rules name CONNECT, on
+// the connect options (admission.ConnectAdmitter).
+func (p *mutatingPlugin) AdmitConnect(ctx context.Context, r *admission.Request) error {
+	return p.Admit(ctx, r)
+}
+
 // Admit calls the matching mutating webhooks in order and applies their
 // patches to r.Object in place; then, once, the IfNeeded webhooks called
 // before a later webhook changed the object. The first refusal stops it.
@@ -316,6 +322,12 @@ func (p *validatingPlugin) Name() string { return ValidatingPluginName }
 
 // ValidateDelete calls the validating webhooks that match a delete.
 func (p *validatingPlugin) ValidateDelete(ctx context.Context, r *admission.Request) error {
+	return p.Validate(ctx, r)
+}
+
+// AdmitConnect calls the validating webhooks whose rules name CONNECT, on
+// the connect options (admission.ConnectAdmitter).
+func (p *validatingPlugin) AdmitConnect(ctx context.Context, r *admission.Request) error {
 	return p.Validate(ctx, r)
 }
 
