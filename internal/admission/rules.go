@@ -4,7 +4,9 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -148,4 +150,23 @@ func WriteOptions(r *Request) runtime.Object {
 		return &metav1.DeleteOptions{DryRun: dryRun}
 	}
 	return nil
+}
+
+// ObjectSelected applies an objectSelector as upstream: an empty selector
+// selects every request; otherwise the labels of the new or of the old
+// object must match (a request with neither, or objects without
+// metadata such as connect options, is not selected).
+func ObjectSelected(r *Request, sel labels.Selector) bool {
+	return sel.Empty() || objectLabelsMatch(r.Object, sel) || objectLabelsMatch(r.OldObject, sel)
+}
+
+func objectLabelsMatch(obj runtime.Object, sel labels.Selector) bool {
+	if obj == nil {
+		return false
+	}
+	acc, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	return sel.Matches(labels.Set(acc.GetLabels()))
 }

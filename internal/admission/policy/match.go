@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/admission"
@@ -168,19 +167,5 @@ func (s *requestState) matchObject(m *matchSpec) (bool, error) {
 	if m.selectorErr != nil {
 		return false, apierrors.NewInternalError(m.selectorErr)
 	}
-	if m.objSelector.Empty() {
-		return true, nil
-	}
-	return objectLabelsMatch(s.r.Object, m.objSelector) || objectLabelsMatch(s.r.OldObject, m.objSelector), nil
-}
-
-func objectLabelsMatch(obj runtime.Object, sel labels.Selector) bool {
-	if obj == nil {
-		return false
-	}
-	acc, err := meta.Accessor(obj)
-	if err != nil {
-		return false
-	}
-	return sel.Matches(labels.Set(acc.GetLabels()))
+	return admission.ObjectSelected(s.r, m.objSelector), nil
 }

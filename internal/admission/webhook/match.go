@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
@@ -179,19 +178,5 @@ func (m *matcher) matchObject(h *hook) (bool, *apierrors.StatusError) {
 	if h.selectorErr != nil {
 		return false, apierrors.NewInternalError(h.selectorErr)
 	}
-	if h.objSelector.Empty() {
-		return true, nil
-	}
-	return objectLabelsMatch(m.r.Object, h.objSelector) || objectLabelsMatch(m.r.OldObject, h.objSelector), nil
-}
-
-func objectLabelsMatch(obj runtime.Object, sel labels.Selector) bool {
-	if obj == nil {
-		return false
-	}
-	acc, err := meta.Accessor(obj)
-	if err != nil {
-		return false
-	}
-	return sel.Matches(labels.Set(acc.GetLabels()))
+	return admission.ObjectSelected(m.r, h.objSelector), nil
 }
