@@ -341,10 +341,15 @@ func TestReplicaSet(t *testing.T) {
 	t.Run("orphans are adopted and non-matching pods released", func(t *testing.T) {
 		t.Parallel()
 		ns := newNamespace(t, client, "adopt")
+		// The orphan is assigned to a node: when the controller's cache
+		// sees it only after creating two pods of its own, it scales
+		// down by deleting an unassigned pod first (upstream's ranking),
+		// so the orphan is kept either way.
 		orphan := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "orphan", Namespace: ns, Labels: map[string]string{"app": "web"}},
 			Spec:       podTemplate("web").Spec,
 		}
+		orphan.Spec.NodeName = "node-a"
 		if _, err := client.CoreV1().Pods(ns).Create(ctx, orphan, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("creating orphan: %v", err)
 		}
