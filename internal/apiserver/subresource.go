@@ -267,7 +267,8 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, ri *requestInfo, p
 		if cur.Spec.NodeName != "" {
 			return nil, apierrors.NewConflict(bindingResource, name, fmt.Errorf("pod %s is already assigned to node %q", name, cur.Spec.NodeName))
 		}
-		pod := cur.DeepCopy()
+		// current is the store's copy for this update: change it in place.
+		pod := cur
 		pod.Spec.NodeName = b.Target.Name
 		for k, v := range b.Annotations {
 			if pod.Annotations == nil {
