@@ -2,7 +2,7 @@
 // CustomResourceDefinition whose names are accepted it builds a store per
 // served version (objects are *unstructured.Unstructured, stored once in
 // etcd under /registry/<group>/<plural>/ with the storage version's
-// apiVersion; conversion is None) and publishes them to the API server
+// apiVersion) and publishes them to the API server
 // (apiserver.Server.SetCustomStores), discovery and OpenAPI. It is part of
 // the API server, as upstream's apiextensions server is.
 //
@@ -24,6 +24,11 @@
 // package cel; rules calling functions it does not provide are logged
 // and not enforced.
 //
-// Not done: conversion webhooks (every version is served as the stored
-// objects with their apiVersion changed).
+// Conversion between versions follows spec.conversion: None changes only
+// apiVersion; Webhook sends a ConversionReview (v1, or v1beta1) through
+// Config.Conversion (the admission webhooks' client: url or a service's
+// ready endpoint) for every object read or written in a version other
+// than its own, lists in one call, and checks the answer as upstream
+// (uid, count, apiVersion, metadata other than labels and annotations
+// unchanged); a failure is a 500 (an Error event ending a watch).
 package apiextensions

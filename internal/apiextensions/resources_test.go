@@ -2,6 +2,8 @@ package apiextensions
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/storage"
@@ -134,7 +137,31 @@ func TestAttrsAndScale(t *testing.T) {
 // memStorage is a storage.Interface holding one object, for versioned.
 type memStorage struct {
 	storage.Interface
-	obj runtime.Object
+	obj     runtime.Object
+	watcher *watch.FakeWatcher
+}
+
+func (m *memStorage) GuaranteedUpdate(_ context.Context, _ string, _ bool, fn storage.UpdateFunc) (runtime.Object, error) {
+	next, err := fn(m.obj)
+	if err != nil {
+		return nil, err
+	}
+	m.obj = next
+	return next, nil
+}
+
+func (m *memStorage) Delete(_ context.Context, _ string, _ *storage.Preconditions, validate func(runtime.Object) error) (runtime.Object, error) {
+	if validate != nil {
+		if err := validate(m.obj); err != nil {
+			return nil, err
+		}
+	}
+	return m.obj, nil
+}
+
+func (m *memStorage) Watch(context.Context, string, storage.WatchOptions) (watch.Interface, error) {
+	m.watcher = watch.NewFakeWithChanSize(4, false)
+	return m.watcher, nil
 }
 
 func (m *memStorage) Create(_ context.Context, _ string, obj runtime.Object, _ ...storage.Guard) (runtime.Object, error) {
@@ -157,7 +184,7 @@ func (m *memStorage) List(_ context.Context, _ string, opts storage.ListOptions)
 
 func TestVersioned(t *testing.T) {
 	mem := &memStorage{}
-	v := &versioned{Interface: mem, stored: "x/v1", served: "x/v1beta1"}
+	v := &versioned{Interface: mem, stored: "x/v1", served: "x/v1beta1", conv: noneConverter{}}
 	in := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "x/v1beta1", "kind": "K", "metadata": map[string]any{"name": "a"}}}
 	out, err := v.Create(context.Background(), "a", in)
 	if err != nil {
@@ -183,5 +210,176 @@ func TestVersioned(t *testing.T) {
 	el, _ := v.List(context.Background(), "", storage.ListOptions{Encoder: enc})
 	if e := el.(*storage.EncodedList); e.Encoding != "json@x/v1beta1" || string(e.Items[0]) != "x/v1beta1" {
 		t.Errorf("encoded list: %q %q", e.Encoding, e.Items)
+	}
+}
+
+// fakeConverter converts things between x/v1 (spec.name) and x/v2
+// (spec.fullName) as the test webhook does, counting its calls, or
+// fails.
+type fakeConverter struct {
+	calls int
+	fail  bool
+}
+
+func (f *fakeConverter) convert(_ context.Context, objs []*unstructured.Unstructured, apiVersion string) ([]*unstructured.Unstructured, error) {
+	f.calls++
+	if f.fail {
+		return nil, newConversionError(errors.New("conversion webhook for x/v1, Kind=Thing failed: boom"))
+	}
+	out := make([]*unstructured.Unstructured, len(objs))
+	for i, o := range objs {
+		c := o.DeepCopy()
+		renameSpec(c.Object, apiVersion)
+		out[i] = c
+	}
+	return out, nil
+}
+
+func TestVersionedConverts(t *testing.T) {
+	ctx := context.Background()
+	mem := &memStorage{}
+	conv := &fakeConverter{}
+	v := &versioned{Interface: mem, stored: "x/v1", served: "x/v2", conv: conv}
+	spec := func(obj runtime.Object) map[string]any {
+		return obj.(*unstructured.Unstructured).Object["spec"].(map[string]any)
+	}
+
+	out, err := v.Create(ctx, "a", thing("x/v2", "a", map[string]any{"fullName": "alpha"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"name": "alpha"}, spec(mem.obj)); diff != "" || mem.obj.(*unstructured.Unstructured).GetAPIVersion() != "x/v1" {
+		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]any{"fullName": "alpha"}, spec(out)); diff != "" {
+		t.Errorf("created (-want +got):\n%s", diff)
+	}
+	stored := mem.obj.(*unstructured.Unstructured).DeepCopy()
+	unchanged := func(op string) {
+		t.Helper()
+		if diff := cmp.Diff(stored.Object, mem.obj.(*unstructured.Unstructured).Object); diff != "" {
+			t.Errorf("%s modified the stored object (-before +after):\n%s", op, diff)
+		}
+	}
+
+	got, err := v.Get(ctx, "a")
+	if err != nil || cmp.Diff(map[string]any{"fullName": "alpha"}, spec(got)) != "" {
+		t.Errorf("Get = %v, %v", got, err)
+	}
+	unchanged("Get")
+
+	var seen map[string]any
+	if _, err := v.Delete(ctx, "a", nil, func(cur runtime.Object) error { seen = spec(cur); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"fullName": "alpha"}, seen); diff != "" {
+		t.Errorf("Delete's validate saw (-want +got):\n%s", diff)
+	}
+	unchanged("Delete")
+
+	// A list is converted with one call, without the encoder's memo.
+	conv.calls = 0
+	enc := &storage.ItemEncoder{ID: "json", Encode: func(runtime.Object) ([]byte, error) { return nil, errors.New("memoized") }}
+	list, err := v.List(ctx, "", storage.ListOptions{Encoder: enc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ul, ok := list.(*unstructured.UnstructuredList)
+	if !ok || conv.calls != 1 || cmp.Diff(map[string]any{"fullName": "alpha"}, ul.Items[0].Object["spec"]) != "" {
+		t.Errorf("List = %#v after %d calls", list, conv.calls)
+	}
+	unchanged("List")
+
+	// Updates see the served version and store the stored one.
+	if _, err := v.GuaranteedUpdate(ctx, "a", false, func(cur runtime.Object) (runtime.Object, error) {
+		u := cur.(*unstructured.Unstructured).DeepCopy()
+		u.Object["spec"] = map[string]any{"fullName": spec(cur)["fullName"].(string) + "!"}
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"name": "alpha!"}, spec(mem.obj)); diff != "" {
+		t.Errorf("updated (-want +got):\n%s", diff)
+	}
+
+	// Watch events are converted; a failure is a 500 Error event that
+	// ends the watch.
+	w, err := v.Watch(ctx, "", storage.WatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	next := func() (watch.Event, bool) {
+		t.Helper()
+		select {
+		case e, ok := <-w.ResultChan():
+			return e, ok
+		case <-time.After(10 * time.Second):
+			t.Fatal("no watch event within 10s")
+			return watch.Event{}, false
+		}
+	}
+	mem.watcher.Add(thing("x/v1", "b", map[string]any{"name": "beta"}))
+	e, _ := next()
+	if e.Type != watch.Added || cmp.Diff(map[string]any{"fullName": "beta"}, spec(e.Object)) != "" {
+		t.Errorf("event = %v %v", e.Type, e.Object)
+	}
+	conv.fail = true
+	mem.watcher.Modify(thing("x/v1", "b", map[string]any{"name": "beta"}))
+	e, _ = next()
+	st, ok := e.Object.(*metav1.Status)
+	if e.Type != watch.Error || !ok || st.Code != 500 || st.Message != "conversion webhook for x/v1, Kind=Thing failed: boom" {
+		t.Errorf("event = %v %#v", e.Type, e.Object)
+	}
+	if _, open := next(); open {
+		t.Error("watch not ended after a failed conversion")
+	}
+
+	// Failures fail every path with the converter's error.
+	for name, call := range map[string]func() error{
+		"Get":    func() error { _, err := v.Get(ctx, "a"); return err },
+		"List":   func() error { _, err := v.List(ctx, "", storage.ListOptions{}); return err },
+		"Create": func() error { _, err := v.Create(ctx, "a", thing("x/v2", "a", nil)); return err },
+	} {
+		if err := call(); err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Errorf("%s with a failing converter: %v", name, err)
+		}
+	}
+}
+
+// TestVersionedStorageList: a Webhook CRD's storage version keeps the
+// encoder while no item needs conversion, and converts the list (read
+// again unencoded) when one does.
+func TestVersionedStorageList(t *testing.T) {
+	enc := &storage.ItemEncoder{ID: "json", Encode: func(obj runtime.Object) ([]byte, error) {
+		return []byte(obj.(*unstructured.Unstructured).GetAPIVersion()), nil
+	}}
+	tests := []struct {
+		name      string
+		stored    *unstructured.Unstructured
+		wantCalls int
+		want      runtime.Object
+	}{{
+		name:   "all in the storage version",
+		stored: thing("x/v2", "a", map[string]any{"fullName": "alpha"}),
+		want:   &storage.EncodedList{Encoding: "json", Items: [][]byte{[]byte("x/v2")}},
+	}, {
+		name:      "stored in an older version",
+		stored:    thing("x/v1", "a", map[string]any{"name": "alpha"}),
+		wantCalls: 1,
+		want:      &unstructured.UnstructuredList{Items: []unstructured.Unstructured{*thing("x/v2", "a", map[string]any{"fullName": "alpha"})}},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conv := &fakeConverter{}
+			v := &versioned{Interface: &memStorage{obj: tc.stored}, stored: "x/v2", served: "x/v2", conv: conv}
+			got, err := v.List(context.Background(), "", storage.ListOptions{Encoder: enc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" || conv.calls != tc.wantCalls {
+				t.Errorf("list after %d calls (-want +got):\n%s", conv.calls, diff)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/skiff-dev/skiff/internal/admission/webhook"
 	crdschema "github.com/skiff-dev/skiff/internal/apiextensions/schema"
 	"github.com/skiff-dev/skiff/internal/registry"
 	"github.com/skiff-dev/skiff/internal/storage"
@@ -38,7 +39,8 @@ type OpenAPI interface {
 	SetCustomResources(crds []*apiextensionsv1.CustomResourceDefinition) error
 }
 
-// Config is what Serving needs; every field but Logger is required.
+// Config is what Serving needs; every field but Conversion and Logger is
+// required.
 type Config struct {
 	// Client is the etcd client custom resources are stored through.
 	Client *clientv3.Client
@@ -51,6 +53,12 @@ type Config struct {
 	API        API
 	Discovery  Discovery
 	OpenAPI    OpenAPI
+	// Conversion calls the conversion webhooks of CRDs whose
+	// spec.conversion.strategy is Webhook. Optional: when nil, their
+	// objects are served only where no conversion between different
+	// versions is needed; the others fail with a 500 ("conversion webhook
+	// for <gvk> failed: conversion webhooks are not enabled ...").
+	Conversion *webhook.Caller
 	Logger     *slog.Logger
 }
 
@@ -284,7 +292,7 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 			Client:      s.cfg.Client,
 			Prefix:      prefix,
 			Resource:    crs[0].res.GroupResource(),
-			Codec:       storageCodec{Codec: unstructured.UnstructuredJSONScheme, schema: crs[0].validator},
+			Codec:       storageCodec{Codec: unstructured.UnstructuredJSONScheme, schema: crs[0].validator, versions: versionSchemas(crd, crs)},
 			NewFunc:     func() runtime.Object { return &unstructured.Unstructured{} },
 			NewListFunc: func() runtime.Object { return &unstructured.UnstructuredList{} },
 			Attrs:       attrs,
@@ -298,11 +306,22 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 		s.served[crd.Name] = sv
 	}
 	storedVersion := crs[0].res.GVR.GroupVersion().String()
+	// A change of spec.conversion is a change of spec: the CRD is served
+	// anew (above) with its new converter.
+	var p poster
+	if s.cfg.Conversion != nil {
+		p = s.cfg.Conversion
+	}
+	conv := converterFor(crd, p)
+	_, none := conv.(noneConverter)
 	stores := make([]*registry.Store, 0, len(crs))
 	for _, cr := range crs {
 		var st storage.Interface = sv.backend
-		if !cr.storage {
-			st = &versioned{Interface: sv.backend, stored: storedVersion, served: cr.res.GVR.GroupVersion().String()}
+		// With conversion None the storage version serves objects as
+		// stored; otherwise objects stored in an older version are
+		// converted on the way out, as upstream.
+		if !cr.storage || !none {
+			st = &versioned{Interface: sv.backend, stored: storedVersion, served: cr.res.GVR.GroupVersion().String(), conv: conv}
 		}
 		opts := registry.StoreOptions{Logger: s.log}
 		if cr.res.Namespaced {
@@ -321,12 +340,16 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 }
 
 // storageCodec reads custom resources from etcd as upstream does: what
-// the storage version's schema does not know is pruned and its defaults
-// are applied, so objects written before a schema change read as the
-// schema now says.
+// the schema of the object's version does not know is pruned and its
+// defaults are applied, so objects written before a schema change read
+// as the schema now says. An object stored in an older version is read
+// with that version's schema (so a conversion webhook gets all of it);
+// one of a version the CRD no longer has, with the storage version's.
 type storageCodec struct {
 	runtime.Codec
 	schema *crdschema.Validator
+	// versions are the schemas of the CRD's versions by apiVersion.
+	versions map[string]*crdschema.Validator
 }
 
 func (c storageCodec) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {
@@ -335,10 +358,38 @@ func (c storageCodec) Decode(data []byte, defaults *schema.GroupVersionKind, int
 		return obj, gvk, err
 	}
 	if u, ok := obj.(*unstructured.Unstructured); ok {
-		c.schema.Prune(u.Object)
-		c.schema.Default(u.Object)
+		v := c.versions[u.GetAPIVersion()]
+		if v == nil {
+			v = c.schema
+		}
+		v.Prune(u.Object)
+		v.Default(u.Object)
 	}
 	return obj, gvk, nil
+}
+
+// versionSchemas returns the schemas of crd's versions by apiVersion:
+// the served ones of crs, and the others built here (a version whose
+// schema does not build is left out).
+func versionSchemas(crd *apiextensionsv1.CustomResourceDefinition, crs []customResource) map[string]*crdschema.Validator {
+	out := make(map[string]*crdschema.Validator, len(crd.Spec.Versions))
+	for _, cr := range crs {
+		out[cr.res.GVR.GroupVersion().String()] = cr.validator
+	}
+	for _, v := range crd.Spec.Versions {
+		key := crd.Spec.Group + "/" + v.Name
+		if _, ok := out[key]; ok {
+			continue
+		}
+		var s *apiextensionsv1.JSONSchemaProps
+		if v.Schema != nil {
+			s = v.Schema.OpenAPIV3Schema
+		}
+		if val, err := crdschema.NewValidator(s); err == nil {
+			out[key] = val
+		}
+	}
+	return out
 }
 
 func (s *Serving) stopServing(name string, sv *servedCRD) {

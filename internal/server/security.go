@@ -47,6 +47,9 @@ type security struct {
 	// policyStatus keeps ValidatingAdmissionPolicies' status (set by
 	// start; the server runs it once start is done).
 	policyStatus func(ctx context.Context) error
+	// conversion, when set before start, is the CRD conversion webhooks'
+	// caller: start gives it the service and endpoint slice listers.
+	conversion *webhook.Caller
 }
 
 func newSecurity(disabledPlugins []string) *security {
@@ -69,6 +72,9 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 		Slices:     f.Discovery().V1().EndpointSlices().Lister(),
 		Client:     client,
 		Logger:     log.With("component", "admission-webhooks"),
+	}
+	if s.conversion != nil {
+		s.conversion.SetListers(hooks.Services, hooks.Slices)
 	}
 	policies := f.Admissionregistration().V1().ValidatingAdmissionPolicies()
 	pols := policy.Config{

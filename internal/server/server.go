@@ -37,6 +37,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 
+	"github.com/skiff-dev/skiff/internal/admission/webhook"
 	"github.com/skiff-dev/skiff/internal/apiextensions"
 	"github.com/skiff-dev/skiff/internal/apiextensions/crdcontroller"
 	"github.com/skiff-dev/skiff/internal/apiserver"
@@ -345,7 +346,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("building API server: %w", err)
 	}
-	crds, err := customResources(client, stores, api, disc, oapi, log)
+	// CRD conversion webhooks are called through the admission webhooks'
+	// client; it learns services and endpoint slices once the security
+	// informers run (sec.start).
+	sec.conversion = webhook.NewCaller(nil, nil)
+	crds, err := customResources(client, stores, api, disc, oapi, sec.conversion, log)
 	if err != nil {
 		return err
 	}
@@ -470,7 +475,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 // customResources builds what serves custom resources: the stores of
 // every CRD's versions, added to api, discovery and OpenAPI as CRDs come
 // and go.
-func customResources(client *clientv3.Client, stores []*registry.Store, api *apiserver.Server, disc *discovery.Dynamic, oapi *openapi.Handler, log *slog.Logger) (*apiextensions.Serving, error) {
+func customResources(client *clientv3.Client, stores []*registry.Store, api *apiserver.Server, disc *discovery.Dynamic, oapi *openapi.Handler, conversion *webhook.Caller, log *slog.Logger) (*apiextensions.Serving, error) {
 	var crdStore, nsStore *registry.Store
 	for _, st := range stores {
 		switch st.Resource.GroupResource() {
@@ -487,6 +492,7 @@ func customResources(client *clientv3.Client, stores []*registry.Store, api *api
 		API:        api,
 		Discovery:  disc,
 		OpenAPI:    oapi,
+		Conversion: conversion,
 		Logger:     log,
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -279,4 +280,47 @@ func post(ctx context.Context, client *http.Client, t target, body []byte) ([]by
 		return nil, fmt.Errorf("an error on the server (%q) has prevented the request from succeeding (status code %d)", shown, resp.StatusCode)
 	}
 	return data, nil
+}
+
+// Caller posts JSON to webhooks described by a WebhookClientConfig (url,
+// or a service's ready endpoint with TLS server name <svc>.<ns>.svc),
+// verifying TLS against caBundle (the system roots when empty). It is
+// the transport of webhooks that are not admission webhooks (CRD
+// conversion); the Dispatcher keeps its own. Safe for concurrent use;
+// connections are reused per TLS identity.
+type Caller struct {
+	resolver atomic.Pointer[resolver] // never nil
+	clients  clientCache
+}
+
+// NewCaller returns a Caller resolving services through services and
+// slices. Either may be nil (and set later with SetListers); until both
+// are set, only url webhooks can be called.
+func NewCaller(services corev1listers.ServiceLister, slices discoveryv1listers.EndpointSliceLister) *Caller {
+	c := &Caller{}
+	c.SetListers(services, slices)
+	return c
+}
+
+// SetListers replaces the listers services are resolved through, for
+// a Caller built before the informers exist. Safe to call concurrently
+// with Post.
+func (c *Caller) SetListers(services corev1listers.ServiceLister, slices discoveryv1listers.EndpointSliceLister) {
+	c.resolver.Store(&resolver{services: services, slices: slices})
+}
+
+// Post sends body to the webhook cc describes and returns its answer's
+// body. ctx bounds the call (its deadline is also sent as the timeout
+// query parameter); the caller sets the timeout. A non-2xx answer is an
+// error carrying its Status message when it has one.
+func (c *Caller) Post(ctx context.Context, cc *admissionregistrationv1.WebhookClientConfig, body []byte) ([]byte, error) {
+	t, err := c.resolver.Load().resolve(cc)
+	if err != nil {
+		return nil, err
+	}
+	client, err := c.clients.get(cc.CABundle, t.serverName)
+	if err != nil {
+		return nil, fmt.Errorf("could not get REST client: %w", err)
+	}
+	return post(ctx, client, t, body)
 }
