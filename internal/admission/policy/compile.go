@@ -137,7 +137,7 @@ func compileExpression(src string, k envKind, ret returnKind, vars map[string]bo
 		e.err, e.internal = fmt.Errorf("unexpected error loading CEL environment: %w", err), true
 		return e
 	}
-	if parsed, iss := env.Parse(src); iss.Err() == nil && refersTo(parsed, authorizerVar) {
+	if parsed, iss := env.Parse(src); iss.Err() == nil && skiffcel.RefersTo(parsed, authorizerVar) {
 		e.err = errors.New("compilation failed: authorizer is not supported: skiff does not evaluate authorization checks in CEL")
 		return e
 	}
@@ -179,18 +179,6 @@ func undefinedVariables(ast *cel.Ast, vars map[string]bool) *cel.Issues {
 		}
 	}))
 	return iss
-}
-
-// refersTo reports whether the expression of ast refers to the variable
-// name.
-func refersTo(ast *cel.Ast, name string) bool {
-	found := false
-	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if !found && e.Kind() == celast.IdentKind && e.AsIdent() == name {
-			found = true
-		}
-	}))
-	return found
 }
 
 // compiledPolicy is one version of a policy, compiled: its selectors

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/google/cel-go/cel"
-	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -107,7 +106,7 @@ func compileCondition(env *cel.Env, envErr error, mc admissionregistrationv1.Mat
 		c.err = fmt.Errorf("compilation error: unexpected error loading CEL environment: %w", envErr)
 		return c
 	}
-	if parsed, iss := env.Parse(mc.Expression); iss.Err() == nil && refersTo(parsed, authorizerVar) {
+	if parsed, iss := env.Parse(mc.Expression); iss.Err() == nil && skiffcel.RefersTo(parsed, authorizerVar) {
 		c.err = fmt.Errorf("expression '%s' resulted in error: %s is not supported: skiff does not evaluate authorization checks in CEL", mc.Expression, authorizerVar)
 		return c
 	}
@@ -129,7 +128,7 @@ func compileCondition(env *cel.Env, envErr error, mc admissionregistrationv1.Mat
 	}
 	c.prog = prog
 	for name, bit := range map[string]varSet{objectVar: usesObject, oldObjectVar: usesOldObject, requestVar: usesRequest} {
-		if refersTo(ast, name) {
+		if skiffcel.RefersTo(ast, name) {
 			c.uses |= bit
 		}
 	}
@@ -137,18 +136,6 @@ func compileCondition(env *cel.Env, envErr error, mc admissionregistrationv1.Mat
 		c.uses |= usesOptions
 	}
 	return c
-}
-
-// refersTo reports whether the expression of ast refers to the variable
-// name.
-func refersTo(ast *cel.Ast, name string) bool {
-	found := false
-	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if !found && e.Kind() == celast.IdentKind && e.AsIdent() == name {
-			found = true
-		}
-	}))
-	return found
 }
 
 // evalConditions evaluates a webhook's conditions in order, all of them,

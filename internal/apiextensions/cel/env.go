@@ -2,6 +2,7 @@ package cel
 
 import (
 	"github.com/google/cel-go/cel"
+	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/ext"
 )
 
@@ -54,3 +55,16 @@ func compileOptions() []cel.EnvOption {
 }
 
 func (envLib) ProgramOptions() []cel.ProgramOption { return programOptions() }
+
+// RefersTo reports whether the expression of ast (parsed or checked)
+// refers to the variable name, e.g. whether an admission expression uses
+// authorizer.
+func RefersTo(ast *cel.Ast, name string) bool {
+	found := false
+	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		if !found && e.Kind() == celast.IdentKind && e.AsIdent() == name {
+			found = true
+		}
+	}))
+	return found
+}
