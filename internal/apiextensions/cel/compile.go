@@ -9,6 +9,8 @@ import (
 	"github.com/google/cel-go/cel"
 	celast "github.com/google/cel-go/common/ast"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"github.com/skiff-dev/skiff/internal/apiextensions/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -253,8 +255,8 @@ func (c *compiler) compileRule(fldPath *field.Path, r apiextensionsv1.Validation
 		}
 	}
 	if r.FieldPath != "" {
-		if p, ok := normalizeFieldPath(r.FieldPath, s); ok {
-			cr.fieldPath = p
+		if p, ok := schema.FieldPath(r.FieldPath, s); ok {
+			cr.fieldPath = p.String()
 		}
 	}
 	return cr
@@ -331,83 +333,4 @@ func usesIdent(ast *cel.Ast, name string) bool {
 		}
 	}))
 	return found
-}
-
-// normalizeFieldPath parses a rule's fieldPath (".a.b", ".m['k.x']") against
-// s as upstream's ValidFieldPath does and returns it as a field path string
-// relative to the rule's value ("a.b", "m[k.x]"); ok is false if it is not
-// valid (ValidateCRDSchema reports that).
-func normalizeFieldPath(p string, s *apiextensionsv1.JSONSchemaProps) (string, bool) {
-	var out *field.Path
-	for len(p) > 0 {
-		var name string
-		switch p[0] {
-		case '.':
-			end := strings.IndexAny(p[1:], ".[")
-			if end < 0 {
-				end = len(p) - 1
-			}
-			name, p = p[1:1+end], p[1+end:]
-		case '[':
-			if len(p) < 2 || p[1] != '\'' {
-				return "", false
-			}
-			end := -1
-			for i := 2; i < len(p); i++ {
-				if p[i] == '\'' && p[i-1] != '\\' {
-					end = i
-					break
-				}
-			}
-			if end < 0 || end+1 >= len(p) || p[end+1] != ']' {
-				return "", false
-			}
-			n, ok := unescapeSingleQuoted(p[2:end])
-			if !ok {
-				return "", false
-			}
-			name, p = n, p[end+2:]
-		default:
-			return "", false
-		}
-		if name == "" || s == nil {
-			return "", false
-		}
-		switch {
-		case s.Properties != nil:
-			ps, ok := s.Properties[name]
-			if !ok {
-				return "", false
-			}
-			out, s = out.Child(name), &ps
-		case s.AdditionalProperties != nil:
-			out, s = out.Key(name), s.AdditionalProperties.Schema
-		default:
-			return "", false
-		}
-	}
-	if out == nil {
-		return "", false
-	}
-	return out.String(), true
-}
-
-func unescapeSingleQuoted(s string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
-			b.WriteByte(s[i])
-			continue
-		}
-		i++
-		if i == len(s) {
-			return "", false
-		}
-		r, ok := map[byte]string{'a': "\a", 'b': "\b", 'f': "\f", 'n': "\n", 'r': "\r", 't': "\t", 'v': "\v", '\'': "'", '\\': "\\"}[s[i]]
-		if !ok {
-			return "", false
-		}
-		b.WriteString(r)
-	}
-	return b.String(), true
 }

@@ -314,101 +314,75 @@ func validateXValidations(s *apiextensionsv1.JSONSchemaProps, fldPath *field.Pat
 		if newlines.MatchString(rule.FieldPath) {
 			allErrs = append(allErrs, field.Invalid(p.Child("fieldPath"), rule.FieldPath, "must not contain line breaks"))
 		}
-		if len(rule.FieldPath) > 0 && structuralBuildError(s) == nil && !validFieldPath(rule.FieldPath, s) {
-			allErrs = append(allErrs, field.Invalid(p.Child("fieldPath"), rule.FieldPath, "must be a valid path"))
+		if len(rule.FieldPath) > 0 && structuralBuildError(s) == nil {
+			if _, ok := FieldPath(rule.FieldPath, s); !ok {
+				allErrs = append(allErrs, field.Invalid(p.Child("fieldPath"), rule.FieldPath, "must be a valid path"))
+			}
 		}
 	}
 	return allErrs
 }
 
-// validFieldPath reports whether a rule's fieldPath (".spec.foo",
-// ".spec['a.b']") names a field of s, as upstream's cel.ValidFieldPath.
-func validFieldPath(path string, s *apiextensionsv1.JSONSchemaProps) bool {
-	toks := tokenizeFieldPath(path)
-	step := func(name string) bool {
-		if s == nil {
-			return false
-		}
-		if s.Properties != nil {
-			p, ok := s.Properties[name]
-			if !ok {
-				return false
+// FieldPath resolves a validation rule's fieldPath (".spec.foo",
+// ".spec['a.b']", single-quoted names with CEL's escapes) against s, as
+// upstream's cel.ValidFieldPath: the field path it names, and false when
+// it is malformed, empty or names no field of s. Properties are children,
+// additionalProperties keys.
+func FieldPath(p string, s *apiextensionsv1.JSONSchemaProps) (*field.Path, bool) {
+	var out *field.Path
+	for len(p) > 0 {
+		var name string
+		switch p[0] {
+		case '.':
+			end := strings.IndexAny(p[1:], ".[")
+			if end < 0 {
+				end = len(p) - 1
 			}
-			s = &p
-			return true
-		}
-		if s.AdditionalProperties != nil {
-			s = s.AdditionalProperties.Schema
-			return true
-		}
-		return false
-	}
-	for i := 0; i < len(toks); i++ {
-		switch toks[i] {
-		case "[":
-			if i+2 >= len(toks) {
-				return false
+			name, p = p[1:1+end], p[1+end:]
+		case '[':
+			if len(p) < 2 || p[1] != '\'' {
+				return nil, false
 			}
-			t := toks[i+1]
-			if len(t) < 2 || t[0] != '\'' || t[len(t)-1] != '\'' {
-				return false
-			}
-			name, ok := unescapeSingleQuoted(t[1 : len(t)-1])
-			if !ok || !step(name) || toks[i+2] != "]" {
-				return false
-			}
-			i += 2
-		case ".":
-			if i+1 >= len(toks) || !step(toks[i+1]) {
-				return false
-			}
-			i++
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-// tokenizeFieldPath splits a field path into ".", "[", "]", quoted strings
-// and names.
-func tokenizeFieldPath(path string) []string {
-	var toks []string
-	for len(path) > 0 {
-		if path[0] == '\'' {
 			end := -1
-			for i := 1; i < len(path); i++ {
-				if path[i] == '\'' && path[i-1] != '\\' {
+			for i := 2; i < len(p); i++ {
+				if p[i] == '\'' && p[i-1] != '\\' {
 					end = i
 					break
 				}
 			}
-			if end < 0 {
-				toks = append(toks, path)
-				return toks
+			if end < 0 || end+1 >= len(p) || p[end+1] != ']' {
+				return nil, false
 			}
-			toks = append(toks, path[:end+1])
-			path = path[end+1:]
-			continue
-		}
-		i := strings.IndexAny(path, ".[]")
-		switch {
-		case i == 0:
-			toks = append(toks, path[:1])
-			path = path[1:]
-		case i < 0:
-			toks = append(toks, path)
-			path = ""
+			n, ok := unescapeSingleQuoted(p[2:end])
+			if !ok {
+				return nil, false
+			}
+			name, p = n, p[end+2:]
 		default:
-			toks = append(toks, path[:i])
-			path = path[i:]
+			return nil, false
+		}
+		if name == "" || s == nil {
+			return nil, false
+		}
+		switch {
+		case s.Properties != nil:
+			ps, ok := s.Properties[name]
+			if !ok {
+				return nil, false
+			}
+			out, s = out.Child(name), &ps
+		case s.AdditionalProperties != nil:
+			out, s = out.Key(name), s.AdditionalProperties.Schema
+		default:
+			return nil, false
 		}
 	}
-	return toks
+	return out, out != nil
 }
 
 var singleQuoteEscapes = map[byte]string{'a': "\a", 'b': "\b", 'f': "\f", 'n': "\n", 'r': "\r", 't': "\t", 'v': "\v", '\'': "'", '\\': "\\"}
 
+// unescapeSingleQuoted undoes CEL's escapes in a single-quoted name.
 func unescapeSingleQuoted(s string) (string, bool) {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
