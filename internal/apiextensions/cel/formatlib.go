@@ -1,7 +1,6 @@
 package cel
 
 import (
-	"fmt"
 	"net/url"
 	"reflect"
 
@@ -95,17 +94,11 @@ type formatVal struct {
 }
 
 func (f formatVal) ConvertToNative(t reflect.Type) (any, error) {
-	return nil, fmt.Errorf("type conversion error from 'Format' to '%v'", t)
+	return opaqueToNative(nil, nil, "Format", t)
 }
 
 func (f formatVal) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case formatType:
-		return f
-	case types.TypeType:
-		return formatType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", formatType, t)
+	return opaqueToType(f, formatType, nil, t)
 }
 
 func (f formatVal) Equal(o ref.Val) ref.Val {

@@ -1,7 +1,6 @@
 package cel
 
 import (
-	"fmt"
 	"reflect"
 	"regexp"
 
@@ -210,20 +209,11 @@ type quantity struct{ q resource.Quantity }
 var _ ref.Val = quantity{}
 
 func (q quantity) ConvertToNative(t reflect.Type) (any, error) {
-	if reflect.TypeOf(q.q).AssignableTo(t) {
-		return q.q, nil
-	}
-	return nil, fmt.Errorf("type conversion error from 'Quantity' to '%v'", t)
+	return opaqueToNative(q.q, nil, "Quantity", t)
 }
 
 func (q quantity) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case quantityType:
-		return q
-	case types.TypeType:
-		return quantityType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", quantityType, t)
+	return opaqueToType(q, quantityType, nil, t)
 }
 
 func (q quantity) Equal(other ref.Val) ref.Val {

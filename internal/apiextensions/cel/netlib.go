@@ -204,25 +204,11 @@ func containsCIDR(c, x ref.Val) ref.Val {
 type ipAddr struct{ addr netip.Addr }
 
 func (a ipAddr) ConvertToNative(t reflect.Type) (any, error) {
-	if reflect.TypeOf(a.addr).AssignableTo(t) {
-		return a.addr, nil
-	}
-	if t.Kind() == reflect.String {
-		return a.addr.String(), nil
-	}
-	return nil, fmt.Errorf("type conversion error from 'IP' to '%v'", t)
+	return opaqueToNative(a.addr, a.addr.String, "IP", t)
 }
 
 func (a ipAddr) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case ipType:
-		return a
-	case types.StringType:
-		return types.String(a.addr.String())
-	case types.TypeType:
-		return ipType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", ipType, t)
+	return opaqueToType(a, ipType, a.addr.String, t)
 }
 
 func (a ipAddr) Equal(o ref.Val) ref.Val {
@@ -237,25 +223,11 @@ func (a ipAddr) Value() any     { return a.addr }
 type cidr struct{ p netip.Prefix }
 
 func (c cidr) ConvertToNative(t reflect.Type) (any, error) {
-	if reflect.TypeOf(c.p).AssignableTo(t) {
-		return c.p, nil
-	}
-	if t.Kind() == reflect.String {
-		return c.p.String(), nil
-	}
-	return nil, fmt.Errorf("type conversion error from 'CIDR' to '%v'", t)
+	return opaqueToNative(c.p, c.p.String, "CIDR", t)
 }
 
 func (c cidr) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case cidrType:
-		return c
-	case types.StringType:
-		return types.String(c.p.String())
-	case types.TypeType:
-		return cidrType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", cidrType, t)
+	return opaqueToType(c, cidrType, c.p.String, t)
 }
 
 func (c cidr) Equal(o ref.Val) ref.Val {

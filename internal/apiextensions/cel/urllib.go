@@ -1,7 +1,6 @@
 package cel
 
 import (
-	"fmt"
 	"net/url"
 	"reflect"
 
@@ -72,25 +71,11 @@ func urlLibrary() []cel.EnvOption {
 type urlVal struct{ u *url.URL }
 
 func (u urlVal) ConvertToNative(t reflect.Type) (any, error) {
-	if reflect.TypeOf(u.u).AssignableTo(t) {
-		return u.u, nil
-	}
-	if t.Kind() == reflect.String {
-		return u.u.String(), nil
-	}
-	return nil, fmt.Errorf("type conversion error from 'URL' to '%v'", t)
+	return opaqueToNative(u.u, u.u.String, "URL", t)
 }
 
 func (u urlVal) ConvertToType(t ref.Type) ref.Val {
-	switch t {
-	case urlType:
-		return u
-	case types.StringType:
-		return types.String(u.u.String())
-	case types.TypeType:
-		return urlType
-	}
-	return types.NewErr("type conversion error from '%s' to '%s'", urlType, t)
+	return opaqueToType(u, urlType, u.u.String, t)
 }
 
 func (u urlVal) Equal(o ref.Val) ref.Val {
