@@ -108,6 +108,9 @@ type cache struct {
 	floor     int64
 	// watchers are the open watchers grouped by watch prefix. Guarded by mu.
 	watchers map[string]map[*watcher]struct{}
+	// wait is how long dispatch may still block on full watcher buffers.
+	// Guarded by mu.
+	wait waitBudget
 	// stopped is set when the cache's ctx is done. Guarded by mu.
 	stopped bool
 	// cancelWatch ends the current etcd watch (tests use it to provoke a
@@ -413,8 +416,11 @@ func (c *cache) eventsAfter(rev int64) []*event {
 }
 
 // dispatch hands ev to every watcher whose prefix covers its key. A
-// watcher whose buffer is full is closed: it is too slow. Called with mu
-// held.
+// watcher whose buffer is full is waited for within the cache's wait
+// budget (a burst of writes should not cost a watcher that keeps reading
+// its stream a re-watch), then closed: it is too slow. Called with mu
+// held, so a wait holds back this resource's reads and writes too, which
+// is the point: the writers slow down instead of the watchers breaking.
 func (c *cache) dispatch(ev *event) {
 	for prefix, set := range c.watchers {
 		if !covers(prefix, ev.key) {
@@ -423,10 +429,70 @@ func (c *cache) dispatch(ev *event) {
 		for w := range set {
 			select {
 			case w.input <- ev:
+				continue
 			default:
+			}
+			if !c.waitFor(w, ev) {
 				c.closeWatcherLocked(w)
 			}
 		}
+	}
+}
+
+// waitFor blocks until w takes ev, w's stream ends, or the wait budget
+// runs out, and reports whether w took ev. Called with mu held.
+func (c *cache) waitFor(w *watcher, ev *event) bool {
+	now := time.Now()
+	budget := c.wait.take(now)
+	if budget <= 0 {
+		return false
+	}
+	t := time.NewTimer(budget)
+	defer t.Stop()
+	select {
+	case w.input <- ev:
+		c.wait.giveBack(budget - time.Since(now))
+		return true
+	case <-w.exited:
+	case <-t.C:
+	}
+	return false
+}
+
+// Bounds of the time dispatch may block on slow watchers: up to
+// maxDispatchWait at once, earned back at dispatchWaitPerSecond. A
+// watcher that keeps up on average survives bursts; one that stopped
+// reading costs the others at most maxDispatchWait before it is closed.
+const (
+	maxDispatchWait       = 100 * time.Millisecond
+	dispatchWaitPerSecond = 100 * time.Millisecond
+)
+
+// waitBudget is a token bucket of blocking time.
+type waitBudget struct {
+	avail time.Duration
+	last  time.Time
+}
+
+// take refills the bucket for the time since the last call and returns
+// (and removes) what it holds.
+func (b *waitBudget) take(now time.Time) time.Duration {
+	if b.last.IsZero() {
+		b.avail = maxDispatchWait
+	} else {
+		b.avail += time.Duration(float64(now.Sub(b.last)) * float64(dispatchWaitPerSecond) / float64(time.Second))
+	}
+	b.avail = min(b.avail, maxDispatchWait)
+	b.last = now
+	out := b.avail
+	b.avail = 0
+	return out
+}
+
+// giveBack returns the unused part of what take handed out.
+func (b *waitBudget) giveBack(d time.Duration) {
+	if d > 0 {
+		b.avail = min(b.avail+d, maxDispatchWait)
 	}
 }
 

@@ -31,6 +31,7 @@ type watcher struct {
 	input   chan *event
 	result  chan watch.Event
 	done    chan struct{} // closed by Stop
+	exited  chan struct{} // closed when run stops reading input
 	stop    sync.Once
 	bookmks bool
 
@@ -69,6 +70,7 @@ func (s *Store) Watch(ctx context.Context, prefix string, opts WatchOptions) (wa
 		input:   make(chan *event, s.watcherBuffer),
 		result:  make(chan watch.Event),
 		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
 		bookmks: opts.AllowBookmarks,
 	}
 	c := &s.cache
@@ -107,6 +109,7 @@ func (w *watcher) ResultChan() <-chan watch.Event { return w.result }
 func (w *watcher) run(ctx context.Context, state []*entry, backlog []*event, startRev int64, initialEnd bool) {
 	defer close(w.result)
 	defer func() {
+		close(w.exited) // before taking mu: dispatch may hold it, waiting for us
 		w.s.cache.mu.Lock()
 		w.s.cache.closeWatcherLocked(w)
 		w.s.cache.mu.Unlock()
@@ -151,7 +154,10 @@ func (w *watcher) run(ctx context.Context, state []*entry, backlog []*event, sta
 		case <-tick:
 			// Every event up to the cache's revision has reached us when
 			// our input is empty (the cache sends and advances under mu).
-			w.s.cache.mu.RLock()
+			// A dispatch waiting for us holds mu: skip this bookmark.
+			if !w.s.cache.mu.TryRLock() {
+				continue
+			}
 			rev, idle := w.s.cache.rev, len(w.input) == 0
 			w.s.cache.mu.RUnlock()
 			if idle && !send(watch.Event{Type: watch.Bookmark, Object: w.bookmark(rev, false)}) {

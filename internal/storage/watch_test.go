@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -264,6 +265,69 @@ func TestWatchSlowWatcherClosed(t *testing.T) {
 	}
 	if received >= n {
 		t.Errorf("slow watcher received all %d events; want it closed", received)
+	}
+}
+
+// A watcher that keeps reading, only more slowly than a burst of writes
+// arrives, is waited for rather than closed.
+func TestWatchBurstWaitsForReadingWatcher(t *testing.T) {
+	t.Parallel()
+	s, _ := newTestStore(t, nil, func(c *Config) { c.WatcherBuffer = 2 })
+	ctx := context.Background()
+	w, err := s.Watch(ctx, "", WatchOptions{ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	const n = 30
+	got := make(chan int, 1)
+	go func() {
+		received := 0
+		for range w.ResultChan() {
+			received++
+			if received == n {
+				break
+			}
+			time.Sleep(time.Millisecond) // slower than the writes below
+		}
+		got <- received
+	}()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { mustCreate(t, s, pod("ns", fmt.Sprintf("p%d", i), nil, "")) })
+	}
+	wg.Wait()
+	select {
+	case received := <-got:
+		if received != n {
+			t.Errorf("watcher received %d of %d events before it was closed", received, n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watcher did not receive the burst")
+	}
+}
+
+func TestWaitBudget(t *testing.T) {
+	t.Parallel()
+	var b waitBudget
+	t0 := time.Unix(1000, 0)
+	if got := b.take(t0); got != maxDispatchWait {
+		t.Fatalf("first take = %v, want the whole budget %v", got, maxDispatchWait)
+	}
+	if got := b.take(t0); got != 0 {
+		t.Fatalf("take right after = %v, want 0", got)
+	}
+	b.giveBack(30 * time.Millisecond)
+	if got := b.take(t0); got != 30*time.Millisecond {
+		t.Fatalf("take after giving back 30ms = %v", got)
+	}
+	// Half a second earns back half of dispatchWaitPerSecond.
+	if got, want := b.take(t0.Add(500*time.Millisecond)), dispatchWaitPerSecond/2; got != want {
+		t.Fatalf("take after 500ms = %v, want %v", got, want)
+	}
+	// Never more than the maximum, however long the pause.
+	if got := b.take(t0.Add(time.Hour)); got != maxDispatchWait {
+		t.Fatalf("take after an hour = %v, want %v", got, maxDispatchWait)
 	}
 }
 
