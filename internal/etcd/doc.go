@@ -3,8 +3,9 @@
 // to an external cluster (NewClient, for --etcd-servers).
 //
 // Inputs: a data directory and listen URLs (embedded), or endpoints and TLS
-// settings (external). Outputs: a ready *clientv3.Client. The embedded member
-// listens on loopback only, has auto-compaction off (storage.RunCompactor
+// settings (external). Outputs: a ready *clientv3.Client (for the embedded
+// member, one that calls its handlers in-process rather than over gRPC). The
+// embedded member listens on loopback only (for other clients), has auto-compaction off (storage.RunCompactor
 // compacts) and forwards etcd's own warnings (at Debug) and errors (at
 // Info) to the injected *slog.Logger.
 //

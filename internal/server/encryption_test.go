@@ -211,7 +211,7 @@ func TestTransformerFor(t *testing.T) {
 // one created through the API end up sealed; a rotation re-encrypts both.
 func TestRunEncryptsSecrets(t *testing.T) {
 	t.Parallel()
-	client := etcdtest.Start(t)
+	client, endpoints := etcdtest.StartEndpoints(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -234,7 +234,7 @@ func TestRunEncryptsSecrets(t *testing.T) {
 	progress := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: client.Endpoints(), Logger: testLogger(t), Progress: progress})
+		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: endpoints, Logger: testLogger(t), Progress: progress})
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -295,14 +295,14 @@ func TestRunCancelledDuringStart(t *testing.T) {
 // checks where the objects land in it.
 func TestRunExternalEtcd(t *testing.T) {
 	t.Parallel()
-	client := etcdtest.Start(t)
+	client, endpoints := etcdtest.StartEndpoints(t)
 	dir := t.TempDir()
 	progress := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: client.Endpoints(), EventTTL: 2 * time.Second, Logger: testLogger(t), Progress: progress})
+		done <- Run(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", EtcdServers: endpoints, EventTTL: 2 * time.Second, Logger: testLogger(t), Progress: progress})
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -321,7 +321,7 @@ func TestRunExternalEtcd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "etcd")); err == nil {
 		t.Errorf("an embedded etcd data dir was created although --etcd-servers was given")
 	}
-	want := "etcd ready (external, " + strings.Join(client.Endpoints(), ",") + ")"
+	want := "etcd ready (external, " + strings.Join(endpoints, ",") + ")"
 	if !strings.Contains(progress.String(), want) {
 		t.Errorf("progress lacks %q:\n%s", want, progress)
 	}

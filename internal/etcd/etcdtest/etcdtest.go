@@ -14,9 +14,22 @@ import (
 )
 
 // Start starts a fresh embedded etcd member and returns a client connected
-// to it. The member and client are closed when t's cleanups run; the caller
-// must not Close the client.
+// to it (in-process, as the server's own). The member and client are
+// closed when t's cleanups run; the caller must not Close the client.
 func Start(t testing.TB) *clientv3.Client {
+	t.Helper()
+	return start(t).Client()
+}
+
+// StartEndpoints is Start, and also returns the member's client URLs, for
+// tests of components that connect to an external etcd.
+func StartEndpoints(t testing.TB) (*clientv3.Client, []string) {
+	t.Helper()
+	e := start(t)
+	return e.Client(), e.Endpoints()
+}
+
+func start(t testing.TB) *etcd.Embedded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -35,7 +48,7 @@ func Start(t testing.TB) *clientv3.Client {
 		}
 		w.done.Store(true) // etcd goroutines may log after the test ends
 	})
-	return e.Client()
+	return e
 }
 
 // testWriter sends log lines to t.Log until done is set.
