@@ -66,5 +66,7 @@
 //	err = srv.Serve(ctx, ln, tlsConfig) // blocks until ctx is done
 //
 // Handler returns the same http.Handler without TLS serving, for callers
-// that run their own http.Server (and for tests).
+// that run their own http.Server (and for tests). InProcessTransport
+// serves clients in the server's own process with that handler, as the
+// holder of a given client certificate, without TLS or a socket.
 package apiserver

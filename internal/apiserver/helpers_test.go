@@ -48,6 +48,9 @@ type testEnv struct {
 	// certificate.
 	admin, user, anon *http.Client
 	adminConfig       *rest.Config
+	// ca and caKey issue client certificates the server accepts.
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
 }
 
 type envOption func(*Config)
@@ -143,7 +146,7 @@ func newTestEnv(t testing.TB, opts ...envOption) *testEnv {
 	t.Cleanup(admin.CloseIdleConnections)
 	t.Cleanup(anon.CloseIdleConnections)
 	return &testEnv{
-		server: srv, ts: ts, admin: admin, user: user, anon: anon,
+		server: srv, ts: ts, admin: admin, user: user, anon: anon, ca: ca, caKey: caKey,
 		adminConfig: &rest.Config{
 			Host: ts.URL,
 			TLSClientConfig: rest.TLSClientConfig{

@@ -20,6 +20,9 @@
 // Every component but etcd talks to the others through the API server,
 // even in this process: the bootstrap uses client-go with the admin
 // certificate, each component its own identity's (Component.Identity).
+// Those clients reach the API server's handler in-process
+// (apiserver.InProcessTransport): every filter runs as for a client over
+// TLS, with the identity of their certificate, without the socket.
 // security.go wires authorization (node, then RBAC; the default policy
 // is written at every start) and admission, both on informers that start
 // once the API serves; tokens.go the bearer token authenticators;

@@ -378,6 +378,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON,
 		},
 	}
+	if err := inProcess(api, restCfg); err != nil {
+		return err
+	}
 	clients, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return fmt.Errorf("building admin client: %w", err)
@@ -445,6 +448,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				return fmt.Errorf("certificate of %s: %w", c.Name, err)
 			}
 			ccfg.TLSClientConfig.CertData, ccfg.TLSClientConfig.KeyData = certPEM, keyPEM
+			if err := inProcess(api, ccfg); err != nil {
+				return err
+			}
 		}
 		g.Go(c.Name, func(ctx context.Context) error { return run(ctx, ccfg, clog) })
 	}
@@ -832,3 +838,17 @@ func endpointIP(host string) string {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// inProcess makes the clients built from cfg reach api in-process, as the
+// holder of cfg's client certificate (see apiserver.InProcessTransport).
+// The TLS settings stay in cfg, unused by its transport, because
+// components read them: the agent trusts its CA for the API server's
+// calls to it, and the root CA publisher publishes it.
+func inProcess(api *apiserver.Server, cfg *rest.Config) error {
+	rt, err := api.InProcessTransport(cfg.TLSClientConfig.CertData)
+	if err != nil {
+		return fmt.Errorf("in-process client: %w", err)
+	}
+	cfg.WrapTransport = func(http.RoundTripper) http.RoundTripper { return rt }
+	return nil
+}
