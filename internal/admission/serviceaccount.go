@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -127,18 +129,46 @@ func (s *ServiceAccount) Validate(ctx context.Context, r *Request) error {
 
 // get returns the service account (read-only: it may come from the
 // cache) or upstream's "error looking up service account ns/name: …".
+// The default account of a namespace created a moment ago may not exist
+// yet (the service account controller creates it on the namespace's
+// event): as upstream, it is looked up again for about two seconds, so
+// that "kubectl apply" of a namespace and its pods in one file works.
 func (s *ServiceAccount) get(ctx context.Context, ns, name string) (*corev1.ServiceAccount, error) {
 	if s.lister != nil {
 		if sa, err := s.lister.ServiceAccounts(ns).Get(name); err == nil {
 			return sa, nil
 		}
 	}
-	sa, err := s.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("error looking up service account %s/%s: %w", ns, name, err)
+	attempts := 1
+	if name == DefaultServiceAccountName {
+		attempts = defaultAccountAttempts
 	}
-	return sa, nil
+	var err error
+	for i := range attempts {
+		if i > 0 {
+			select {
+			case <-time.After(defaultAccountRetry):
+			case <-ctx.Done():
+				return nil, fmt.Errorf("error looking up service account %s/%s: %w", ns, name, err)
+			}
+		}
+		var sa *corev1.ServiceAccount
+		sa, err = s.client.CoreV1().ServiceAccounts(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return sa, nil
+		}
+		if !apierrors.IsNotFound(err) {
+			break
+		}
+	}
+	return nil, fmt.Errorf("error looking up service account %s/%s: %w", ns, name, err)
 }
+
+// How long get waits for a namespace's default service account.
+const (
+	defaultAccountAttempts = 10
+	defaultAccountRetry    = 200 * time.Millisecond
+)
 
 // shouldAutomount: the pod's automountServiceAccountToken wins, then the
 // account's, else true.

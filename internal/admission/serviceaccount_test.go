@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -215,6 +216,37 @@ func TestServiceAccountFromInformer(t *testing.T) {
 	pod.Spec.ServiceAccountName = "fresh"
 	if err := NewChain(plugin).Admit(ctx, podCreate("ns", pod)); err != nil {
 		t.Fatalf("fresh account: %v", err)
+	}
+}
+
+// A namespace's default account is created by a controller a moment after
+// the namespace: a pod created right away waits for it instead of being
+// refused (kubectl apply of a namespace and its pods in one file).
+func TestServiceAccountWaitsForDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	client := newClient()
+	plugin := NewServiceAccount(nil, client)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, _ = client.CoreV1().ServiceAccounts("ns").Create(ctx, serviceAccount("default", nil), metav1.CreateOptions{})
+	}()
+	start := time.Now()
+	if err := NewChain(plugin).Admit(ctx, podCreate("ns", testPod("a"))); err != nil {
+		t.Fatalf("pod created while its default account appears: %v", err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Errorf("admitted after %v, before the account existed", waited)
+	}
+	// Other accounts are not waited for.
+	pod := testPod("b")
+	pod.Spec.ServiceAccountName = "robot"
+	start = time.Now()
+	if err := NewChain(plugin).Admit(ctx, podCreate("ns", pod)); err == nil {
+		t.Fatal("missing account robot admitted")
+	}
+	if waited := time.Since(start); waited > defaultAccountRetry {
+		t.Errorf("a missing named account was waited for (%v)", waited)
 	}
 }
 
