@@ -94,16 +94,32 @@ func (t *inProcessTransport) RoundTrip(req *http.Request) (*http.Response, error
 	// blocked on a full buffer must fail, as on a reset stream.
 	w.body.stopAbort = context.AfterFunc(req.Context(), func() { w.body.abort(req.Context().Err()) })
 	done := make(chan struct{})
+	var aborted error // set before done is closed
 	go func() {
 		defer close(done)
 		defer cancel()
 		defer closeBody(req)
 		defer w.finish()
+		defer func() {
+			// As net/http's server: a handler that panics (the filters
+			// re-panic http.ErrAbortHandler) resets the stream rather
+			// than taking the process down.
+			if p := recover(); p != nil {
+				if p != http.ErrAbortHandler {
+					t.s.log.Info("panic serving in-process request", "path", sreq.URL.Path, "panic", fmt.Sprint(p))
+				}
+				aborted = fmt.Errorf("apiserver: in-process request aborted: %v", p)
+				w.body.abort(aborted)
+			}
+		}()
 		t.s.handler.ServeHTTP(w, sreq)
 	}()
 	select {
 	case <-w.headerSent:
 	case <-done:
+		if aborted != nil {
+			return nil, aborted
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -225,6 +226,25 @@ func TestInProcessTransportResponses(t *testing.T) {
 		case <-ended:
 		case <-time.After(10 * time.Second):
 			t.Fatal("handler still blocked after the client's context ended")
+		}
+	})
+	t.Run("a handler that aborts resets the response", func(t *testing.T) {
+		s, rt := handlerServer(t, func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+		s.log = slog.New(slog.DiscardHandler)
+		if _, err := rt.RoundTrip(mustRequest(t)); err == nil {
+			t.Error("aborted before the header: no error")
+		}
+		s2, rt2 := handlerServer(t, func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = io.WriteString(w, "partial")
+			panic("boom")
+		})
+		s2.log = slog.New(slog.DiscardHandler)
+		resp, err := rt2.RoundTrip(mustRequest(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(resp.Body); err == nil {
+			t.Error("aborted after the header: body read without error")
 		}
 	})
 	t.Run("refused once the server shuts down", func(t *testing.T) {
