@@ -149,6 +149,11 @@ func (k *fakeKubelet) exec(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// kubectl 1.30's websocket client reads the connection before it has
+	// created its streams, and drops what arrives for a stream it does not
+	// have yet ("Unknown stream id 1, discarding message"); a real
+	// container's first output comes later than this fake's.
+	time.Sleep(50 * time.Millisecond)
 	status := metav1.Status{Status: metav1.StatusSuccess}
 	switch strings.Join(q["command"], " ") {
 	case "echo":
