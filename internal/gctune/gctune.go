@@ -6,12 +6,12 @@
 // the last collection. For a large heap that is the right trade of memory
 // for CPU; for the 20-odd MiB of an idle server it means another 20 MiB of
 // garbage resident between collections, a fifth of the process. So while
-// the live heap is small, the percent is scaled down with it (never below
-// minPercent, and leaving at least minHeadroom of room); from fullHeap of
-// live heap on it is the default 100. Under load the heap grows past
-// fullHeap and nothing changes; at idle, collections come a little more
-// often (an idle server allocates some 100 KiB a second) and the heap stays
-// close to what is live.
+// the live heap is small the percent is low: minPercent up to smallHeap
+// (leaving at least minHeadroom of room), then rising linearly to the
+// default 100 at fullHeap. Under load the heap grows past fullHeap and
+// nothing changes; at idle, collections come a little more often (an idle
+// server allocates some 100 KiB a second: a collection every ten seconds
+// or so, about 1% of a core) and the heap stays close to what is live.
 //
 // A GOGC set in the environment is the operator's choice: Start then does
 // nothing.
@@ -28,10 +28,13 @@ import (
 const (
 	// fullHeap is the live heap from which the default percent applies.
 	fullHeap = 64 << 20
+	// smallHeap is the live heap up to which minPercent applies; from
+	// there the percent rises linearly to the default at fullHeap.
+	smallHeap = 24 << 20
 	// minPercent is the lowest percent used.
-	minPercent = 25
+	minPercent = 10
 	// minHeadroom is the least room left for new allocations.
-	minHeadroom = 4 << 20
+	minHeadroom = 2 << 20
 	// defaultPercent is Go's default GOGC.
 	defaultPercent = 100
 )
@@ -41,7 +44,10 @@ func Percent(live uint64) int {
 	if live >= fullHeap {
 		return defaultPercent
 	}
-	p := int(live * defaultPercent / fullHeap)
+	p := minPercent
+	if live > smallHeap {
+		p = minPercent + int((live-smallHeap)*(defaultPercent-minPercent)/(fullHeap-smallHeap))
+	}
 	if live > 0 {
 		p = max(p, int((minHeadroom*defaultPercent+live-1)/live))
 	}

@@ -23,11 +23,12 @@ func TestPercent(t *testing.T) {
 		want int
 	}{
 		{"nothing measured yet", 0, minPercent},
-		{"tiny heap keeps minHeadroom of room", 8 << 20, 50},
-		{"idle server", 20 << 20, 31},
+		{"tiny heap keeps minHeadroom of room", 8 << 20, 25},
+		{"idle server", 20 << 20, minPercent},
+		{"at smallHeap the minimum", smallHeap, minPercent},
+		{"half way to fullHeap", (smallHeap + fullHeap) / 2, 55},
 		{"at fullHeap the default", fullHeap, 100},
 		{"large heap the default", 1 << 30, 100},
-		{"half of fullHeap", 32 << 20, 50},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,22 +46,22 @@ func TestStartTunesAfterCollection(t *testing.T) {
 	old := debug.SetGCPercent(100)
 	defer debug.SetGCPercent(old)
 
-	// A live heap of about 24 MiB: well under fullHeap, well over
-	// minHeadroom, so the percent is about 37.
-	live := make([]byte, 24<<20)
+	// A live heap of about 44 MiB: half way from smallHeap to fullHeap,
+	// so the percent is about 55.
+	live := make([]byte, 44<<20)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	Start(ctx)
 	// The finalizer runs on its own goroutine soon after a collection.
 	deadline := time.Now().Add(10 * time.Second)
 	got := percentNow()
-	for (got < 30 || got > 45) && time.Now().Before(deadline) {
+	for (got < 50 || got > 62) && time.Now().Before(deadline) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 		got = percentNow()
 	}
-	if got < 30 || got > 45 {
-		t.Fatalf("GC percent = %d after collections with 24 MiB live, want about 37", got)
+	if got < 50 || got > 62 {
+		t.Fatalf("GC percent = %d after collections with 44 MiB live, want about 55", got)
 	}
 	runtime.KeepAlive(live)
 }
