@@ -12,7 +12,8 @@
 //     through --etcd-servers, so that the raw etcd put rate can be measured
 //     against the very same etcd: pod creates/s at 1, 8 and 64 clients
 //     (client-go, no client-side rate limit) beside clientv3 Puts of a
-//     pod's stored size at the same concurrency, and the server process's
+//     pod's stored size at the same concurrency (over gRPC on loopback, as
+//     the server reaches that member), and the server process's
 //     CPU time per create (/proc/<pid>/stat; the process is found by its
 //     --data-dir); LIST of 10,000 pods from
 //     the watch cache (resourceVersion=0) and as a consistent read; 1,000
