@@ -1,14 +1,20 @@
 package admission
 
 import (
+	"context"
+	"fmt"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 )
 
 // What the admission webhooks and the admission policies share: matching
@@ -169,4 +175,44 @@ func objectLabelsMatch(obj runtime.Object, sel labels.Selector) bool {
 		return false
 	}
 	return sel.Matches(labels.Set(acc.GetLabels()))
+}
+
+// WrittenNamespaceLabels returns, for a create or update of a Namespace
+// itself, the new object's labels (ok true): what a namespaceSelector sees
+// for such a request instead of the stored namespace's.
+func WrittenNamespaceLabels(r *Request) (lbls map[string]string, ok bool, err *apierrors.StatusError) {
+	if !IsNamespace(r) || r.Subresource != "" || (r.Operation != Create && r.Operation != Update) || r.Object == nil {
+		return nil, false, nil
+	}
+	acc, aerr := meta.Accessor(r.Object)
+	if aerr != nil {
+		return nil, true, apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", aerr))
+	}
+	return acc.GetLabels(), true, nil
+}
+
+// LookupNamespace reads the namespace name from lister (may be nil) and,
+// when the cache does not have it, through client (may be nil). A
+// namespace that does not exist is upstream's 404; any other failure a
+// 500 naming it.
+func LookupNamespace(ctx context.Context, lister corelisters.NamespaceLister, client kubernetes.Interface, name string) (*corev1.Namespace, *apierrors.StatusError) {
+	var err error = apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, name)
+	if lister != nil {
+		ns, gerr := lister.Get(name)
+		if gerr == nil {
+			return ns, nil
+		}
+		err = gerr
+	}
+	if apierrors.IsNotFound(err) && client != nil {
+		ns, gerr := client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if gerr == nil {
+			return ns, nil
+		}
+		err = gerr
+	}
+	if se, ok := err.(apierrors.APIStatus); ok && apierrors.IsNotFound(err) {
+		return nil, &apierrors.StatusError{ErrStatus: se.Status()}
+	}
+	return nil, apierrors.NewInternalError(fmt.Errorf("reading namespace %q: %w", name, err))
 }

@@ -325,7 +325,7 @@ func TestStorageCodecPrunesByVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codec := storageCodec{Codec: unstructured.UnstructuredJSONScheme, schema: crs[0].validator, versions: versionSchemas(crd, crs)}
+	codec := newStorageCodec(crd, crs)
 	tests := []struct {
 		apiVersion string
 		want       map[string]any

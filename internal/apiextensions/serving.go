@@ -292,7 +292,7 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 			Client:      s.cfg.Client,
 			Prefix:      prefix,
 			Resource:    crs[0].res.GroupResource(),
-			Codec:       storageCodec{Codec: unstructured.UnstructuredJSONScheme, schema: crs[0].validator, versions: versionSchemas(crd, crs)},
+			Codec:       newStorageCodec(crd, crs),
 			NewFunc:     func() runtime.Object { return &unstructured.Unstructured{} },
 			NewListFunc: func() runtime.Object { return &unstructured.UnstructuredList{} },
 			Attrs:       attrs,
@@ -347,9 +347,16 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 // one of a version the CRD no longer has, with the storage version's.
 type storageCodec struct {
 	runtime.Codec
+	// schema is the storage version's, crs[0]'s of newStorageCodec.
 	schema *crdschema.Validator
 	// versions are the schemas of the CRD's versions by apiVersion.
 	versions map[string]*crdschema.Validator
+}
+
+// newStorageCodec is the codec of crd's objects in etcd; crs are its
+// served versions, the storage version first.
+func newStorageCodec(crd *apiextensionsv1.CustomResourceDefinition, crs []customResource) storageCodec {
+	return storageCodec{Codec: unstructured.UnstructuredJSONScheme, schema: crs[0].validator, versions: versionSchemas(crd, crs)}
 }
 
 func (c storageCodec) Decode(data []byte, defaults *schema.GroupVersionKind, into runtime.Object) (runtime.Object, *schema.GroupVersionKind, error) {

@@ -5,9 +5,9 @@
 // Inputs: a data directory and listen URLs (embedded), or endpoints and TLS
 // settings (external). Outputs: a ready *clientv3.Client (for the embedded
 // member, one that calls its handlers in-process rather than over gRPC). The
-// embedded member listens on loopback only (for other clients), has auto-compaction off (storage.RunCompactor
-// compacts) and forwards etcd's own warnings (at Debug) and errors (at
-// Info) to the injected *slog.Logger.
+// embedded member listens on loopback only (for other clients), has
+// auto-compaction off (storage.RunCompactor compacts) and forwards etcd's
+// own warnings (at Debug) and errors (at Info) to the injected *slog.Logger.
 //
 // It never reads or writes keys itself; what lives under which key is the
 // storage package's business.

@@ -48,9 +48,7 @@
 // FlowSchema (its condition) and one key for the ensurer, which requeues
 // itself after each pass; conflicts are retried.
 //
-// Known differences from upstream: list output of kubectl get flowschemas
-// is in storage (name) order, not matching-precedence order; status writes
-// are updates with a resourceVersion, not server-side apply patches; and
-// nothing rate-limits a fight over the Dangling condition with another
-// writer.
+// Known differences from upstream: status writes are updates with a
+// resourceVersion, not server-side apply patches; and nothing rate-limits
+// a fight over the Dangling condition with another writer.
 package flowcontrol

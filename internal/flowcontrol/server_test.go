@@ -3,7 +3,6 @@ package flowcontrol_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -18,24 +17,17 @@ import (
 	"github.com/skiff-dev/skiff/internal/testserver"
 )
 
-// TestAgainstAPIServer runs Run against a real API server: the bootstrap
-// objects must be accepted by the registry's validation, the flow schemas
-// get their Dangling condition through the status subresource, and the
-// API behaves as the conformance test "API priority and fairness should
-// support FlowSchema API operations" expects.
+// TestAgainstAPIServer checks the controller every server runs
+// (server.Run starts flowcontrol.Run) against that real API server: the
+// bootstrap objects must be accepted by the registry's validation, the
+// flow schemas get their Dangling condition through the status
+// subresource, and the API behaves as the conformance test "API priority
+// and fairness should support FlowSchema API operations" expects.
 func TestAgainstAPIServer(t *testing.T) {
 	t.Parallel()
 	cfg := testserver.Start(t, testserver.Options{})
 	client := kubernetes.NewForConfigOrDie(cfg)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- flowcontrol.Run(ctx, client, slog.New(slog.DiscardHandler)) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	ctx := context.Background()
 	fss := client.FlowcontrolV1().FlowSchemas()
 	pls := client.FlowcontrolV1().PriorityLevelConfigurations()
 

@@ -73,9 +73,7 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 		Client:     client,
 		Logger:     log.With("component", "admission-webhooks"),
 	}
-	if s.conversion != nil {
-		s.conversion.SetListers(hooks.Services, hooks.Slices)
-	}
+	s.conversion.SetListers(hooks.Services, hooks.Slices)
 	policies := f.Admissionregistration().V1().ValidatingAdmissionPolicies()
 	pols := policy.Config{
 		Policies:   policies.Lister(),

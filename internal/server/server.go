@@ -430,11 +430,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// levels, kept as upstream's API server keeps them (skiff does not
 	// queue requests by them).
 	g.Go("flowcontrol configuration", func(ctx context.Context) error {
-		return flowcontrol.Run(ctx, clients, log.With("component", "flowcontrol-configuration"))
+		return flowcontrol.Run(ctx, clients, log) // it names its own component
 	})
-	if sec.policyStatus != nil {
-		g.Go("admission policy status", sec.policyStatus)
-	}
+	g.Go("admission policy status", sec.policyStatus)
 	g.Go("compactor", func(ctx context.Context) error {
 		return storage.RunCompactor(ctx, client, compactInterval, log.With("component", "compactor"))
 	})

@@ -36,12 +36,7 @@ const (
 	// runtimeCostBudget is what the validations (with the variables they
 	// evaluate and the messageExpressions) of one policy may spend on one
 	// binding and param; the auditAnnotations get a budget of their own.
-	runtimeCostBudget = 10_000_000
-	// matchConditionsCostBudget is what one policy's matchConditions may
-	// spend.
-	matchConditionsCostBudget = 2_500_000
-	// maxMessageLen bounds an evaluated messageExpression.
-	maxMessageLen = 5 * 1024
+	runtimeCostBudget = skiffcel.RuntimeCostBudget
 	// maxAuditAnnotationValueLen bounds an audit annotation's value.
 	maxAuditAnnotationValueLen = 10 * 1024
 )

@@ -22,6 +22,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/skiff-dev/skiff/internal/admission"
+	skiffcel "github.com/skiff-dev/skiff/internal/apiextensions/cel"
 )
 
 // requestState is what one request's evaluation reads, each part built
@@ -435,7 +436,7 @@ func (s *requestState) evaluate(ctx context.Context, c *compiledPolicy, params r
 			if stop {
 				if !c.failOpen {
 					decisions = append(decisions, decision{deny: true, index: i,
-						message: "failed messageExpression: validation failed due to running out of cost budget, no further validation rules will be run"})
+						message: "failed messageExpression: " + errOutOfBudget})
 				}
 				continue
 			}
@@ -484,7 +485,7 @@ func (s *requestState) evaluate(ctx context.Context, c *compiledPolicy, params r
 
 // errOutOfBudget is upstream's error when a policy's expressions spend
 // more than their budget.
-const errOutOfBudget = "validation failed due to running out of cost budget, no further validation rules will be run"
+const errOutOfBudget = skiffcel.ErrOutOfBudget
 
 // evalExpression evaluates e and charges its cost (and that of the
 // variables it read) to budget. err is upstream's text: "compilation
@@ -530,7 +531,7 @@ func evalMessage(ctx context.Context, e *expression, act *activation, budget *in
 		return "", false
 	}
 	msg := strings.TrimSpace(string(str))
-	if len(msg) > maxMessageLen || strings.ContainsAny(msg, "\n") {
+	if len(msg) > skiffcel.MaxMessageLen || strings.ContainsAny(msg, "\n") {
 		return "", false
 	}
 	return msg, false
@@ -541,7 +542,7 @@ func evalMessage(ctx context.Context, e *expression, act *activation, budget *in
 // (whatever errors others had); else err aggregates the errors, nil when
 // all are true.
 func evalConditions(ctx context.Context, conds []namedExpression, act *activation) (bool, error) {
-	budget := int64(matchConditionsCostBudget)
+	budget := int64(skiffcel.MatchConditionsCostBudget)
 	var errs []error
 	for _, c := range conds {
 		val, err, outOfBudget := evalExpression(ctx, c.expr, act, &budget)

@@ -2,13 +2,11 @@ package policy
 
 import (
 	"context"
-	"fmt"
+	"slices"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
@@ -76,10 +74,8 @@ func matchNamedRules(rules []admissionregistrationv1.NamedRuleWithOperations, r 
 		if len(rule.ResourceNames) == 0 {
 			return true
 		}
-		for _, n := range rule.ResourceNames {
-			if n == r.Name {
-				return true
-			}
+		if slices.Contains(rule.ResourceNames, r.Name) {
+			return true
 		}
 	}
 	return false
@@ -110,12 +106,11 @@ func (s *requestState) matchNamespace(ctx context.Context, m *matchSpec) (bool, 
 // namespace's.
 func (s *requestState) namespaceLabels(ctx context.Context) (map[string]string, error) {
 	r := s.r
-	if admission.IsNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
-		acc, err := meta.Accessor(r.Object)
+	if lbls, ok, err := admission.WrittenNamespaceLabels(r); ok {
 		if err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", err))
+			return nil, err
 		}
-		return acc.GetLabels(), nil
+		return lbls, nil
 	}
 	name := r.Namespace
 	if admission.IsNamespace(r) && name == "" {
@@ -128,38 +123,20 @@ func (s *requestState) namespaceLabels(ctx context.Context) (map[string]string, 
 	return ns.Labels, nil
 }
 
-// getNamespace reads a namespace from the cache, else through the client
-// (at most once per request and name); a namespace that does not exist is
-// upstream's 404.
+// getNamespace reads a namespace (admission.LookupNamespace) at most once
+// per request and name.
 func (s *requestState) getNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
 	if s.nsRead && s.nsName == name {
 		return s.ns, s.nsErr
 	}
 	s.nsRead, s.nsName = true, name
-	s.ns, s.nsErr = s.lookupNamespace(ctx, name)
+	s.ns, s.nsErr = nil, nil
+	if ns, err := admission.LookupNamespace(ctx, s.p.cfg.Namespaces, s.p.cfg.Client, name); err != nil {
+		s.nsErr = err
+	} else {
+		s.ns = ns
+	}
 	return s.ns, s.nsErr
-}
-
-func (s *requestState) lookupNamespace(ctx context.Context, name string) (*corev1.Namespace, error) {
-	var err error = apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, name)
-	if s.p.cfg.Namespaces != nil {
-		ns, gerr := s.p.cfg.Namespaces.Get(name)
-		if gerr == nil {
-			return ns, nil
-		}
-		err = gerr
-	}
-	if apierrors.IsNotFound(err) && s.p.cfg.Client != nil {
-		ns, gerr := s.p.cfg.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
-		if gerr == nil {
-			return ns, nil
-		}
-		err = gerr
-	}
-	if se, ok := err.(apierrors.APIStatus); ok && apierrors.IsNotFound(err) {
-		return nil, &apierrors.StatusError{ErrStatus: se.Status()}
-	}
-	return nil, apierrors.NewInternalError(fmt.Errorf("reading namespace %q: %w", name, err))
 }
 
 // matchObject applies m's objectSelector to the new or the old object.

@@ -51,6 +51,7 @@ type plugin struct {
 var (
 	_ admission.Validator       = (*plugin)(nil)
 	_ admission.DeleteValidator = (*plugin)(nil)
+	_ admission.ConnectAdmitter = (*plugin)(nil)
 )
 
 // New returns the ValidatingAdmissionPolicy plugin: a Validator and a
@@ -70,7 +71,7 @@ func New(cfg Config) admission.Validator {
 
 func (p *plugin) Name() string { return PluginName }
 
-// Validate admits a create, update or connect.
+// Validate admits a create or update (connects go through AdmitConnect).
 func (p *plugin) Validate(ctx context.Context, r *admission.Request) error { return p.dispatch(ctx, r) }
 
 // ValidateDelete admits a delete: object is null and oldObject the

@@ -2,15 +2,11 @@ package webhook
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 
@@ -23,8 +19,6 @@ import (
 func exempt(r *admission.Request) bool {
 	return r.Resource.Group == admissionregistrationv1.GroupName
 }
-
-var schemaNamespaces = schema.GroupResource{Resource: "namespaces"}
 
 // matcher decides which hooks one request calls. It reads the request's
 // namespace labels at most once and builds the variables of matchConditions
@@ -136,41 +130,17 @@ func (m *matcher) namespaceLabels(ctx context.Context, ns string) (map[string]st
 		return m.nsLabels, m.nsErr
 	}
 	m.nsRead = true
-	r := m.r
-	if admission.IsNamespace(r) && r.Subresource == "" && (r.Operation == admission.Create || r.Operation == admission.Update) && r.Object != nil {
-		acc, err := meta.Accessor(r.Object)
-		if err != nil {
-			m.nsErr = apierrors.NewInternalError(fmt.Errorf("reading the namespace's labels: %w", err))
-			return nil, m.nsErr
-		}
-		m.nsLabels = acc.GetLabels()
-		return m.nsLabels, nil
+	if lbls, ok, err := admission.WrittenNamespaceLabels(m.r); ok {
+		m.nsLabels, m.nsErr = lbls, err
+		return m.nsLabels, m.nsErr
 	}
-	var err error
-	if m.namespaces == nil {
-		err = apierrors.NewNotFound(schemaNamespaces, ns)
-	} else {
-		nsObj, gerr := m.namespaces.Get(ns)
-		err = gerr
-		if gerr == nil {
-			m.nsLabels = nsObj.Labels
-			return m.nsLabels, nil
-		}
+	nsObj, err := admission.LookupNamespace(ctx, m.namespaces, m.client, ns)
+	if err != nil {
+		m.nsErr = err
+		return nil, err
 	}
-	if apierrors.IsNotFound(err) && m.client != nil {
-		nsObj, gerr := m.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		err = gerr
-		if gerr == nil {
-			m.nsLabels = nsObj.Labels
-			return m.nsLabels, nil
-		}
-	}
-	if se, ok := err.(apierrors.APIStatus); ok && apierrors.IsNotFound(err) {
-		m.nsErr = &apierrors.StatusError{ErrStatus: se.Status()}
-	} else {
-		m.nsErr = apierrors.NewInternalError(fmt.Errorf("reading namespace %q: %w", ns, err))
-	}
-	return nil, m.nsErr
+	m.nsLabels = nsObj.Labels
+	return m.nsLabels, nil
 }
 
 // matchObject applies h's objectSelector to the new or the old object.

@@ -31,15 +31,10 @@ const (
 	authorizerVar      = "authorizer"
 )
 
-// matchConditionsCostBudget is the cost all matchConditions of one
-// webhook may spend on one request, upstream's
-// RuntimeCELCostBudgetMatchConditions. Each evaluation is also bounded by
-// skiffcel.PerCallLimit.
-const matchConditionsCostBudget = 2_500_000
-
 // errOutOfBudget is upstream's error when a webhook's conditions spend
-// more than matchConditionsCostBudget.
-var errOutOfBudget = errors.New("validation failed due to running out of cost budget, no further validation rules will be run")
+// more than skiffcel.MatchConditionsCostBudget on one request (each
+// evaluation is also bounded by skiffcel.PerCallLimit).
+var errOutOfBudget = errors.New(skiffcel.ErrOutOfBudget)
 
 // conditionEnv is the environment of every matchCondition: the CEL of CRD
 // rules (standard CEL, its extensions, the Kubernetes library, the
@@ -142,10 +137,10 @@ func compileCondition(env *cel.Env, envErr error, mc admissionregistrationv1.Mat
 // as upstream's matcher does: matched is false, with the name of the first
 // false condition, when any is false (whatever errors others had); else
 // err aggregates the conditions' errors, nil when all are true. Spending
-// more than matchConditionsCostBudget is an error whatever the results.
+// more than skiffcel.MatchConditionsCostBudget is an error whatever the results.
 // vars must hold every variable the conditions use.
 func evalConditions(ctx context.Context, conds []*matchCondition, vars *conditionVars) (matched bool, failed string, err error) {
-	budget := uint64(matchConditionsCostBudget)
+	budget := uint64(skiffcel.MatchConditionsCostBudget)
 	var errs []error
 	for _, c := range conds {
 		if c.err != nil {

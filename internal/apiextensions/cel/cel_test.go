@@ -537,7 +537,7 @@ properties:
 		list[i] = inner
 	}
 	errs := v.Validate(map[string]any{"list": list}, nil)
-	if len(errs) != 1 || !strings.Contains(errs[0].Detail, errOutOfBudget) {
+	if len(errs) != 1 || !strings.Contains(errs[0].Detail, ErrOutOfBudget) {
 		t.Fatalf("errors: %v", errs)
 	}
 }

@@ -21,9 +21,13 @@ const (
 	// RuntimeCostBudget is the cost budget of all rules of one custom
 	// resource, upstream's celconfig.RuntimeCELCostBudget.
 	RuntimeCostBudget = 10_000_000
-	// maxMessageLen bounds an evaluated messageExpression, upstream's
+	// MatchConditionsCostBudget is the cost budget of all matchConditions
+	// of one admission webhook or policy, upstream's
+	// RuntimeCELCostBudgetMatchConditions.
+	MatchConditionsCostBudget = 2_500_000
+	// MaxMessageLen bounds an evaluated messageExpression, upstream's
 	// MaxEvaluatedMessageExpressionSizeBytes.
-	maxMessageLen = 5 * 1024
+	MaxMessageLen = 5 * 1024
 	// checkFrequency is how many comprehension steps pass between checks
 	// of the cost limit.
 	checkFrequency = 100
@@ -222,7 +226,7 @@ func (c *compiler) compileRule(fldPath *field.Path, r apiextensionsv1.Validation
 	cr := &rule{
 		src:         r,
 		prog:        prog,
-		usesOldSelf: usesIdent(ast, oldSelfVar),
+		usesOldSelf: RefersTo(ast, oldSelfVar),
 		optional:    r.OptionalOldSelf != nil && *r.OptionalOldSelf,
 	}
 	switch {
@@ -321,16 +325,4 @@ func qualifiedName(e celast.Expr) string {
 		}
 	}
 	return ""
-}
-
-// usesIdent reports whether the checked expression refers to the variable
-// name.
-func usesIdent(ast *cel.Ast, name string) bool {
-	found := false
-	celast.PreOrderVisit(ast.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if e.Kind() == celast.IdentKind && e.AsIdent() == name {
-			found = true
-		}
-	}))
-	return found
 }

@@ -14,9 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
-// errOutOfBudget is upstream's message when the rules of one object exceed
+// ErrOutOfBudget is upstream's message when the rules of one object exceed
 // RuntimeCostBudget.
-const errOutOfBudget = "validation failed due to running out of cost budget, no further validation rules will be run"
+const ErrOutOfBudget = "validation failed due to running out of cost budget, no further validation rules will be run"
 
 // Validate evaluates the rules against obj, a decoded custom resource
 // (after pruning, defaulting and schema validation), and, for transition
@@ -244,7 +244,7 @@ func (e *evaluation) evalRules(n *node, path *field.Path, val, old any, hasOld b
 			}
 		}
 		if e.budget <= 0 {
-			e.errs = append(e.errs, field.Invalid(path, n.typ, errOutOfBudget))
+			e.errs = append(e.errs, field.Invalid(path, n.typ, ErrOutOfBudget))
 			e.stop = true
 			return
 		}
@@ -254,7 +254,7 @@ func (e *evaluation) evalRules(n *node, path *field.Path, val, old any, hasOld b
 		}
 		out, det, err := r.prog.Eval(a)
 		if !e.charge(det) {
-			e.errs = append(e.errs, field.Invalid(path, n.typ, errOutOfBudget))
+			e.errs = append(e.errs, field.Invalid(path, n.typ, ErrOutOfBudget))
 			e.stop = true
 			return
 		}
@@ -345,7 +345,7 @@ func (e *evaluation) evalMessage(r *rule, act *activation) (string, bool) {
 		return "", false
 	}
 	s = strings.TrimSpace(s)
-	if len(s) > maxMessageLen || strings.Contains(s, "\n") {
+	if len(s) > MaxMessageLen || strings.Contains(s, "\n") {
 		return "", false
 	}
 	return s, false

@@ -831,7 +831,7 @@ func validateMatchResources(m *admissionregistrationv1.MatchResources, fldPath *
 			allErrs = append(allErrs, field.Required(fldPath.Child(sel.name), ""))
 			continue
 		}
-		allErrs = append(allErrs, metav1validation.ValidateLabelSelector(sel.sel, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child(sel.name))...)
+		allErrs = append(allErrs, validateLabelSelector(sel.sel, fldPath.Child(sel.name))...)
 	}
 	for i := range m.ResourceRules {
 		allErrs = append(allErrs, validateNamedRuleWithOperations(&m.ResourceRules[i], fldPath.Child("resourceRules").Index(i))...)
@@ -860,9 +860,9 @@ func validateNamedRuleWithOperations(r *admissionregistrationv1.NamedRuleWithOpe
 	return append(allErrs, validateRuleWithOperations(&r.RuleWithOperations, fldPath)...)
 }
 
-// validatePolicyVariables: each a CEL identifier with an expression, and
-// (unlike upstream 1.33, which lets the last one win) names unique, since
-// they are a map list keyed by name.
+// validatePolicyVariables: each a CEL identifier with an expression. As
+// upstream, a repeated name is not refused (a later variable shadows an
+// earlier one).
 func validatePolicyVariables(vars []admissionregistrationv1.Variable, fldPath *field.Path) field.ErrorList {
 	var allErrs field.ErrorList
 	// Upstream does not refuse a repeated name (a later variable shadows
@@ -988,7 +988,7 @@ func validateParamRef(pr *admissionregistrationv1.ParamRef, fldPath *field.Path)
 		}
 	}
 	if pr.Selector != nil {
-		allErrs = append(allErrs, metav1validation.ValidateLabelSelector(pr.Selector, metav1validation.LabelSelectorValidationOptions{}, fldPath.Child("selector"))...)
+		allErrs = append(allErrs, validateLabelSelector(pr.Selector, fldPath.Child("selector"))...)
 		if pr.Name != "" {
 			allErrs = append(allErrs, field.Forbidden(fldPath.Child("selector"), exclusive))
 		}

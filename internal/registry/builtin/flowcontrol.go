@@ -143,7 +143,7 @@ func validateFlowSchemaSpec(name string, spec *flowcontrolv1.FlowSchemaSpec, fld
 	}
 	plPath := fldPath.Child("priorityLevelConfiguration", "name")
 	if plName := spec.PriorityLevelConfiguration.Name; plName != "" {
-		for _, msg := range apivalidation.NameIsDNSSubdomain(plName, false) {
+		for _, msg := range registry.NameIsDNSSubdomain(plName, false) {
 			allErrs = append(allErrs, field.Invalid(plPath, plName, msg))
 		}
 	} else {

@@ -130,13 +130,15 @@ func PodRequests(pod *v1.Pod) (req, nonZero Resource) {
 		for i := range pod.Spec.Containers {
 			rl := pod.Spec.Containers[i].Resources.Requests
 			req.Add(rl)
-			nonZero.MilliCPU += DefaultMilliCPURequest
 			if q, ok := rl[v1.ResourceCPU]; ok {
-				nonZero.MilliCPU += q.MilliValue() - DefaultMilliCPURequest
+				nonZero.MilliCPU += q.MilliValue()
+			} else {
+				nonZero.MilliCPU += DefaultMilliCPURequest
 			}
-			nonZero.Memory += DefaultMemoryRequest
 			if q, ok := rl[v1.ResourceMemory]; ok {
-				nonZero.Memory += q.Value() - DefaultMemoryRequest
+				nonZero.Memory += q.Value()
+			} else {
+				nonZero.Memory += DefaultMemoryRequest
 			}
 		}
 		if oh := pod.Spec.Overhead; oh != nil {
