@@ -232,12 +232,10 @@ func compilePolicy(p *admissionregistrationv1.ValidatingAdmissionPolicy) *compil
 	}
 	if pk := spec.ParamKind; pk != nil {
 		c.paramKind = pk
-		gv, err := schema.ParseGroupVersion(pk.APIVersion)
-		if err != nil {
-			c.skip = true
-		} else {
-			gvk := gv.WithKind(pk.Kind)
+		if gvk, ok := policyParamGVK(p); ok {
 			c.paramGVK = &gvk
+		} else {
+			c.skip = true
 		}
 	}
 	withParams := spec.ParamKind != nil
@@ -311,8 +309,10 @@ func newMatchSpec(m *admissionregistrationv1.MatchResources) (*matchSpec, error)
 // .messageExpression, spec.auditAnnotations[i].valueExpression.
 // Empty expressions are skipped: requiring them is the caller's check.
 // An expression that uses authorizer is reported: skiff does not declare
-// it. Safe for concurrent use; p is not changed.
-func ValidatePolicyExpressions(p *admissionregistrationv1.ValidatingAdmissionPolicy) field.ErrorList {
+// it. With ignoreMatchConditions the matchConditions are not reported (an
+// update that leaves them as stored). Safe for concurrent use; p is not
+// changed.
+func ValidatePolicyExpressions(p *admissionregistrationv1.ValidatingAdmissionPolicy, ignoreMatchConditions bool) field.ErrorList {
 	var errs field.ErrorList
 	spec := field.NewPath("spec")
 	c := compilePolicy(p)
@@ -326,8 +326,10 @@ func ValidatePolicyExpressions(p *admissionregistrationv1.ValidatingAdmissionPol
 		}
 		errs = append(errs, field.Invalid(path, src, e.err.Error()))
 	}
-	for i, mc := range p.Spec.MatchConditions {
-		report(spec.Child("matchConditions").Index(i).Child("expression"), mc.Expression, c.conditions[i].expr)
+	if !ignoreMatchConditions {
+		for i, mc := range p.Spec.MatchConditions {
+			report(spec.Child("matchConditions").Index(i).Child("expression"), mc.Expression, c.conditions[i].expr)
+		}
 	}
 	for i, v := range p.Spec.Variables {
 		report(spec.Child("variables").Index(i).Child("expression"), v.Expression, c.variables[i].expr)

@@ -81,7 +81,7 @@ func TestValidatePolicyExpressions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := ValidatePolicyExpressions(tc.policy)
+			got := ValidatePolicyExpressions(tc.policy, false)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}

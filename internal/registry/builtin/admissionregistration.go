@@ -154,15 +154,7 @@ func defaultWebhookCommon(failure **admissionregistrationv1.FailurePolicyType, m
 	if *failure == nil {
 		*failure = ptr.To(admissionregistrationv1.Fail)
 	}
-	if *match == nil {
-		*match = ptr.To(admissionregistrationv1.Equivalent)
-	}
-	if *nsSel == nil {
-		*nsSel = &metav1.LabelSelector{}
-	}
-	if *objSel == nil {
-		*objSel = &metav1.LabelSelector{}
-	}
+	defaultMatchPolicyAndSelectors(match, nsSel, objSel)
 	if *timeout == nil {
 		*timeout = ptr.To[int32](10)
 	}
@@ -173,6 +165,21 @@ func defaultWebhookCommon(failure **admissionregistrationv1.FailurePolicyType, m
 	}
 	if cc.Service != nil && cc.Service.Port == nil {
 		cc.Service.Port = ptr.To[int32](443)
+	}
+}
+
+// defaultMatchPolicyAndSelectors: matchPolicy Equivalent and empty
+// (match-all) namespace and object selectors, for webhooks and for
+// policies' matchConstraints and bindings' matchResources alike.
+func defaultMatchPolicyAndSelectors(match **admissionregistrationv1.MatchPolicyType, nsSel, objSel **metav1.LabelSelector) {
+	if *match == nil {
+		*match = ptr.To(admissionregistrationv1.Equivalent)
+	}
+	if *nsSel == nil {
+		*nsSel = &metav1.LabelSelector{}
+	}
+	if *objSel == nil {
+		*objSel = &metav1.LabelSelector{}
 	}
 }
 
@@ -642,15 +649,7 @@ func defaultMatchResources(m *admissionregistrationv1.MatchResources) {
 	if m == nil {
 		return
 	}
-	if m.MatchPolicy == nil {
-		m.MatchPolicy = ptr.To(admissionregistrationv1.Equivalent)
-	}
-	if m.NamespaceSelector == nil {
-		m.NamespaceSelector = &metav1.LabelSelector{}
-	}
-	if m.ObjectSelector == nil {
-		m.ObjectSelector = &metav1.LabelSelector{}
-	}
+	defaultMatchPolicyAndSelectors(&m.MatchPolicy, &m.NamespaceSelector, &m.ObjectSelector)
 	for _, rules := range [][]admissionregistrationv1.NamedRuleWithOperations{m.ResourceRules, m.ExcludeResourceRules} {
 		for i := range rules {
 			if rules[i].Scope == nil {
@@ -755,13 +754,7 @@ func validateValidatingAdmissionPolicy(p *admissionregistrationv1.ValidatingAdmi
 	}
 	// The expressions must compile in the policy's environment, as
 	// upstream checks on write (stored matchConditions excepted, as above).
-	for _, e := range policy.ValidatePolicyExpressions(p) {
-		if opts.ignoreMatchConditions && strings.HasPrefix(e.Field, "spec.matchConditions") {
-			continue
-		}
-		allErrs = append(allErrs, e)
-	}
-	return allErrs
+	return append(allErrs, policy.ValidatePolicyExpressions(p, opts.ignoreMatchConditions)...)
 }
 
 // validateParamKind: apiVersion is "version" or "group/version" (a DNS-1123
