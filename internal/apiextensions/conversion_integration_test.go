@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -71,6 +73,7 @@ func widgetCRD(webhookURL string, caBundle []byte) *apiextensionsv1.CustomResour
 					"spec": {Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{field: {Type: "string"}}},
 				},
 			}},
+			SelectableFields: []apiextensionsv1.SelectableField{{JSONPath: ".spec." + field}},
 		}
 	}
 	return &apiextensionsv1.CustomResourceDefinition{
@@ -91,6 +94,14 @@ func widgetCRD(webhookURL string, caBundle []byte) *apiextensionsv1.CustomResour
 			},
 		},
 	}
+}
+
+func widget(gvr schema.GroupVersionResource, name, field, value string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": gvr.GroupVersion().String(), "kind": "Widget",
+		"metadata": map[string]any{"name": name},
+		"spec":     map[string]any{field: value},
+	}}
 }
 
 // TestConversionWebhook: a CRD whose versions differ in a field name is
@@ -114,13 +125,6 @@ func TestConversionWebhook(t *testing.T) {
 	}
 	defer w.Stop()
 
-	widget := func(gvr schema.GroupVersionResource, name, field, value string) *unstructured.Unstructured {
-		return &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": gvr.GroupVersion().String(), "kind": "Widget",
-			"metadata": map[string]any{"name": name},
-			"spec":     map[string]any{field: value},
-		}}
-	}
 	created, err := v2.Create(ctx, widget(widgetsV2, "big", "dimension", "L"), metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("create through v2: %v", err)
@@ -180,5 +184,100 @@ func TestConversionWebhook(t *testing.T) {
 	}
 	if seen["big"] != "L" || seen["small"] != "S" {
 		t.Errorf("watched through v2: %v", seen)
+	}
+}
+
+// TestConversionWebhookFieldSelectors: a version's selectable fields are
+// matched on objects converted to that version (v2's spec.dimension is
+// stored as v1's spec.size), in lists and watches, and a change that moves
+// an object out of or into a watch's selection is a DELETED or ADDED event.
+func TestConversionWebhookFieldSelectors(t *testing.T) {
+	hook := widgetConverter(t)
+	defer hook.Close()
+	caBundle := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: hook.Certificate().Raw})
+
+	cfg := testserver.Start(t, testserver.Options{})
+	ctx := context.Background()
+	establish(ctx, t, cfg, widgetCRD(hook.URL, caBundle))
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	v1, v2 := dyn.Resource(widgetsV1).Namespace("default"), dyn.Resource(widgetsV2).Namespace("default")
+
+	w, err := v2.Watch(ctx, metav1.ListOptions{FieldSelector: "spec.dimension=L"})
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	defer w.Stop()
+	for _, o := range []struct{ name, value string }{{"big", "L"}, {"small", "S"}, {"large", "L"}} {
+		if _, err := v2.Create(ctx, widget(widgetsV2, o.name, "dimension", o.value), metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create %s: %v", o.name, err)
+		}
+	}
+	names := func(res dynamic.ResourceInterface, opts metav1.ListOptions) []string {
+		t.Helper()
+		list, err := res.List(ctx, opts)
+		if err != nil {
+			t.Fatalf("list %s: %v", opts.FieldSelector, err)
+		}
+		var out []string
+		for _, it := range list.Items {
+			out = append(out, it.GetName())
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		res  dynamic.ResourceInterface
+		opts metav1.ListOptions
+		want string
+	}{
+		{v2, metav1.ListOptions{FieldSelector: "spec.dimension=L"}, "[big large]"},
+		{v2, metav1.ListOptions{FieldSelector: "spec.dimension=L", ResourceVersion: "0"}, "[big large]"},
+		{v2, metav1.ListOptions{FieldSelector: "spec.dimension!=L,metadata.name!=big"}, "[small]"},
+		{v2, metav1.ListOptions{FieldSelector: "spec.dimension=L", Limit: 1}, "[big]"},
+		{v1, metav1.ListOptions{FieldSelector: "spec.size=S"}, "[small]"},
+		{v2, metav1.ListOptions{FieldSelector: "metadata.name=small"}, "[small]"},
+	} {
+		if got := fmt.Sprint(names(tc.res, tc.opts)); got != tc.want {
+			t.Errorf("list %q limit %d: %s, want %s", tc.opts.FieldSelector, tc.opts.Limit, got, tc.want)
+		}
+	}
+	// A field the version does not select is refused.
+	if _, err := v2.List(ctx, metav1.ListOptions{FieldSelector: "spec.size=L"}); !apierrors.IsBadRequest(err) {
+		t.Errorf("list v2 by v1's field: %v, want 400", err)
+	}
+
+	// big leaves the selection, small joins it.
+	for _, o := range []struct{ name, value string }{{"big", "M"}, {"small", "L"}} {
+		u, err := v2.Get(ctx, o.name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get %s: %v", o.name, err)
+		}
+		_ = unstructured.SetNestedField(u.Object, o.value, "spec", "dimension")
+		if _, err := v2.Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+			t.Fatalf("update %s: %v", o.name, err)
+		}
+	}
+	want := []string{"ADDED big", "ADDED large", "DELETED big", "ADDED small"}
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				t.Fatalf("watch closed after %v", got)
+			}
+			u, isU := ev.Object.(*unstructured.Unstructured)
+			if !isU {
+				t.Fatalf("watch event %s: %v", ev.Type, ev.Object)
+			}
+			if u.GetAPIVersion() != widgetsV2.GroupVersion().String() {
+				t.Errorf("watch event %s %s in %s", ev.Type, u.GetName(), u.GetAPIVersion())
+			}
+			got = append(got, string(ev.Type)+" "+u.GetName())
+		case <-timeout:
+			t.Fatalf("watch saw %v, want %v", got, want)
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("watch saw %v, want %v", got, want)
 	}
 }

@@ -321,7 +321,7 @@ func (s *Serving) serve(ctx context.Context, crd *apiextensionsv1.CustomResource
 		// stored; otherwise objects stored in an older version are
 		// converted on the way out, as upstream.
 		if !cr.storage || !none {
-			st = &versioned{Interface: sv.backend, stored: storedVersion, served: cr.res.GVR.GroupVersion().String(), conv: conv}
+			st = &versioned{Interface: sv.backend, stored: storedVersion, served: cr.res.GVR.GroupVersion().String(), conv: conv, attrs: cr.res.Strategy.Attrs}
 		}
 		opts := registry.StoreOptions{Logger: s.log}
 		if cr.res.Namespaced {

@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -25,6 +26,8 @@ type versioned struct {
 	storage.Interface
 	stored, served string // apiVersions
 	conv           converter
+	// attrs gives the field sets of objects in the served version.
+	attrs storage.AttrFunc
 }
 
 // as returns obj (a custom resource) with apiVersion set to apiVersion,
@@ -114,6 +117,21 @@ var errNeedsConversion = errors.New("apiextensions: item needs conversion")
 // none needs conversion; otherwise the list is read again unencoded and
 // converted.
 func (v *versioned) List(ctx context.Context, prefix string, opts storage.ListOptions) (runtime.Object, error) {
+	var sel *convertedSelection
+	opts.Predicate, sel = v.selectConverted(ctx, opts.Predicate)
+	if sel != nil {
+		// The selection converted every candidate; the items are
+		// converted from what it kept.
+		opts.Encoder = nil
+		list, err := v.Interface.List(ctx, prefix, opts)
+		if err == nil {
+			err = sel.failure()
+		}
+		if err != nil {
+			return nil, err
+		}
+		return v.convertList(ctx, list, sel)
+	}
 	if enc := opts.Encoder; enc != nil {
 		_, none := v.conv.(noneConverter)
 		switch {
@@ -140,7 +158,7 @@ func (v *versioned) List(ctx context.Context, prefix string, opts storage.ListOp
 				if err != nil {
 					return nil, err
 				}
-				return v.convertList(ctx, list)
+				return v.convertList(ctx, list, nil)
 			}
 			opts.Encoder = nil
 		default:
@@ -151,13 +169,14 @@ func (v *versioned) List(ctx context.Context, prefix string, opts storage.ListOp
 	if err != nil {
 		return nil, err
 	}
-	return v.convertList(ctx, list)
+	return v.convertList(ctx, list, nil)
 }
 
 // convertList converts an unstructured list's items in place (the list
 // is built per call; its items' maps, shared with the cache, are not
-// touched). Other lists (encoded ones) are returned as they are.
-func (v *versioned) convertList(ctx context.Context, list runtime.Object) (runtime.Object, error) {
+// touched), reusing the conversions sel made (sel may be nil). Other
+// lists (encoded ones) are returned as they are.
+func (v *versioned) convertList(ctx context.Context, list runtime.Object, sel *convertedSelection) (runtime.Object, error) {
 	ul, ok := list.(*unstructured.UnstructuredList)
 	if !ok {
 		return list, nil
@@ -165,10 +184,15 @@ func (v *versioned) convertList(ctx context.Context, list runtime.Object) (runti
 	var idx []int
 	var objs []*unstructured.Unstructured
 	for i := range ul.Items {
-		if ul.Items[i].GetAPIVersion() != v.served {
-			idx = append(idx, i)
-			objs = append(objs, &ul.Items[i])
+		if ul.Items[i].GetAPIVersion() == v.served {
+			continue
 		}
+		if done := sel.converted(&ul.Items[i]); done != nil {
+			ul.Items[i] = *done
+			continue
+		}
+		idx = append(idx, i)
+		objs = append(objs, &ul.Items[i])
 	}
 	if len(objs) == 0 {
 		return list, nil
@@ -187,11 +211,13 @@ func (v *versioned) convertList(ctx context.Context, list runtime.Object) (runti
 // with an Error event (a 500 Status carrying the converter's message):
 // the events after it would otherwise be missing unnoticed.
 func (v *versioned) Watch(ctx context.Context, prefix string, opts storage.WatchOptions) (watch.Interface, error) {
+	var sel *convertedSelection
+	opts.Predicate, sel = v.selectConverted(ctx, opts.Predicate)
 	w, err := v.Interface.Watch(ctx, prefix, opts)
 	if err != nil {
 		return nil, err
 	}
-	cw := &convertingWatch{in: w, out: make(chan watch.Event), stop: make(chan struct{})}
+	cw := &convertingWatch{in: w, out: make(chan watch.Event), stop: make(chan struct{}), sel: sel}
 	go cw.run(ctx, v)
 	return cw, nil
 }
@@ -202,6 +228,7 @@ type convertingWatch struct {
 	out  chan watch.Event // closed by run
 	stop chan struct{}    // closed by Stop
 	once sync.Once
+	sel  *convertedSelection // nil unless the selection converts
 }
 
 func (w *convertingWatch) Stop() {
@@ -227,7 +254,13 @@ func (w *convertingWatch) run(ctx context.Context, v *versioned) {
 		last := false
 		switch e.Type {
 		case watch.Added, watch.Modified, watch.Deleted:
-			obj, err := v.to(ctx, e.Object, v.served)
+			var obj runtime.Object
+			var err error
+			if done := w.sel.converted(e.Object); done != nil {
+				obj = done
+			} else {
+				obj, err = v.to(ctx, e.Object, v.served)
+			}
 			if err != nil {
 				e, last = watch.Event{Type: watch.Error, Object: errorStatus(err)}, true
 			} else {
@@ -260,4 +293,116 @@ func errorStatus(err error) *metav1.Status {
 	}
 	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
 	return &st
+}
+
+// convertedSelection is a field selection made on objects converted to the
+// served version: a converter other than None may rename or reshape the
+// fields a version's selectable fields name, so the stored object's field
+// set cannot answer it. It remembers its conversions (by namespace, name
+// and resourceVersion) so that the objects it selected are not converted
+// twice, and its first conversion error.
+type convertedSelection struct {
+	mu   sync.Mutex
+	err  error
+	done map[string]*unstructured.Unstructured
+}
+
+// maxRemembered bounds a selection's remembered conversions (a watch
+// evaluates objects it never sends: the old side of each change).
+const maxRemembered = 1024
+
+// selectConverted returns p with its field selector moved into an object
+// check on the converted object, and the selection, when the selector
+// names more than metadata.name and metadata.namespace (which conversion
+// keeps) and the converter is not None. Otherwise p is returned as it is,
+// with a nil selection. A failed conversion lets the object through and
+// is kept: a list fails with it, a watch ends with it when it converts the
+// object again.
+func (v *versioned) selectConverted(ctx context.Context, p storage.Predicate) (storage.Predicate, *convertedSelection) {
+	if _, none := v.conv.(noneConverter); none || p.Field == nil || v.attrs == nil || onlyMetadata(p.Field) {
+		return p, nil
+	}
+	field := p.Field
+	sel := &convertedSelection{done: map[string]*unstructured.Unstructured{}}
+	p.Field = nil
+	p.Object = func(obj runtime.Object) bool {
+		out, err := v.to(ctx, obj, v.served)
+		if err != nil {
+			sel.fail(err)
+			return true
+		}
+		_, fs, err := v.attrs(out)
+		if err != nil || !field.Matches(fs) {
+			return false
+		}
+		if out != obj {
+			sel.remember(obj, out)
+		}
+		return true
+	}
+	return p, sel
+}
+
+// onlyMetadata reports whether every requirement of sel is on
+// metadata.name or metadata.namespace.
+func onlyMetadata(sel fields.Selector) bool {
+	for _, r := range sel.Requirements() {
+		if r.Field != "metadata.name" && r.Field != "metadata.namespace" {
+			return false
+		}
+	}
+	return true
+}
+
+func rememberKey(obj runtime.Object) (string, bool) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return "", false
+	}
+	return u.GetNamespace() + "/" + u.GetName() + "@" + u.GetResourceVersion(), true
+}
+
+func (s *convertedSelection) remember(in runtime.Object, out runtime.Object) {
+	k, ok := rememberKey(in)
+	o, isU := out.(*unstructured.Unstructured)
+	if !ok || !isU {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.done) >= maxRemembered {
+		clear(s.done)
+	}
+	s.done[k] = o
+}
+
+// converted returns (and forgets) the remembered conversion of obj, or
+// nil. A nil selection remembers nothing.
+func (s *convertedSelection) converted(obj runtime.Object) *unstructured.Unstructured {
+	if s == nil {
+		return nil
+	}
+	k, ok := rememberKey(obj)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.done[k]
+	delete(s.done, k)
+	return out
+}
+
+func (s *convertedSelection) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+	}
+}
+
+func (s *convertedSelection) failure() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }

@@ -22,12 +22,13 @@ func DefaultAttrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 
 // matcher is a compiled Predicate.
 type matcher struct {
-	label labels.Selector // nil matches all
-	field fields.Selector // nil matches all
+	label labels.Selector           // nil matches all
+	field fields.Selector           // nil matches all
+	obj   func(runtime.Object) bool // nil matches all
 }
 
 func newMatcher(p Predicate) matcher {
-	m := matcher{label: p.Label, field: p.Field}
+	m := matcher{label: p.Label, field: p.Field, obj: p.Object}
 	if m.label != nil && m.label.Empty() {
 		m.label = nil
 	}
@@ -38,7 +39,7 @@ func newMatcher(p Predicate) matcher {
 }
 
 // everything reports whether the matcher selects every object.
-func (m matcher) everything() bool { return m.label == nil && m.field == nil }
+func (m matcher) everything() bool { return m.label == nil && m.field == nil && m.obj == nil }
 
 // matches reports whether the cached entry is selected.
 func (m matcher) matches(e *entry) bool {
@@ -51,5 +52,8 @@ func (m matcher) matches(e *entry) bool {
 	if m.label != nil && !m.label.Matches(e.labels) {
 		return false
 	}
-	return m.field == nil || m.field.Matches(e.fields)
+	if m.field != nil && !m.field.Matches(e.fields) {
+		return false
+	}
+	return m.obj == nil || m.obj(e.obj)
 }

@@ -21,6 +21,12 @@ type AttrFunc func(obj runtime.Object) (labels.Set, fields.Set, error)
 type Predicate struct {
 	Label labels.Selector
 	Field fields.Selector
+	// Object, when not nil, must also accept the object itself. It is for
+	// selections the cached field sets cannot answer (a custom resource's
+	// selectable fields of a version it is converted to on the way out); it
+	// is called on the stored object, never under the cache's lock, and
+	// must not modify it.
+	Object func(obj runtime.Object) bool
 }
 
 // ResourceVersionMatch mirrors metav1.ResourceVersionMatch for lists.

@@ -105,6 +105,10 @@ func (s *Store) listCache(prefix string, m matcher, enc *ItemEncoder) (runtime.O
 		c.mu.RUnlock()
 		return nil, s.errStopped()
 	}
+	// The object check may be slow (a conversion webhook): it runs after
+	// the lock is released, on the entries the selectors chose.
+	objCheck := m.obj
+	m.obj = nil
 	var entries []*entry
 	if m.everything() {
 		entries = c.entriesUnder(prefix)
@@ -118,6 +122,15 @@ func (s *Store) listCache(prefix string, m matcher, enc *ItemEncoder) (runtime.O
 	}
 	rev := c.rev
 	c.mu.RUnlock()
+	if objCheck != nil {
+		kept := entries[:0:0]
+		for _, e := range entries {
+			if objCheck(e.obj) {
+				kept = append(kept, e)
+			}
+		}
+		entries = kept
+	}
 	if enc != nil {
 		items := make([][]byte, len(entries))
 		for k, e := range entries {

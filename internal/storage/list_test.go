@@ -34,6 +34,7 @@ func TestListSelectors(t *testing.T) {
 		field  string
 		rv     string
 		limit  int64
+		object string // the object check accepts only this name
 		want   []string
 	}{
 		{name: "all", want: []string{"a/db", "a/web1", "a/web2", "ab/x", "b/web3"}},
@@ -45,6 +46,9 @@ func TestListSelectors(t *testing.T) {
 		{name: "set-based", label: "app in (db)", rv: "0", want: []string{"a/db"}},
 		{name: "none", label: "app=nothing", want: []string{}},
 		{name: "field from etcd", field: "spec.nodeName=n2", limit: 10, want: []string{"a/web2"}},
+		{name: "object check", object: "web3", want: []string{"b/web3"}},
+		{name: "object check and label", label: "app=db", object: "web3", want: []string{}},
+		{name: "object check from etcd", object: "web1", limit: 10, want: []string{"a/web1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ls, err := labels.Parse(tc.label)
@@ -55,8 +59,12 @@ func TestListSelectors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			p := Predicate{Label: ls, Field: fs}
+			if tc.object != "" {
+				p.Object = func(obj runtime.Object) bool { return obj.(*corev1.Pod).Name == tc.object }
+			}
 			list, err := s.List(context.Background(), tc.prefix, ListOptions{
-				Predicate: Predicate{Label: ls, Field: fs}, ResourceVersion: tc.rv, Limit: tc.limit,
+				Predicate: p, ResourceVersion: tc.rv, Limit: tc.limit,
 			})
 			if err != nil {
 				t.Fatalf("List: %v", err)
