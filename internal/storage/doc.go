@@ -34,10 +34,8 @@
 // A List or Watch prefix is "" (everything), "ns/" (one namespace) or, for
 // anything not ending in "/", a single key ("ns/name").
 //
-// Known limits: a compacted continue token gets 410
-// without upstream's fresh "inconsistent continue" token; a watcher more
-// than WatcherBuffer events behind is closed at once (upstream waits a
-// little first).
+// A compacted continue token gets 410 with upstream's "inconsistent
+// continue" token: the same start key at the newest revision (rv -1).
 //
 // Cache lifecycle:
 //

@@ -189,7 +189,11 @@ func (s *Store) listEtcd(ctx context.Context, prefix, start string, rev, limit i
 		if err != nil {
 			switch {
 			case errors.Is(err, rpctypes.ErrCompacted) && continuing:
-				return nil, apierrors.NewResourceExpired(continueTooOld)
+				// As upstream: a token to go on from here at the newest
+				// revision (rv -1), in an inconsistent list.
+				st := apierrors.NewResourceExpired(inconsistentContinue)
+				st.ErrStatus.ListMeta.Continue = encodeContinue(-1, strings.TrimPrefix(key, s.prefix))
+				return nil, st
 			case errors.Is(err, rpctypes.ErrCompacted):
 				return nil, apierrors.NewResourceExpired(resourceVersionTooOldList)
 			case errors.Is(err, rpctypes.ErrFutureRev):
@@ -268,10 +272,14 @@ func decodeContinue(token, prefix string) (int64, string, error) {
 	switch {
 	case t.APIVersion != continueVersion:
 		return 0, "", bad(fmt.Sprintf("incorrect encoded version %q", t.APIVersion))
-	case t.ResourceVersion <= 0:
+	case t.ResourceVersion == 0 || t.ResourceVersion < -1:
 		return 0, "", bad("incorrect encoded resource version")
 	case t.StartKey == "" || !strings.HasPrefix(t.StartKey, prefix) || strings.Contains(t.StartKey, "/../"):
 		return 0, "", bad("start key outside the listed collection")
+	}
+	if t.ResourceVersion == -1 {
+		// An inconsistent continue: the newest revision.
+		return 0, t.StartKey, nil
 	}
 	return t.ResourceVersion, t.StartKey, nil
 }

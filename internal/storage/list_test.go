@@ -259,6 +259,32 @@ func TestListPagination(t *testing.T) {
 		if errors.As(err, &se) && se.ErrStatus.Code != 410 {
 			t.Errorf("code %d, want 410", se.ErrStatus.Code)
 		}
+		// The error carries an inconsistent continue token: the rest of
+		// the list from where the first page ended, at the newest revision.
+		if se == nil || se.ErrStatus.ListMeta.Continue == "" {
+			t.Fatalf("410 without an inconsistent continue token: %+v", se)
+		}
+		seen := names(t, list)
+		token := se.ErrStatus.ListMeta.Continue
+		for token != "" {
+			page, err := s.List(ctx, "ns/", ListOptions{Limit: 10, Continue: token})
+			if err != nil {
+				t.Fatalf("inconsistent continue: %v", err)
+			}
+			plm, _ := meta.ListAccessor(page)
+			if plm.GetResourceVersion() == lm.GetResourceVersion() {
+				t.Errorf("inconsistent page at the first page's RV %s", plm.GetResourceVersion())
+			}
+			seen = append(seen, names(t, page)...)
+			token = plm.GetContinue()
+		}
+		all, err := s.List(ctx, "ns/", ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(names(t, all), seen); diff != "" {
+			t.Errorf("first page + inconsistent continue (-all +seen):\n%s", diff)
+		}
 		_, err = s.List(ctx, "ns/", ListOptions{ResourceVersion: strconv.FormatInt(put.Header.Revision-1, 10), ResourceVersionMatch: MatchExact})
 		if !apierrors.IsResourceExpired(err) {
 			t.Errorf("exact list at a compacted revision = %v, want 410", err)

@@ -29,7 +29,7 @@ const (
 	optimisticLockErrorMsg    = "the object has been modified; please apply your changes to the latest version and try again"
 	tooLargeResourceVersion   = "Too large resource version"
 	resourceVersionTooOldList = "The resourceVersion for the provided list is too old."
-	continueTooOld            = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+	inconsistentContinue      = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list."
 )
 
 // Config configures one resource's Store.
