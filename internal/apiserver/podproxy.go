@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -365,10 +366,21 @@ func (s *Server) nodeProxy(w http.ResponseWriter, r *http.Request, ri *requestIn
 	if rest == "" {
 		rest = "/"
 	}
-	u, err := s.cfg.Kubelet.URL(r.Context(), ri.name, "", nil)
-	if err != nil {
-		s.writeError(w, kubeletUnavailable(ri.name, err))
+	scheme, node, port, ok := splitNodeProxyName(ri.name)
+	if !ok {
+		s.writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid node proxy name %q: want [scheme:]name[:port]", ri.name)))
 		return
+	}
+	u, err := s.cfg.Kubelet.URL(r.Context(), node, "", nil)
+	if err != nil {
+		s.writeError(w, kubeletUnavailable(node, err))
+		return
+	}
+	if port != "" {
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	if scheme != "" {
+		u.Scheme = scheme
 	}
 	target, err := url.Parse(rest)
 	if err != nil {
@@ -407,6 +419,33 @@ func (s *Server) nodeProxy(w http.ResponseWriter, r *http.Request, ri *requestIn
 	}
 	w.WriteHeader(resp.StatusCode)
 	streamBody(w, resp.Body)
+}
+
+// splitNodeProxyName splits the name of a nodes/proxy request, which may
+// name the port and scheme to reach on the node as upstream allows:
+// "name", "name:port" or "scheme:name:port" (scheme http or https, port
+// a number; "" where not given).
+func splitNodeProxyName(s string) (scheme, name, port string, ok bool) {
+	parts := strings.Split(s, ":")
+	switch len(parts) {
+	case 1:
+		return "", s, "", s != ""
+	case 2:
+		name, port = parts[0], parts[1]
+	case 3:
+		scheme, name, port = parts[0], parts[1], parts[2]
+		if scheme != "http" && scheme != "https" && scheme != "" {
+			return "", "", "", false
+		}
+	default:
+		return "", "", "", false
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", "", "", false
+		}
+	}
+	return scheme, name, port, name != ""
 }
 
 // hopHeader reports the hop-by-hop headers a proxy must not forward.

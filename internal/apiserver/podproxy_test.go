@@ -609,6 +609,10 @@ func TestNodeProxy(t *testing.T) {
 		{"unknown kubelet path", "/api/v1/nodes/n1/proxy/nothing", 404, "404 page not found\n"},
 		{"unknown node", "/api/v1/nodes/zz/proxy/healthz", 404, `nodes \"zz\" not found`},
 		{"pods proxy stays unserved", "/api/v1/namespaces/default/pods/one/proxy/x", 404, "the server could not find the requested resource"},
+		// name:port reaches that port of the node (nothing listens on 1).
+		{"node with port", "/api/v1/nodes/n1:1/proxy/healthz", 503, "n1"},
+		{"unknown node with port", "/api/v1/nodes/zz:10250/proxy/healthz", 404, `nodes \"zz\" not found`},
+		{"malformed name", "/api/v1/nodes/ftp:n1:x/proxy/healthz", 400, "invalid node proxy name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -620,6 +624,29 @@ func TestNodeProxy(t *testing.T) {
 				t.Errorf("body %q does not contain %q", body, tc.wantBody)
 			}
 		})
+	}
+}
+
+func TestSplitNodeProxyName(t *testing.T) {
+	for _, tc := range []struct {
+		in                 string
+		scheme, name, port string
+		ok                 bool
+	}{
+		{in: "n1", name: "n1", ok: true},
+		{in: "n1:10250", name: "n1", port: "10250", ok: true},
+		{in: "https:n1:10250", scheme: "https", name: "n1", port: "10250", ok: true},
+		{in: "http:n1:", scheme: "http", name: "n1", ok: true},
+		{in: "n1:http"},
+		{in: "n1:0"},
+		{in: "ftp:n1:80"},
+		{in: ":80"},
+		{in: "a:b:c:d"},
+	} {
+		scheme, name, port, ok := splitNodeProxyName(tc.in)
+		if ok != tc.ok || (ok && (scheme != tc.scheme || name != tc.name || port != tc.port)) {
+			t.Errorf("splitNodeProxyName(%q) = %q, %q, %q, %v; want %q, %q, %q, %v", tc.in, scheme, name, port, ok, tc.scheme, tc.name, tc.port, tc.ok)
+		}
 	}
 }
 
