@@ -45,6 +45,11 @@ func (s *Store) admitMutate(ctx context.Context, o, old runtime.Object) error {
 	if err := a.Mutate(ctx, o, old); err != nil {
 		return err
 	}
+	if s.Resource.Prune != nil {
+		// A mutating webhook's additions are pruned like a request's,
+		// silently, as upstream decodes the patched object.
+		s.Resource.Prune(o)
+	}
 	s.Resource.Strategy.Default(o)
 	return nil
 }
