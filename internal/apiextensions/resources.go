@@ -86,16 +86,18 @@ func resourcesOf(crd *apiextensionsv1.CustomResourceDefinition) ([]customResourc
 			versionSel: versionFields(v),
 		}
 		res := &registry.Resource{
-			GVR:          schema.GroupVersionResource{Group: crd.Spec.Group, Version: v.Name, Resource: names.Plural},
-			Kind:         names.Kind,
-			ListKind:     names.ListKind,
-			Singular:     names.Singular,
-			ShortNames:   names.ShortNames,
-			Categories:   names.Categories,
-			Namespaced:   crd.Spec.Scope == apiextensionsv1.NamespaceScoped,
-			Status:       st.hasStatus,
-			Strategy:     st,
-			Unstructured: true,
+			GVR:        schema.GroupVersionResource{Group: crd.Spec.Group, Version: v.Name, Resource: names.Plural},
+			Kind:       names.Kind,
+			ListKind:   names.ListKind,
+			Singular:   names.Singular,
+			ShortNames: names.ShortNames,
+			Categories: names.Categories,
+			Namespaced: crd.Spec.Scope == apiextensionsv1.NamespaceScoped,
+			Status:     st.hasStatus,
+			// A status write changes only status, as upstream's.
+			StatusResetsMetadata: true,
+			Strategy:             st,
+			Unstructured:         true,
 			Prune: func(obj runtime.Object) []string {
 				u, ok := obj.(*unstructured.Unstructured)
 				if !ok {

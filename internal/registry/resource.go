@@ -66,6 +66,31 @@ type Resource struct {
 	// Allocator, when not nil, reserves what objects claim from ranges all
 	// of them share (service cluster IPs and node ports), and releases it.
 	Allocator Allocator
+
+	// StatusResetsMetadata makes a status write keep all of metadata as
+	// stored (labels, annotations, finalizers, owner references), as
+	// upstream's custom resources, CRDs, APIServices and VolumeAttachments
+	// do. Otherwise a status write may change those, as upstream's other
+	// built-in status strategies allow (a strategy's PrepareForStatusUpdate
+	// may put back what its resource protects).
+	StatusResetsMetadata bool
+
+	// StoredAs, when not nil, makes this resource another version of a
+	// resource stored in a different version (autoscaling/v1
+	// horizontalpodautoscalers, stored as autoscaling/v2): it has no
+	// storage of its own but a view of the stored version's (NewView).
+	StoredAs *StoredAs
+}
+
+// StoredAs names the stored version of a resource served in another
+// version, and the conversions between the two. Conversions must not
+// modify their argument.
+type StoredAs struct {
+	// GVR is the stored version's resource: same group and resource.
+	GVR schema.GroupVersionResource
+	// ToStored converts an object of the served version to the stored
+	// one, FromStored the other way.
+	ToStored, FromStored func(obj runtime.Object) (runtime.Object, error)
 }
 
 // Allocator reserves and releases what an object claims from a shared

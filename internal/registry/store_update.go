@@ -250,7 +250,9 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 		if err != nil {
 			return nil, err
 		}
-		metav1.ResetObjectMetaForStatus(m, srcMeta)
+		if s.Resource.StatusResetsMetadata {
+			metav1.ResetObjectMetaForStatus(m, srcMeta)
+		}
 		st.PrepareForStatusUpdate(ctx, o, old)
 	case Finalize:
 		o, err = finalizeOnly(o, old)

@@ -12,6 +12,42 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// TestStatusResetsMetadata: a resource whose status writes change only
+// status keeps labels, annotations, finalizers and owner references.
+func TestStatusResetsMetadata(t *testing.T) {
+	e := newTestEnv(t)
+	res := deploymentsResource()
+	res.StatusResetsMetadata = true
+	deploys := e.store(res, e.namespaces)
+	obj, err := deploys.Create(e.ctx, "ns1", &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "d", Labels: map[string]string{"app": "d"}, Annotations: map[string]string{"a": "1"}},
+		Spec:       appsv1.DeploymentSpec{Replicas: ptr(int32(2))},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := obj.(*appsv1.Deployment)
+	obj, _, err = deploys.Update(e.ctx, "ns1", "d", StatusSub, mutate(func(d *appsv1.Deployment) {
+		d.Labels = map[string]string{"other": "x"}
+		d.Annotations = nil
+		d.Finalizers = []string{"example.com/f"}
+		d.Status.Replicas = 3
+	}), metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := obj.(*appsv1.Deployment)
+	if got.Status.Replicas != 3 {
+		t.Errorf("status.replicas %d, want 3", got.Status.Replicas)
+	}
+	if diff := cmp.Diff(before.ObjectMeta.Labels, got.Labels); diff != "" {
+		t.Errorf("labels changed through /status (-want +got):\n%s", diff)
+	}
+	if got.Annotations["a"] != "1" || len(got.Finalizers) != 0 {
+		t.Errorf("annotations %v finalizers %v changed through /status", got.Annotations, got.Finalizers)
+	}
+}
+
 func TestUpdate(t *testing.T) {
 	e := newTestEnv(t)
 	deploys := e.store(deploymentsResource(), e.namespaces)
@@ -81,19 +117,24 @@ func TestUpdate(t *testing.T) {
 			},
 		},
 		{
-			name: "status update keeps spec and labels",
+			// As upstream's built-in status strategies: metadata may
+			// change through /status (strategies put back what their
+			// resource protects), spec may not.
+			name: "status update keeps spec, takes metadata",
 			sub:  StatusSub,
 			fn: func(d *appsv1.Deployment) {
 				d.Spec.Replicas = ptr(int32(7))
 				d.Labels = map[string]string{"other": "x"}
+				d.Annotations = map[string]string{"note": "y"}
+				d.Generation = 99
 				d.Status.ReadyReplicas = 4
 			},
 			want: func(t *testing.T, got, before *appsv1.Deployment) {
 				if *got.Spec.Replicas != 2 || got.Status.ReadyReplicas != 4 || got.Generation != before.Generation {
 					t.Errorf("replicas %d ready %d gen %d: want 2, 4, %d", *got.Spec.Replicas, got.Status.ReadyReplicas, got.Generation, before.Generation)
 				}
-				if diff := cmp.Diff(before.Labels, got.Labels); diff != "" {
-					t.Errorf("labels changed through /status (-want +got):\n%s", diff)
+				if got.Labels["other"] != "x" || got.Annotations["note"] != "y" {
+					t.Errorf("labels %v annotations %v: want the ones written through /status", got.Labels, got.Annotations)
 				}
 			},
 		},

@@ -34,8 +34,9 @@ func apiextensionsResources() []*registry.Resource {
 		GVR: apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions"), Kind: "CustomResourceDefinition",
 		ListKind: "CustomResourceDefinitionList", Singular: "customresourcedefinition", ShortNames: []string{"crd", "crds"},
 		Categories: []string{"api-extensions"}, Status: true,
-		Strategy:         crdStrategy(),
-		PrepareForDelete: prepareCRDForDelete,
+		StatusResetsMetadata: true,
+		Strategy:             crdStrategy(),
+		PrepareForDelete:     prepareCRDForDelete,
 	}}
 }
 

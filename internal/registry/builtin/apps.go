@@ -82,8 +82,10 @@ func appsResources() []*registry.Resource {
 
 func deploymentStrategy() registry.Strategy {
 	return registry.Define(registry.Typed[*appsv1.Deployment, *appsv1.DeploymentList]{
-		New:     func() *appsv1.Deployment { return &appsv1.Deployment{} },
-		NewList: func() *appsv1.DeploymentList { return &appsv1.DeploymentList{} },
+		// As upstream: a status write keeps the labels.
+		PrepareForStatusUpdate: func(o, old *appsv1.Deployment) { o.Labels = old.Labels },
+		New:                    func() *appsv1.Deployment { return &appsv1.Deployment{} },
+		NewList:                func() *appsv1.DeploymentList { return &appsv1.DeploymentList{} },
 		PrepareForCreate: func(d *appsv1.Deployment) {
 			d.Status = appsv1.DeploymentStatus{}
 		},
@@ -237,8 +239,10 @@ func validateDeploymentStatus(st *appsv1.DeploymentStatus, fldPath *field.Path) 
 
 func replicaSetStrategy() registry.Strategy {
 	return registry.Define(registry.Typed[*appsv1.ReplicaSet, *appsv1.ReplicaSetList]{
-		New:     func() *appsv1.ReplicaSet { return &appsv1.ReplicaSet{} },
-		NewList: func() *appsv1.ReplicaSetList { return &appsv1.ReplicaSetList{} },
+		// As upstream: a status write keeps the labels.
+		PrepareForStatusUpdate: func(o, old *appsv1.ReplicaSet) { o.Labels = old.Labels },
+		New:                    func() *appsv1.ReplicaSet { return &appsv1.ReplicaSet{} },
+		NewList:                func() *appsv1.ReplicaSetList { return &appsv1.ReplicaSetList{} },
 		PrepareForCreate: func(rs *appsv1.ReplicaSet) {
 			rs.Status = appsv1.ReplicaSetStatus{}
 		},
@@ -310,8 +314,10 @@ func validateReplicaSetSpec(spec *appsv1.ReplicaSetSpec, fldPath *field.Path) fi
 
 func statefulSetStrategy() registry.Strategy {
 	return registry.Define(registry.Typed[*appsv1.StatefulSet, *appsv1.StatefulSetList]{
-		New:     func() *appsv1.StatefulSet { return &appsv1.StatefulSet{} },
-		NewList: func() *appsv1.StatefulSetList { return &appsv1.StatefulSetList{} },
+		// As upstream: a status write keeps the labels.
+		PrepareForStatusUpdate: func(o, old *appsv1.StatefulSet) { o.Labels = old.Labels },
+		New:                    func() *appsv1.StatefulSet { return &appsv1.StatefulSet{} },
+		NewList:                func() *appsv1.StatefulSetList { return &appsv1.StatefulSetList{} },
 		PrepareForCreate: func(s *appsv1.StatefulSet) {
 			s.Status = appsv1.StatefulSetStatus{}
 		},
@@ -509,8 +515,10 @@ func validateStatefulSetSpec(spec *appsv1.StatefulSetSpec, fldPath *field.Path) 
 
 func daemonSetStrategy() registry.Strategy {
 	return registry.Define(registry.Typed[*appsv1.DaemonSet, *appsv1.DaemonSetList]{
-		New:     func() *appsv1.DaemonSet { return &appsv1.DaemonSet{} },
-		NewList: func() *appsv1.DaemonSetList { return &appsv1.DaemonSetList{} },
+		// As upstream: a status write keeps the labels.
+		PrepareForStatusUpdate: func(o, old *appsv1.DaemonSet) { o.Labels = old.Labels },
+		New:                    func() *appsv1.DaemonSet { return &appsv1.DaemonSet{} },
+		NewList:                func() *appsv1.DaemonSetList { return &appsv1.DaemonSetList{} },
 		PrepareForCreate: func(ds *appsv1.DaemonSet) {
 			ds.Status = appsv1.DaemonSetStatus{}
 		},

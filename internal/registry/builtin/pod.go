@@ -39,6 +39,9 @@ func podResource() *registry.Resource {
 			Validate:             validatePodCreate,
 			ValidateUpdate:       validatePodUpdate,
 			ValidateStatusUpdate: validatePodStatusUpdate,
+			// As upstream: pods/status may change labels and annotations
+			// but not owner references (old kubelets corrupted them).
+			PrepareForStatusUpdate: func(p, old *corev1.Pod) { p.OwnerReferences = old.OwnerReferences },
 			Fields: map[string]func(*corev1.Pod) string{
 				"spec.nodeName":            func(p *corev1.Pod) string { return p.Spec.NodeName },
 				"spec.restartPolicy":       func(p *corev1.Pod) string { return string(p.Spec.RestartPolicy) },

@@ -37,7 +37,8 @@ func storageNodeResources() []*registry.Resource {
 		{
 			GVR: storagev1.SchemeGroupVersion.WithResource("volumeattachments"), Kind: "VolumeAttachment",
 			ListKind: "VolumeAttachmentList", Singular: "volumeattachment", Status: true,
-			Strategy: volumeAttachmentStrategy(),
+			StatusResetsMetadata: true,
+			Strategy:             volumeAttachmentStrategy(),
 		},
 		{
 			GVR: storagev1.SchemeGroupVersion.WithResource("csistoragecapacities"), Kind: "CSIStorageCapacity",
