@@ -43,9 +43,10 @@
 // failure reason such as BackoffLimitExceeded or DeadlineExceeded).
 //
 // Never: it never changes a Job's spec or metadata, never touches pods
-// controlled by another owner, and never branches on event type. It does
-// not set the JOB_COMPLETION_INDEX environment variable: the node agent
-// derives it from the annotation.
+// controlled by another owner, and never branches on event type. An
+// Indexed Job's containers get JOB_COMPLETION_INDEX from the pod's
+// completion-index annotation (a downward API field reference), as
+// upstream's.
 //
 // # Usage
 //

@@ -580,8 +580,31 @@ func newPod(job *batchv1.Job, ix int) *corev1.Pod {
 		pod.Labels[batchv1.JobCompletionIndexAnnotation] = v
 		pod.GenerateName = job.Name + "-" + v + "-"
 		pod.Spec.Hostname = job.Name + "-" + v
+		addCompletionIndexEnv(pod.Spec.InitContainers)
+		addCompletionIndexEnv(pod.Spec.Containers)
 	}
 	return pod
+}
+
+// completionIndexEnv is the variable an Indexed Job's containers read
+// their index from, as upstream's Job controller sets it.
+const completionIndexEnv = "JOB_COMPLETION_INDEX"
+
+// addCompletionIndexEnv gives each container JOB_COMPLETION_INDEX, from
+// the pod's completion-index annotation, unless it sets the variable
+// itself.
+func addCompletionIndexEnv(cs []corev1.Container) {
+	for i := range cs {
+		if slices.ContainsFunc(cs[i].Env, func(e corev1.EnvVar) bool { return e.Name == completionIndexEnv }) {
+			continue
+		}
+		cs[i].Env = append(cs[i].Env, corev1.EnvVar{
+			Name: completionIndexEnv,
+			ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{
+				FieldPath: "metadata.annotations['" + batchv1.JobCompletionIndexAnnotation + "']",
+			}},
+		})
+	}
 }
 
 // deletePods deletes pods and returns those it deleted (or found gone).
