@@ -49,6 +49,7 @@ PKGS=(
 	k8s.io/apimachinery/pkg/api/resource
 	k8s.io/apimachinery/pkg/version
 	k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1
+	k8s.io/kube-aggregator/pkg/apis/apiregistration/v1
 	"${API_PKGS[@]}"
 )
 

@@ -132,6 +132,7 @@ func (v *versioned) List(ctx context.Context, prefix string, opts storage.ListOp
 		}
 		return v.convertList(ctx, list, sel)
 	}
+	requested := opts.Encoder
 	if enc := opts.Encoder; enc != nil {
 		_, none := v.conv.(noneConverter)
 		switch {
@@ -168,6 +169,10 @@ func (v *versioned) List(ctx context.Context, prefix string, opts storage.ListOp
 	list, err := v.Interface.List(ctx, prefix, opts)
 	if err != nil {
 		return nil, err
+	}
+	if el, ok := list.(*storage.EncodedList); ok && opts.Encoder != nil && requested != nil {
+		// Items are in the requested encoding; only the memo differs.
+		el.Encoding = requested.ID
 	}
 	return v.convertList(ctx, list, nil)
 }

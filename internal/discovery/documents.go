@@ -170,7 +170,12 @@ func resourceList(gv schema.GroupVersion, rs []*registry.Resource, notStored map
 			Categories:   slices.Clone(r.Categories),
 		})
 		if !notStored[r] {
-			list.APIResources[len(list.APIResources)-1].StorageVersionHash = StorageVersionHash(r.GroupVersionKind())
+			gvk := r.GroupVersionKind()
+			if r.StoredAs != nil {
+				// Both versions share the stored version's objects.
+				gvk = r.StoredAs.GVR.GroupVersion().WithKind(r.Kind)
+			}
+			list.APIResources[len(list.APIResources)-1].StorageVersionHash = StorageVersionHash(gvk)
 		}
 		for _, s := range subresourcesOf(r) {
 			e := metav1.APIResource{

@@ -36,11 +36,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/skiff-dev/skiff/internal/admission/webhook"
 	"github.com/skiff-dev/skiff/internal/apiextensions"
 	"github.com/skiff-dev/skiff/internal/apiextensions/crdcontroller"
 	"github.com/skiff-dev/skiff/internal/apiserver"
+	"github.com/skiff-dev/skiff/internal/apiservice"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/etcd"
@@ -251,6 +253,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("building scheme: %w", err)
 	}
+	if err := apiregistrationv1.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
+	if err := builtin.AddConversions(scheme); err != nil {
+		return fmt.Errorf("building scheme: %w", err)
+	}
 
 	// The watch caches live until the API server has stopped.
 	storageCtx, stopStorage := context.WithCancel(context.Background())
@@ -412,6 +420,14 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := sec.start(ctx, secCtx, clients, dyn, log); err != nil {
 		return err
 	}
+	g.Go("APIService controller", func(ctx context.Context) error {
+		return apiservice.Run(ctx, apiservice.Config{
+			Dynamic:   dyn,
+			Discovery: clients.Discovery(),
+			Core:      clients,
+			Logger:    log,
+		})
+	})
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -546,6 +562,9 @@ func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Sch
 	errs := make([]error, len(resources))
 	var wg sync.WaitGroup
 	for i, res := range resources {
+		if res.StoredAs != nil {
+			continue // a view of another version's storage, below
+		}
 		wg.Go(func() {
 			sc := storage.Config{
 				Client:      client,
@@ -569,6 +588,25 @@ func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Sch
 		return nil, err
 	}
 
+	backendOf := map[schema.GroupVersionResource]storage.Interface{}
+	for i, res := range resources {
+		if backends[i] != nil {
+			backendOf[res.GVR] = backends[i]
+		}
+	}
+	views := make([]storage.Interface, len(resources))
+	for i, res := range resources {
+		if res.StoredAs == nil {
+			views[i] = backends[i]
+			continue
+		}
+		stored, ok := backendOf[res.StoredAs.GVR]
+		if !ok {
+			return nil, fmt.Errorf("building stores: %s is stored as %s, which has no storage", res.GVR, res.StoredAs.GVR)
+		}
+		views[i] = registry.NewView(stored, res)
+	}
+
 	// The namespaces store first: every namespaced store consults it.
 	stores := make([]*registry.Store, len(resources))
 	var nsStore *registry.Store
@@ -589,7 +627,7 @@ func newStores(ctx context.Context, client *clientv3.Client, scheme *runtime.Sch
 		if res.Namespaced {
 			opts.Namespaces = nsStore
 		}
-		stores[i] = registry.NewStore(res, backends[i], opts)
+		stores[i] = registry.NewStore(res, views[i], opts)
 	}
 	return stores, nil
 }

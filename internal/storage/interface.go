@@ -73,7 +73,9 @@ type ItemEncoder struct {
 // travel where lists do; it has no wire form of its own.
 type EncodedList struct {
 	ResourceVersion string
-	// Encoding is the ID of the ItemEncoder that encoded Items.
+	// Encoding is the ID of the ItemEncoder that encoded Items. A storage
+	// view that wraps the caller's encoder (to memoize its own encodings
+	// apart) reports the caller's ID: the items are in its format.
 	Encoding string
 	Items    [][]byte
 }

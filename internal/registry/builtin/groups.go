@@ -19,6 +19,7 @@ func groupResources() []*registry.Resource {
 		apiextensionsResources(), // customresourcedefinitions
 		admissionregistrationResources(),
 		flowcontrolResources(), // flowschemas, prioritylevelconfigurations
+		apiregistrationResources(),
 	} {
 		out = append(out, group...)
 	}

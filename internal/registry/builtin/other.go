@@ -22,7 +22,7 @@ import (
 
 // otherResources returns the smaller groups: coordination.k8s.io leases,
 // scheduling.k8s.io priorityclasses, storage.k8s.io storageclasses,
-// autoscaling/v2 horizontalpodautoscalers and policy/v1
+// autoscaling/v2 (and v1, hpav1.go) horizontalpodautoscalers and policy/v1
 // poddisruptionbudgets. (certificates and events.k8s.io are in
 // other_certificates.go and other_events.go.)
 func otherResources() []*registry.Resource {
@@ -33,6 +33,7 @@ func otherResources() []*registry.Resource {
 			Categories: []string{"all"}, Namespaced: true, Status: true,
 			Strategy: hpaStrategy(),
 		},
+		hpaV1Resource(),
 		{
 			GVR: coordinationv1.SchemeGroupVersion.WithResource("leases"), Kind: "Lease", ListKind: "LeaseList",
 			Singular: "lease", Namespaced: true,

@@ -1,0 +1,29 @@
+// Package apiservice keeps the apiregistration.k8s.io/v1 APIServices of
+// the cluster, as upstream's aggregator does with its autoregistration and
+// availability controllers.
+//
+//   - Registration: every group version the API server serves itself
+//     (built-in groups, custom resources' groups, metrics.k8s.io) gets an
+//     APIService named "<version>.<group>" ("v1." for the core group) with
+//     no service: a local one. Built-in group versions get upstream's
+//     priorities and the label kube-aggregator.kubernetes.io/automanaged
+//     "onstart"; the others (custom resources) priority 1000/100 and the
+//     label "true". A local automanaged APIService whose group version is
+//     no longer served (its CRD was deleted) is deleted. APIServices
+//     without the label, and any that names a service, are the
+//     administrator's and are never changed or deleted here.
+//   - Availability: the Available condition. A local APIService is always
+//     available ("Local"). One that names a service is available when the
+//     service exists and has a ready endpoint ("Passed"); otherwise it is
+//     unavailable with upstream's reasons, ServiceNotFound or
+//     MissingEndpoints. skiff does not proxy requests to extension API
+//     servers, so a reachable service is still reported unavailable, with
+//     reason ProxyNotSupported (see docs/architecture.md). Remote
+//     APIServices are re-checked every 30 seconds.
+//
+// Inputs, all through the API server: the discovery documents (what is
+// served locally), APIServices and CustomResourceDefinitions (informers:
+// a CRD's change re-runs registration), services and endpoint slices (read
+// for remote APIServices). Outputs: APIService creates, spec updates,
+// deletes and status updates.
+package apiservice
