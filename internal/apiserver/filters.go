@@ -174,6 +174,8 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 		serveOrNotFound(s, s.cfg.OpenAPI, w, r)
 	case isIssuerDiscoveryPath(p):
 		serveOrNotFound(s, s.cfg.IssuerDiscovery, w, r)
+	case len(parts) >= 3 && parts[0] == "apis" && s.aggregated(parts[1], parts[2]) != nil:
+		s.aggregated(parts[1], parts[2]).ServeHTTP(w, r)
 	case ri.isResource && s.cfg.Groups[ri.group] != nil:
 		s.cfg.Groups[ri.group].ServeHTTP(w, r)
 	case ri.isResource:
@@ -183,6 +185,15 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 	default:
 		s.writeError(w, notFoundPath())
 	}
+}
+
+// aggregated is the extension API server's handler of group/version, or
+// nil when the server serves it itself (or nobody does).
+func (s *Server) aggregated(group, version string) http.Handler {
+	if s.cfg.Aggregated == nil {
+		return nil
+	}
+	return s.cfg.Aggregated(group, version)
 }
 
 // servePprof serves Go's runtime profiles under /debug/pprof/, as

@@ -85,6 +85,12 @@ type Config struct {
 	// by group name: every resource path of the group goes to its handler,
 	// after authentication; discovery of the group is Discovery's.
 	Groups map[string]http.Handler
+	// Aggregated, when not nil, returns the handler of a group version an
+	// extension API server serves (an APIService naming a service), or
+	// nil: its resource paths and its /apis/<group>/<version> document go
+	// there, after authentication and authorization (no admission: the
+	// extension server runs its own), as upstream's aggregator proxies.
+	Aggregated func(group, version string) http.Handler
 	// Audit receives one audit event per request stage (see audit.go);
 	// nil logs nothing. The caller closes it after the server stops.
 	Audit *audit.Logger

@@ -45,6 +45,9 @@ const (
 	// recheckRemote is how often an APIService naming a service is
 	// checked again (upstream's availability controller: 30s).
 	recheckRemote = 30 * time.Second
+	// recheckUnavailable is sooner: an extension server that is starting
+	// becomes available within seconds.
+	recheckUnavailable = 5 * time.Second
 	// crdSettle delays registration after a CRD changes, so that the API
 	// server serves (or stops serving) its versions first.
 	crdSettle = 200 * time.Millisecond
@@ -292,11 +295,14 @@ func (c *controller) syncStatus(ctx context.Context, name string) (time.Duration
 	if a.Spec.Service == nil {
 		cond = condition(apiregistrationv1.ConditionTrue, "Local", "Local APIServices are always available")
 	} else {
-		cond, err = c.remoteCondition(ctx, a.Spec.Service)
+		cond, err = c.remoteCondition(ctx, a)
 		if err != nil {
 			return 0, err
 		}
 		requeue = recheckRemote
+		if cond.Status != apiregistrationv1.ConditionTrue {
+			requeue = recheckUnavailable
+		}
 	}
 	if current := findCondition(a.Status.Conditions); current != nil &&
 		current.Status == cond.Status && current.Reason == cond.Reason && current.Message == cond.Message {
@@ -325,10 +331,11 @@ func (c *controller) syncStatus(ctx context.Context, name string) (time.Duration
 	return requeue, nil
 }
 
-// remoteCondition is the Available condition of an APIService served by
-// svc: upstream's reasons for a missing service or endpoints, and
-// ProxyNotSupported once both are there (skiff does not proxy).
-func (c *controller) remoteCondition(ctx context.Context, svc *apiregistrationv1.ServiceReference) (apiregistrationv1.APIServiceCondition, error) {
+// remoteCondition is the Available condition of an APIService naming a
+// service, with upstream's reasons: ServiceNotFound, ServicePortError,
+// MissingEndpoints, FailedDiscoveryCheck, or Passed.
+func (c *controller) remoteCondition(ctx context.Context, a *apiregistrationv1.APIService) (apiregistrationv1.APIServiceCondition, error) {
+	svc := a.Spec.Service
 	s, err := c.cfg.Core.CoreV1().Services(svc.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return condition(apiregistrationv1.ConditionFalse, "ServiceNotFound",
@@ -362,8 +369,14 @@ func (c *controller) remoteCondition(ctx context.Context, svc *apiregistrationv1
 				fmt.Sprintf("endpoints for service/%s in %q have no addresses with port name %q", svc.Name, svc.Namespace, portName)), nil
 		}
 	}
-	return condition(apiregistrationv1.ConditionFalse, "ProxyNotSupported",
-		"skiff does not proxy requests to extension API servers"), nil
+	// The API server proxies the group version there: its discovery
+	// document answering through the proxy is the check upstream makes.
+	gv := a.Spec.Group + "/" + a.Spec.Version
+	if _, err := c.cfg.Core.Discovery().RESTClient().Get().AbsPath("/apis", a.Spec.Group, a.Spec.Version).DoRaw(ctx); err != nil {
+		return condition(apiregistrationv1.ConditionFalse, "FailedDiscoveryCheck",
+			fmt.Sprintf("failing or missing response from the extension server of %s: %v", gv, err)), nil
+	}
+	return condition(apiregistrationv1.ConditionTrue, "Passed", "all checks passed"), nil
 }
 
 // hasReadyEndpoint reports whether the service's endpoint slices have a

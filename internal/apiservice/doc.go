@@ -13,13 +13,14 @@
 //     without the label, and any that names a service, are the
 //     administrator's and are never changed or deleted here.
 //   - Availability: the Available condition. A local APIService is always
-//     available ("Local"). One that names a service is available when the
-//     service exists and has a ready endpoint ("Passed"); otherwise it is
-//     unavailable with upstream's reasons, ServiceNotFound or
-//     MissingEndpoints. skiff does not proxy requests to extension API
-//     servers, so a reachable service is still reported unavailable, with
-//     reason ProxyNotSupported (see docs/architecture.md). Remote
-//     APIServices are re-checked every 30 seconds.
+//     available ("Local"). One that names a service is available ("Passed")
+//     when the service exists, has a ready endpoint on the named port and
+//     its /apis/<group>/<version> document answers through the API server
+//     (which proxies it there, internal/aggregator); otherwise it is
+//     unavailable with upstream's reasons: ServiceNotFound,
+//     ServicePortError, MissingEndpoints or FailedDiscoveryCheck. Remote
+//     APIServices are re-checked every 30 seconds (every 5 while
+//     unavailable).
 //
 // Inputs, all through the API server: the discovery documents (what is
 // served locally), APIServices and CustomResourceDefinitions (informers:

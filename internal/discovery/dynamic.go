@@ -3,20 +3,28 @@ package discovery
 import (
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
 // Dynamic is the discovery handler of a server whose custom resources
-// come and go: it serves what New would for the built-in resources, the
-// extra groups and the custom resources last given to SetCustomResources.
+// and extension API servers come and go: it serves what New would for the
+// built-in resources, the extra groups, the custom resources last given to
+// SetCustomResources and the remote groups last given to SetRemoteGroups.
 // The documents are recomputed on each change and swapped in whole, so
 // serving never waits for a change.
 type Dynamic struct {
 	base  []*registry.Resource
 	extra []ExtraGroup
 	h     atomic.Pointer[handler]
+
+	mu     sync.Mutex // serializes changes
+	custom []*registry.Resource
+	remote []ExtraGroup
 }
 
 // NewDynamic returns the handler of resources and extra, with no custom
@@ -30,8 +38,43 @@ func NewDynamic(resources []*registry.Resource, extra ...ExtraGroup) *Dynamic {
 // SetCustomResources replaces the custom resources served (listed after
 // the built-in resources, before the extra groups).
 func (d *Dynamic) SetCustomResources(custom []*registry.Resource) {
-	all := append(slices.Clone(d.base), custom...)
-	d.h.Store(New(all, d.extra...).(*handler))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.custom = slices.Clone(custom)
+	d.rebuild()
+}
+
+// SetRemoteGroups replaces the groups extension API servers serve (listed
+// last). Their /apis/<group>/<version> documents are the extension
+// servers' own; the caller routes those paths to them.
+func (d *Dynamic) SetRemoteGroups(remote []ExtraGroup) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.remote = slices.Clone(remote)
+	d.rebuild()
+}
+
+// rebuild computes the documents; d.mu is held. A group version an
+// extension server serves hides the local one (requests go there too).
+func (d *Dynamic) rebuild() {
+	remote := map[schema.GroupVersion]bool{}
+	for _, g := range d.remote {
+		remote[g.GroupVersion] = true
+	}
+	var all []*registry.Resource
+	for _, r := range append(slices.Clone(d.base), d.custom...) {
+		if !remote[r.GVR.GroupVersion()] {
+			all = append(all, r)
+		}
+	}
+	var extra []ExtraGroup
+	for _, g := range d.extra {
+		if !remote[g.GroupVersion] {
+			extra = append(extra, g)
+		}
+	}
+	extra = append(extra, d.remote...)
+	d.h.Store(New(all, extra...).(*handler))
 }
 
 func (d *Dynamic) ServeHTTP(w http.ResponseWriter, r *http.Request) {

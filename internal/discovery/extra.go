@@ -25,6 +25,10 @@ type ExtraResource struct {
 	Namespaced           bool
 	// Verbs served, e.g. get and list.
 	Verbs []string
+	// ShortNames and Categories as kubectl uses them.
+	ShortNames, Categories []string
+	// Status advertises a status subresource.
+	Status bool
 }
 
 // withExtra returns resources followed by the extra groups' resources as
@@ -42,6 +46,9 @@ func withExtra(resources []*registry.Resource, extra []ExtraGroup) ([]*registry.
 				Singular:   r.Singular,
 				Namespaced: r.Namespaced,
 				Verbs:      slices.Clone(r.Verbs),
+				ShortNames: slices.Clone(r.ShortNames),
+				Categories: slices.Clone(r.Categories),
+				Status:     r.Status,
 			}
 			if res.Verbs == nil {
 				res.Verbs = []string{}

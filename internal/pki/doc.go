@@ -7,6 +7,10 @@
 //	serving.crt, serving.key  the API server's serving certificate (1 year)
 //	admin.crt, admin.key      the admin client certificate
 //	                          (CN skiff-admin, O system:masters, 1 year)
+//	front-proxy-ca.crt/.key   the front-proxy CA, and the client
+//	front-proxy-client.crt/.key certificate (CN front-proxy-client) the API
+//	                          server proxies to extension API servers with
+//	                          (Bundle.FrontProxy)
 //	<name>.crt, <name>.key    client certificates issued on demand by
 //	                          Bundle.ClientCert: kubelet-client (the API
 //	                          server towards node agents) and node-<node>

@@ -49,6 +49,11 @@ const (
 	servingKeyFile  = "serving.key"
 	adminCertFile   = "admin.crt"
 	adminKeyFile    = "admin.key"
+
+	frontProxyCACertFile = "front-proxy-ca.crt"
+	frontProxyCAKeyFile  = "front-proxy-ca.key"
+	frontProxyCertFile   = "front-proxy-client.crt"
+	frontProxyKeyFile    = "front-proxy-client.key"
 )
 
 // defaultServingNames are always in the serving certificate, besides
@@ -226,6 +231,47 @@ func (b *Bundle) ClientCert(name, cn string, orgs []string) (certPEM, keyPEM []b
 	return encodeCert(cert), keyPEM, nil
 }
 
+// FrontProxyClientUser is the common name of the front-proxy client
+// certificate: the name extension API servers allow
+// (requestheader-allowed-names).
+const FrontProxyClientUser = "front-proxy-client"
+
+// FrontProxy is the identity the API server proxies requests to extension
+// API servers with (upstream's --proxy-client-cert-file), from a CA of its
+// own: extension servers trust its CA for the X-Remote-* headers only, so
+// no certificate the cluster CA signs (a CSR's, say) can assert them.
+type FrontProxy struct {
+	// CAPEM is the front-proxy CA (requestheader-client-ca-file).
+	CAPEM []byte
+	// Client is the client certificate (CN FrontProxyClientUser).
+	Client tls.Certificate
+}
+
+// FrontProxy loads or creates front-proxy-ca.crt/.key and the client
+// certificate front-proxy-client.crt/.key (renewed like the others).
+func (b *Bundle) FrontProxy() (*FrontProxy, error) {
+	if b.caKey == nil {
+		return nil, errors.New("pki: bundle cannot issue certificates (not from Ensure)")
+	}
+	ca, caKey, err := loadOrCreateCAFiles(b.dir, frontProxyCACertFile, frontProxyCAKeyFile, "skiff-front-proxy-ca", b.now(), b)
+	if err != nil {
+		return nil, err
+	}
+	cert, key, err := loadPair(b.dir, frontProxyCertFile, frontProxyKeyFile)
+	if err != nil || !leafUsable(cert, ca, b.now()) || cert.Subject.CommonName != FrontProxyClientUser {
+		cert, key, err = issue(b.dir, frontProxyCertFile, frontProxyKeyFile, ca, caKey, b.now(), leafTemplate{
+			cn: FrontProxyClientUser, usage: x509.ExtKeyUsageClientAuth,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &FrontProxy{
+		CAPEM:  encodeCert(ca),
+		Client: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert},
+	}, nil
+}
+
 // servingNames returns the de-duplicated SANs for the serving certificate.
 func servingNames(hostname string, hosts []string) []string {
 	var out []string
@@ -285,6 +331,12 @@ func leafUsable(cert, ca *x509.Certificate, now time.Time) bool {
 }
 
 func loadOrCreateCA(dir string, now time.Time, b *Bundle) (*x509.Certificate, crypto.Signer, error) {
+	return loadOrCreateCAFiles(dir, caCertFile, caKeyFile, "skiff-ca", now, b)
+}
+
+// loadOrCreateCAFiles loads the CA in certFile and keyFile, or creates one
+// named cn when neither exists.
+func loadOrCreateCAFiles(dir, caCertFile, caKeyFile, cn string, now time.Time, b *Bundle) (*x509.Certificate, crypto.Signer, error) {
 	cert, key, err := loadPair(dir, caCertFile, caKeyFile)
 	switch {
 	case err == nil:
@@ -309,7 +361,7 @@ func loadOrCreateCA(dir string, now time.Time, b *Bundle) (*x509.Certificate, cr
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "skiff-ca"},
+		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(CAValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageCRLSign,

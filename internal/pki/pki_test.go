@@ -316,3 +316,36 @@ func TestClientCert(t *testing.T) {
 		}
 	}
 }
+
+func TestFrontProxy(t *testing.T) {
+	dir := t.TempDir()
+	b, err := Ensure(Options{Dir: dir, Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := b.FrontProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(fp.CAPEM) {
+		t.Fatal("front-proxy CA does not parse")
+	}
+	leaf := fp.Client.Leaf
+	if leaf.Subject.CommonName != FrontProxyClientUser {
+		t.Errorf("client CN %q", leaf.Subject.CommonName)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("client does not verify against the front-proxy CA: %v", err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: b.ClientCAs(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err == nil {
+		t.Error("front-proxy client verifies against the cluster CA: it must have a CA of its own")
+	}
+	again, err := b.FrontProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again.CAPEM) != string(fp.CAPEM) || !again.Client.Leaf.Equal(leaf) {
+		t.Error("a second call issued new material instead of reusing it")
+	}
+}

@@ -39,6 +39,7 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/skiff-dev/skiff/internal/admission/webhook"
+	"github.com/skiff-dev/skiff/internal/aggregator"
 	"github.com/skiff-dev/skiff/internal/apiextensions"
 	"github.com/skiff-dev/skiff/internal/apiextensions/crdcontroller"
 	"github.com/skiff-dev/skiff/internal/apiserver"
@@ -330,6 +331,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("service account issuer discovery: %w", err)
 	}
+	frontProxy, err := certs.FrontProxy()
+	if err != nil {
+		return fmt.Errorf("front-proxy certificates: %w", err)
+	}
+	agg := aggregator.New(aggregator.Config{
+		FrontProxy:  frontProxy,
+		ClientCAPEM: certs.CAPEM,
+		Discovery:   disc,
+		User:        apiserver.UserFrom,
+		Logger:      log,
+	})
 	api, err := apiserver.New(apiserver.Config{
 		Stores:          stores,
 		Scheme:          scheme,
@@ -350,6 +362,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Admission:     sec,
 		Audit:         auditLog,
 		Groups:        map[string]http.Handler{metricsapi.GroupVersion.Group: metricsAPI},
+		Aggregated:    agg.Handler,
 	})
 	if err != nil {
 		return fmt.Errorf("building API server: %w", err)
@@ -435,6 +448,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := bootstrap(ctx, g, clients, log); err != nil {
 		return err
 	}
+	g.Go("aggregator", func(ctx context.Context) error { return agg.Run(ctx, clients, dyn) })
 	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), serverURL, log); err != nil {
 		return err
 	}
