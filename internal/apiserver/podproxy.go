@@ -7,6 +7,7 @@ package apiserver
 // podproxy_stream.go.
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -288,6 +290,10 @@ func (s *Server) podLog(w http.ResponseWriter, r *http.Request, ri *requestInfo,
 		s.writeError(w, kubeletError(resp, schema.GroupResource{Resource: "pods/log"}, pod.Name))
 		return
 	}
+	if websocket.IsWebSocketUpgrade(r) {
+		streamLogWebSocket(w, r, resp.Body)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
@@ -312,6 +318,60 @@ func streamBody(w http.ResponseWriter, body io.Reader) {
 			return
 		}
 	}
+}
+
+// Websocket subprotocols of a streamed read (upstream's wsstream): raw
+// bytes in binary messages, or base64 in text messages; no subprotocol
+// means binary.
+const (
+	wsBinaryProtocol = "binary.k8s.io"
+	wsBase64Protocol = "base64.binary.k8s.io"
+)
+
+// streamLogWebSocket sends a log over a websocket, one message per read,
+// and closes it normally at the end of the log.
+func streamLogWebSocket(w http.ResponseWriter, r *http.Request, body io.Reader) {
+	ws, err := acceptWebSocket(w, r, wsBinaryProtocol, wsBase64Protocol)
+	if err != nil {
+		return // gorilla answered the client
+	}
+	defer ws.Close()
+	// The client sends nothing; reading notices it going away.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			if _, _, err := ws.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	base64Text := ws.Subprotocol() == wsBase64Protocol
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			_ = ws.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			var werr error
+			if base64Text {
+				werr = ws.WriteMessage(websocket.TextMessage, []byte(base64.StdEncoding.EncodeToString(buf[:n])))
+			} else {
+				werr = ws.WriteMessage(websocket.BinaryMessage, buf[:n])
+			}
+			if werr != nil {
+				return
+			}
+		}
+		if rerr != nil {
+			break
+		}
+		select {
+		case <-gone:
+			return
+		default:
+		}
+	}
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(wsWriteWait))
 }
 
 // kubeletError turns a kubelet's non-2xx answer into a Status: a Status

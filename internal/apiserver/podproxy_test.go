@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	spdytransport "k8s.io/client-go/transport/spdy"
@@ -342,6 +345,68 @@ func TestPodLog(t *testing.T) {
 			}
 			if !strings.Contains(body, tc.wantMsg) {
 				t.Errorf("body %q does not contain %q", body, tc.wantMsg)
+			}
+		})
+	}
+}
+
+// TestPodLogWebSocket: a log read over a websocket (upstream's
+// binary.k8s.io and base64.binary.k8s.io subprotocols), closed normally at
+// its end.
+func TestPodLogWebSocket(t *testing.T) {
+	t.Parallel()
+	e := newConnectEnv(t)
+	tlsCfg, err := rest.TLSConfigFor(e.adminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(e.adminConfig.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme = "wss"
+	u.Path = "/api/v1/namespaces/default/pods/two/log"
+	u.RawQuery = "container=b"
+	for _, tc := range []struct {
+		protocol string
+		msgType  int
+		decode   func([]byte) string
+	}{
+		{"binary.k8s.io", websocket.BinaryMessage, func(b []byte) string { return string(b) }},
+		{"base64.binary.k8s.io", websocket.TextMessage, func(b []byte) string {
+			d, err := base64.StdEncoding.DecodeString(string(b))
+			if err != nil {
+				t.Errorf("base64 message %q: %v", b, err)
+			}
+			return string(d)
+		}},
+	} {
+		t.Run(tc.protocol, func(t *testing.T) {
+			d := websocket.Dialer{TLSClientConfig: tlsCfg, Subprotocols: []string{tc.protocol}}
+			ws, resp, err := d.Dial(u.String(), nil)
+			if err != nil {
+				t.Fatalf("dial: %v (%v)", err, resp)
+			}
+			defer ws.Close()
+			if ws.Subprotocol() != tc.protocol {
+				t.Errorf("subprotocol %q", ws.Subprotocol())
+			}
+			var got strings.Builder
+			for {
+				typ, data, err := ws.ReadMessage()
+				if websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("read: %v (so far %q)", err, got.String())
+				}
+				if typ != tc.msgType {
+					t.Errorf("message type %d, want %d", typ, tc.msgType)
+				}
+				got.WriteString(tc.decode(data))
+			}
+			if got.String() != "default/two/b \n" {
+				t.Errorf("log %q", got.String())
 			}
 		})
 	}
