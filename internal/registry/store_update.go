@@ -294,7 +294,9 @@ func (s *Store) prepareUpdate(ctx context.Context, sub Subresource, namespace, n
 			return nil, err
 		}
 	}
-	if sub == Main && s.hasSpec && specChanged(o, old, s.Resource.Status) {
+	// A spec change bumps the generation; for pods also one through
+	// ephemeralcontainers, as upstream (pod generation tracking).
+	if (sub == Main || sub == EphemeralContainers) && s.hasSpec && specChanged(o, old, s.Resource.Status) {
 		m.SetGeneration(om.GetGeneration() + 1)
 	}
 
