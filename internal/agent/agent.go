@@ -340,6 +340,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Runtime:   rt,
 		ClientCAs: cfg.ClientCAs,
 		Summary:   func(ctx context.Context) (any, error) { return statsProvider.Summary(ctx) },
+		Pods:      mgr.ActivePods,
 		Logger:    log.With("component", "kubeletserver"),
 	})
 	if err != nil {

@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 )
 
@@ -53,6 +56,9 @@ type Config struct {
 	// Summary returns the /stats/summary document, encoded as JSON (the
 	// shape of the kubelet's stats/v1alpha1 Summary); nil answers 404.
 	Summary func(ctx context.Context) (any, error)
+	// Pods returns the pods the node runs, for /pods (upstream's kubelet
+	// answers it with a PodList); nil answers 404.
+	Pods func() []*corev1.Pod
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// LogPollInterval is how often a followed log is checked for growth;
@@ -94,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 		s.mux.HandleFunc("POST "+p, s.portForward)
 	}
 	s.mux.HandleFunc("GET /stats/summary", s.summary)
+	s.mux.HandleFunc("GET /pods", s.pods)
 	return s, nil
 }
 
@@ -158,6 +165,24 @@ func (s *Server) summary(w http.ResponseWriter, r *http.Request) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("encoding the stats summary: %v", err), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+func (s *Server) pods(w http.ResponseWriter, _ *http.Request) {
+	if s.cfg.Pods == nil {
+		http.Error(w, "pods are not available", http.StatusNotFound)
+		return
+	}
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: []corev1.Pod{}}
+	for _, p := range s.cfg.Pods() {
+		list.Items = append(list.Items, *p)
+	}
+	b, err := json.Marshal(&list)
+	if err != nil {
+		http.Error(w, fmt.Sprintf("encoding pods: %v", err), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
@@ -23,6 +24,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 )
@@ -568,5 +571,31 @@ func TestSelfSignedCert(t *testing.T) {
 	}
 	if cmp.Equal(first.Certificate, other.Certificate) {
 		t.Errorf("the certificate was reused for a new address")
+	}
+}
+
+// TestPods: /pods lists the node's pods as a v1 PodList (404 without a
+// source).
+func TestPods(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	running := []*corev1.Pod{
+		{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "default"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "kube-system"}},
+	}
+	ts := newServer(t, Config{Runtime: n.rt, Pods: func() []*corev1.Pod { return running }})
+	code, body := get(t, ts.URL+"/pods")
+	if code != http.StatusOK {
+		t.Fatalf("GET /pods: %d %s", code, body)
+	}
+	var list corev1.PodList
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatal(err)
+	}
+	if list.Kind != "PodList" || len(list.Items) != 2 || list.Items[1].Namespace != "kube-system" {
+		t.Errorf("pod list %+v", list)
+	}
+	if code, _ := get(t, newServer(t, Config{Runtime: n.rt}).URL+"/pods"); code != http.StatusNotFound {
+		t.Errorf("GET /pods without a source: %d, want 404", code)
 	}
 }
