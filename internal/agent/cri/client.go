@@ -408,6 +408,7 @@ func sandboxConfig(cfg SandboxConfig) *runtimeapi.PodSandboxConfig {
 			Sysctls:      cfg.Sysctls,
 			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
 				NamespaceOptions: namespaceOptions(cfg),
+				Privileged:       cfg.Privileged,
 			},
 		},
 	}

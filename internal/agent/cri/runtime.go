@@ -85,6 +85,10 @@ type SandboxConfig struct {
 	CgroupParent string
 	// Sysctls are namespaced sysctls for the sandbox.
 	Sysctls map[string]string
+	// Privileged is set when any container of the pod is privileged:
+	// containerd refuses a privileged container in an unprivileged
+	// sandbox.
+	Privileged bool
 	// RuntimeHandler selects the runtime configuration the sandbox and its
 	// containers run with (a RuntimeClass's handler; containerd's
 	// runtimes.<handler>); "" is the runtime's default. Only RunSandbox

@@ -78,6 +78,7 @@ func (m *Manager) sandboxConfig(pod *v1.Pod, attempt uint32) (cri.SandboxConfig,
 			})
 		}
 	}
+	cfg.Privileged = hasPrivilegedContainer(pod)
 	if sc := pod.Spec.SecurityContext; sc != nil && len(sc.Sysctls) > 0 {
 		cfg.Sysctls = map[string]string{}
 		for _, s := range sc.Sysctls {
@@ -85,6 +86,26 @@ func (m *Manager) sandboxConfig(pod *v1.Pod, attempt uint32) (cri.SandboxConfig,
 		}
 	}
 	return cfg, nil
+}
+
+// hasPrivilegedContainer reports whether any init, app or ephemeral
+// container of pod is privileged, as the kubelet decides a privileged
+// sandbox.
+func hasPrivilegedContainer(pod *v1.Pod) bool {
+	privileged := func(sc *v1.SecurityContext) bool {
+		return sc != nil && sc.Privileged != nil && *sc.Privileged
+	}
+	for _, c := range allContainers(pod) {
+		if privileged(c.SecurityContext) {
+			return true
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if privileged(pod.Spec.EphemeralContainers[i].SecurityContext) {
+			return true
+		}
+	}
+	return false
 }
 
 // allContainers returns the pod's init and app containers, in that order.

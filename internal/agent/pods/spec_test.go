@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 )
@@ -257,5 +258,28 @@ func TestSandboxConfig(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	// A privileged container (init, app or ephemeral) makes the sandbox
+	// privileged: containerd refuses it in an unprivileged one.
+	for name, mutate := range map[string]func(p *v1.Pod){
+		"app": func(p *v1.Pod) { p.Spec.Containers[0].SecurityContext = &v1.SecurityContext{Privileged: ptr.To(true)} },
+		"init": func(p *v1.Pod) {
+			p.Spec.InitContainers = []v1.Container{{Name: "i", SecurityContext: &v1.SecurityContext{Privileged: ptr.To(true)}}}
+		},
+		"ephemeral": func(p *v1.Pod) {
+			p.Spec.EphemeralContainers = []v1.EphemeralContainer{{EphemeralContainerCommon: v1.EphemeralContainerCommon{Name: "e", SecurityContext: &v1.SecurityContext{Privileged: ptr.To(true)}}}}
+		},
+	} {
+		got, err := m.sandboxConfig(testPod("p", mutate), 0)
+		if err != nil || !got.Privileged {
+			t.Errorf("%s container privileged: sandbox privileged %v (%v)", name, got.Privileged, err)
+		}
+	}
+	unprivileged, _ := m.sandboxConfig(testPod("p", func(p *v1.Pod) {
+		p.Spec.Containers[0].SecurityContext = &v1.SecurityContext{Privileged: ptr.To(false)}
+	}), 0)
+	if unprivileged.Privileged {
+		t.Error("sandbox privileged without a privileged container")
 	}
 }
