@@ -30,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	discoveryv1listers "k8s.io/client-go/listers/discovery/v1"
@@ -112,9 +111,20 @@ func (a *Aggregator) Handler(group, version string) http.Handler {
 	return nil
 }
 
+// Sources are what Run reads through: the API server's in-process clients
+// and the listers of services and endpoint slices it already keeps (the
+// admission webhooks' informers).
+type Sources struct {
+	Client   kubernetes.Interface
+	Dynamic  dynamic.Interface
+	Services corev1listers.ServiceLister
+	Slices   discoveryv1listers.EndpointSliceLister
+}
+
 // Run bootstraps the extension-apiserver-authentication config map and
 // its reader role, then follows the APIServices until ctx ends.
-func (a *Aggregator) Run(ctx context.Context, client kubernetes.Interface, dyn dynamic.Interface) error {
+func (a *Aggregator) Run(ctx context.Context, src Sources) error {
+	client := src.Client
 	for delay := time.Second; ; delay = min(2*delay, time.Minute) {
 		err := a.bootstrap(ctx, client)
 		if err == nil {
@@ -127,10 +137,8 @@ func (a *Aggregator) Run(ctx context.Context, client kubernetes.Interface, dyn d
 		case <-time.After(delay):
 		}
 	}
-	factory := informers.NewSharedInformerFactory(client, 0)
-	a.services = factory.Core().V1().Services().Lister()
-	a.slices = factory.Discovery().V1().EndpointSlices().Lister()
-	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+	a.services, a.slices = src.Services, src.Slices
+	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(src.Dynamic, 0)
 	apis := dynFactory.ForResource(apiServicesGVR)
 	changed := func(any) { a.rebuild(apis.Lister()) }
 	if _, err := apis.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -138,18 +146,11 @@ func (a *Aggregator) Run(ctx context.Context, client kubernetes.Interface, dyn d
 	}); err != nil {
 		return fmt.Errorf("aggregator: watching APIServices: %w", err)
 	}
-	factory.Start(ctx.Done())
 	dynFactory.Start(ctx.Done())
-	defer factory.Shutdown()
 	defer dynFactory.Shutdown()
-	for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil // ctx ended
-		}
-	}
 	for _, ok := range dynFactory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
-			return nil
+			return nil // ctx ended
 		}
 	}
 	a.rebuild(apis.Lister())

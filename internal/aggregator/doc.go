@@ -28,7 +28,8 @@
 //     binding.
 //
 // Inputs: APIServices (a dynamic informer), services and endpoint slices
-// (informers), all through the API server's in-process clients. Outputs:
+// (the admission webhooks' listers, shared), all through the API server's
+// in-process clients. Outputs:
 // proxied requests, the remote groups of discovery, the config map, role
 // and role binding. The APIServices' Available condition is
 // internal/apiservice's, which checks each remote one through this proxy.

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	discoveryv1listers "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/skiff-dev/skiff/internal/admission"
@@ -50,6 +52,10 @@ type security struct {
 	// conversion, when set before start, is the CRD conversion webhooks'
 	// caller: start gives it the service and endpoint slice listers.
 	conversion *webhook.Caller
+	// services and slices are start's listers, shared with the
+	// aggregator (set before ready is closed).
+	services corev1listers.ServiceLister
+	slices   discoveryv1listers.EndpointSliceLister
 }
 
 func newSecurity(disabledPlugins []string) *security {
@@ -74,6 +80,7 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 		Logger:     log.With("component", "admission-webhooks"),
 	}
 	s.conversion.SetListers(hooks.Services, hooks.Slices)
+	s.services, s.slices = hooks.Services, hooks.Slices
 	policies := f.Admissionregistration().V1().ValidatingAdmissionPolicies()
 	pols := policy.Config{
 		Policies:   policies.Lister(),

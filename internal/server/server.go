@@ -448,7 +448,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := bootstrap(ctx, g, clients, log); err != nil {
 		return err
 	}
-	g.Go("aggregator", func(ctx context.Context) error { return agg.Run(ctx, clients, dyn) })
+	g.Go("aggregator", func(ctx context.Context) error {
+		return agg.Run(ctx, aggregator.Sources{Client: clients, Dynamic: dyn, Services: sec.services, Slices: sec.slices})
+	})
 	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), serverURL, log); err != nil {
 		return err
 	}
