@@ -126,6 +126,7 @@ func defaultService(s *corev1.Service) {
 // omits it (a replace of the original manifest): cluster IPs, node ports,
 // the health check node port and the IP families.
 func prepareServiceForUpdate(s, old *corev1.Service) {
+	dropTypeDependentFields(s, old)
 	if s.Spec.Type == corev1.ServiceTypeExternalName || old.Spec.Type == corev1.ServiceTypeExternalName {
 		return
 	}
@@ -156,6 +157,63 @@ func prepareServiceForUpdate(s, old *corev1.Service) {
 			s.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
 		}
 	}
+}
+
+// dropTypeDependentFields clears, as upstream does on a type change, the
+// fields the new type has no use for when the client left them as they
+// were (it sent back what it read): cluster IPs and IP families for
+// ExternalName, node ports where none are allocated, the health check
+// node port without a Local LoadBalancer, the LoadBalancer-only fields,
+// and the external traffic policy where no external traffic comes. A
+// value the client changed is kept, and validation judges it.
+func dropTypeDependentFields(s, old *corev1.Service) {
+	spec, was := &s.Spec, &old.Spec
+	if spec.Type == was.Type {
+		return
+	}
+	if spec.Type == corev1.ServiceTypeExternalName {
+		if spec.ClusterIP == was.ClusterIP && slices.Equal(spec.ClusterIPs, was.ClusterIPs) {
+			spec.ClusterIP, spec.ClusterIPs = "", nil
+		}
+		if slices.Equal(spec.IPFamilies, was.IPFamilies) {
+			spec.IPFamilies = nil
+		}
+		if ptrEqual(spec.IPFamilyPolicy, was.IPFamilyPolicy) {
+			spec.IPFamilyPolicy = nil
+		}
+	}
+	needsNodePorts := spec.Type == corev1.ServiceTypeNodePort ||
+		(spec.Type == corev1.ServiceTypeLoadBalancer && (spec.AllocateLoadBalancerNodePorts == nil || *spec.AllocateLoadBalancerNodePorts))
+	if !needsNodePorts {
+		for i := range spec.Ports {
+			np := &spec.Ports[i]
+			for _, op := range was.Ports {
+				if op.Port == np.Port && op.Protocol == np.Protocol && op.NodePort == np.NodePort {
+					np.NodePort = 0
+				}
+			}
+		}
+	}
+	needsHealthCheck := spec.Type == corev1.ServiceTypeLoadBalancer && spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+	if !needsHealthCheck && spec.HealthCheckNodePort == was.HealthCheckNodePort {
+		spec.HealthCheckNodePort = 0
+	}
+	if spec.Type != corev1.ServiceTypeLoadBalancer {
+		if ptrEqual(spec.AllocateLoadBalancerNodePorts, was.AllocateLoadBalancerNodePorts) {
+			spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if ptrEqual(spec.LoadBalancerClass, was.LoadBalancerClass) {
+			spec.LoadBalancerClass = nil
+		}
+	}
+	if !externallyAccessible(s) && spec.ExternalTrafficPolicy == was.ExternalTrafficPolicy {
+		spec.ExternalTrafficPolicy = ""
+	}
+}
+
+// ptrEqual reports whether two optional values are both unset or equal.
+func ptrEqual[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 var serviceTypes = []corev1.ServiceType{corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName}

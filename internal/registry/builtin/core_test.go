@@ -218,6 +218,37 @@ func TestServiceUpdate(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("changed clusterIP errors (-want +got):\n%s", diff)
 	}
+
+	// A type change clears what the new type has no use for, when the
+	// client sent it back unchanged (kubectl edit of type only).
+	toExternal := old.DeepCopy()
+	toExternal.Spec.Type = corev1.ServiceTypeExternalName
+	toExternal.Spec.ExternalName = "db.example.com"
+	s.PrepareForUpdate(context.Background(), toExternal, old)
+	s.Default(toExternal)
+	if errs := s.ValidateUpdate(context.Background(), toExternal, old); len(errs) != 0 {
+		t.Errorf("NodePort to ExternalName: unexpected errors %v", errs)
+	}
+	if sp := toExternal.Spec; sp.ClusterIP != "" || sp.ClusterIPs != nil || sp.IPFamilies != nil || sp.IPFamilyPolicy != nil ||
+		sp.Ports[0].NodePort != 0 || sp.ExternalTrafficPolicy != "" {
+		t.Errorf("NodePort to ExternalName kept %+v", sp)
+	}
+	toClusterIP := old.DeepCopy()
+	toClusterIP.Spec.Type = corev1.ServiceTypeClusterIP
+	s.PrepareForUpdate(context.Background(), toClusterIP, old)
+	s.Default(toClusterIP)
+	if sp := toClusterIP.Spec; sp.ClusterIP != "10.96.0.10" || sp.Ports[0].NodePort != 0 || sp.ExternalTrafficPolicy != "" {
+		t.Errorf("NodePort to ClusterIP: %+v, want the cluster IP kept, the node port and traffic policy gone", sp)
+	}
+	// A value the client set on purpose stays, and is judged.
+	explicit := old.DeepCopy()
+	explicit.Spec.Type = corev1.ServiceTypeExternalName
+	explicit.Spec.ExternalName = "db.example.com"
+	explicit.Spec.ClusterIP, explicit.Spec.ClusterIPs = "10.96.0.12", []string{"10.96.0.12"}
+	s.PrepareForUpdate(context.Background(), explicit, old)
+	if errs := s.ValidateUpdate(context.Background(), explicit, old); len(errs) == 0 {
+		t.Error("ExternalName with a new cluster IP: no error")
+	}
 }
 
 func TestServiceRow(t *testing.T) {
