@@ -259,14 +259,19 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// The pods: the manager is built first because eviction and the
 	// prober call into it; it runs once everything it uses exists.
-	vols, err := volumes.New(volumes.Config{RootDir: filepath.Join(root, "pods"), Client: client, NodeName: cfg.NodeName, Logger: log.With("component", "volumes")})
+	var mgr *pods.Manager
+	vols, err := volumes.New(volumes.Config{
+		RootDir: filepath.Join(root, "pods"), Client: client, NodeName: cfg.NodeName, Logger: log.With("component", "volumes"),
+		// Config maps and secrets are watched only once a pod's sync
+		// sets up its volumes: mgr exists by then.
+		Changed: func(uid types.UID) { mgr.Resync(uid) },
+	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	g.Go(func() error { return vols.Run(ctx) })
 	writer := podstatus.NewWriter(client, log.With("component", "podstatus"))
 	g.Go(func() error { return writer.Run(ctx) })
-	var mgr *pods.Manager
 	probes := prober.New(prober.Config{
 		Runtime:  rt,
 		Recorder: recorder,

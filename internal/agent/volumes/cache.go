@@ -61,6 +61,9 @@ type objectCache struct {
 	client kubernetes.Interface
 	// ctx bounds every informer.
 	ctx context.Context
+	// changed, when not nil, is told the pods using an object that
+	// changed (see Config.Changed).
+	changed func(types.UID)
 
 	mu sync.Mutex
 	// objects is guarded by mu: the watch of each config map and secret
@@ -101,10 +104,11 @@ func (w *objectWatch) err() error {
 	return w.lastErr
 }
 
-func newObjectCache(ctx context.Context, client kubernetes.Interface) *objectCache {
+func newObjectCache(ctx context.Context, client kubernetes.Interface, changed func(types.UID)) *objectCache {
 	return &objectCache{
 		client:      client,
 		ctx:         ctx,
+		changed:     changed,
 		objects:     map[objectKey]*objectWatch{},
 		users:       map[types.UID]map[objectKey]bool{},
 		serviceInfs: map[string]cache.SharedIndexInformer{},
@@ -137,6 +141,22 @@ func (c *objectCache) object(ctx context.Context, uid types.UID, key objectKey) 
 			w.setErr(err)
 			cache.DefaultWatchErrorHandler(ctx, r, err)
 		})
+		if c.changed != nil {
+			// A change (also the creation of an optional object that
+			// was missing) reaches the volumes of the pods using it.
+			_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+				AddFunc: func(any) { c.notify(key) },
+				UpdateFunc: func(old, obj any) {
+					if o, ok1 := old.(metav1.Object); ok1 {
+						if n, ok2 := obj.(metav1.Object); ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
+							return
+						}
+					}
+					c.notify(key)
+				},
+				DeleteFunc: func(any) { c.notify(key) },
+			})
+		}
 		c.objects[key] = w
 		go inf.RunWithContext(wctx)
 	}
@@ -151,6 +171,21 @@ func (c *objectCache) object(ctx context.Context, uid types.UID, key objectKey) 
 		return nil, err
 	}
 	return w, nil
+}
+
+// notify tells changed about every pod using key.
+func (c *objectCache) notify(key objectKey) {
+	c.mu.Lock()
+	var uids []types.UID
+	if w := c.objects[key]; w != nil {
+		for uid := range w.pods {
+			uids = append(uids, uid)
+		}
+	}
+	c.mu.Unlock()
+	for _, uid := range uids {
+		c.changed(uid)
+	}
 }
 
 // release forgets that pod uid uses any object, and stops the watches no

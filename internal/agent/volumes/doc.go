@@ -11,8 +11,10 @@
 // metadata.name=<name>, started when a pod first needs the object and
 // stopped at the teardown of the last pod that used it); services through
 // one informer per namespace the node's pods use (a sync reads memory
-// only, and updates arrive by watch, never by polling); persistent volume
-// claims and volumes
+// only, and updates arrive by watch, never by polling: the creation,
+// change or deletion of a config map or secret is passed to
+// Config.Changed for each pod using it, whose next sync rewrites its
+// volumes); persistent volume claims and volumes
 // with a GET when a pod is first set up; the node's allocatable resources
 // (a GET, cached for a minute) for resourceFieldRefs of containers without
 // limits. Outputs: files and tmpfs mounts on the node, and TokenRequests

@@ -63,6 +63,12 @@ func fixtures() []runtime.Object {
 // holding objs; service account tokens are "token-<sa>-<n>".
 func newTestManager(t testing.TB, objs ...runtime.Object) (*Manager, *fake.Clientset) {
 	t.Helper()
+	return newTestManagerWith(t, nil, objs...)
+}
+
+// newTestManagerWith is newTestManager with its Config changed by mod.
+func newTestManagerWith(t testing.TB, mod func(*Config), objs ...runtime.Object) (*Manager, *fake.Clientset) {
+	t.Helper()
 	cs := fake.NewSimpleClientset(objs...)
 	n := 0
 	cs.PrependReactor("create", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -78,7 +84,11 @@ func newTestManager(t testing.TB, objs ...runtime.Object) (*Manager, *fake.Clien
 		return true, out, nil
 	})
 	root := t.TempDir()
-	m, err := New(Config{RootDir: root, Client: cs, NodeName: testNode})
+	cfg := Config{RootDir: root, Client: cs, NodeName: testNode}
+	if mod != nil {
+		mod(&cfg)
+	}
+	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,11 @@ type Config struct {
 	NodeName string
 	// Logger is the component's logger; nil means no logs.
 	Logger *slog.Logger
+	// Changed, when set, is called with the UID of each pod using a
+	// config map or secret that was created, changed or deleted, so that
+	// its volumes are set up again (the node agent resyncs the pod). It
+	// is called from an informer goroutine and must not block.
+	Changed func(uid types.UID)
 }
 
 // Manager prepares pods' volumes and containers' environments. All
@@ -94,7 +99,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg:     cfg,
 		log:     log,
 		now:     time.Now,
-		objects: newObjectCache(ctx, cfg.Client),
+		objects: newObjectCache(ctx, cfg.Client, cfg.Changed),
 		stop:    cancel,
 		tmpfs:   ensureTmpfs,
 		written: map[types.UID]map[string][32]byte{},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -474,5 +475,62 @@ func TestSetupEphemeralClaimOwner(t *testing.T) {
 				t.Fatalf("Setup = %v, %v; want path %q", paths, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestChangedNotifiesPods: the pods using a config map or secret hear of
+// its creation (an optional one that was missing), change and deletion,
+// so that their volumes are set up again.
+func TestChangedNotifiesPods(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	heard := map[types.UID]int{}
+	m, cs := newTestManagerWith(t, func(c *Config) {
+		c.Changed = func(uid types.UID) {
+			mu.Lock()
+			heard[uid]++
+			mu.Unlock()
+		}
+	}, fixtures()...)
+	ctx := context.Background()
+	pod := testPod(v1.Volume{Name: "later", VolumeSource: v1.VolumeSource{Projected: &v1.ProjectedVolumeSource{
+		Sources: []v1.VolumeProjection{{Secret: &v1.SecretProjection{LocalObjectReference: v1.LocalObjectReference{Name: "later"}, Optional: ptr(true)}}},
+	}}})
+	if _, err := m.Setup(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return heard[pod.UID]
+	}
+	before := count()
+	if _, err := cs.CoreV1().Secrets("ns").Create(ctx, &v1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "later", Namespace: "ns"}, Data: map[string][]byte{"k": []byte("v")},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "the secret's creation is heard", func() error {
+		if count() == before {
+			return fmt.Errorf("pod %s not told", pod.UID)
+		}
+		return nil
+	})
+	paths, err := m.Setup(ctx, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"k": "-rw-r--r-- v"}, readVolume(t, paths["later"])); diff != "" {
+		t.Errorf("volume after the secret appeared (-want +got):\n%s", diff)
+	}
+	// A pod torn down hears nothing more.
+	m.objects.release(pod.UID)
+	after := count()
+	if err := cs.CoreV1().Secrets("ns").Delete(ctx, "later", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if count() != after {
+		t.Errorf("released pod still told of changes")
 	}
 }
