@@ -14,8 +14,10 @@
 // through Config.Kubelet (kubeletclient); exec and attach websockets
 // (v5/v4.channel.k8s.io) are translated to SPDY streams, port-forward
 // websockets (SPDY/3.1+portforward.k8s.io) are tunneled, and SPDY
-// upgrades are passed through. These requests are long-running, like
-// watches.
+// upgrades are passed through; a pods/log websocket streams the log.
+// pods/proxy and services/proxy go straight to the pod's IP or a ready
+// endpoint of the service (resourceproxy.go). These requests are
+// long-running, like watches.
 //
 // The filter chain, outermost first:
 //

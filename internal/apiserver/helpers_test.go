@@ -36,7 +36,7 @@ import (
 )
 
 // testResources are the built-in resources the tests serve.
-var testResources = []string{"pods", "configmaps", "namespaces", "nodes", "replicationcontrollers", "services",
+var testResources = []string{"pods", "configmaps", "namespaces", "nodes", "replicationcontrollers", "services", "endpointslices",
 	"deployments", "replicasets", "statefulsets"}
 
 // testEnv is one API server on a real embedded etcd, served over TLS.

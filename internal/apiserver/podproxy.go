@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -40,7 +41,9 @@ func isConnect(ri *requestInfo) bool {
 	}
 	switch ri.resource {
 	case "pods":
-		return ri.namespace != "" && podConnectSubresources[ri.subresource]
+		return ri.namespace != "" && (podConnectSubresources[ri.subresource] || ri.subresource == "proxy")
+	case "services":
+		return ri.namespace != "" && ri.subresource == "proxy"
 	case "nodes":
 		return ri.namespace == "" && ri.subresource == "proxy"
 	}
@@ -49,6 +52,23 @@ func isConnect(ri *requestInfo) bool {
 
 // serveConnect handles a request for which isConnect is true.
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
+	if ri.subresource == "proxy" && ri.resource != "nodes" {
+		// Straight to the pod or service, not through a kubelet.
+		rest, _ := proxyTargetPath(r, ri)
+		var opts runtime.Object = &corev1.PodProxyOptions{Path: rest}
+		if ri.resource == "services" {
+			opts = &corev1.ServiceProxyOptions{Path: rest}
+		}
+		if !s.admitConnect(w, r, ri, opts) {
+			return
+		}
+		if ri.resource == "services" {
+			s.serviceProxy(w, r, ri, st)
+		} else {
+			s.podProxy(w, r, ri, st)
+		}
+		return
+	}
 	if s.cfg.Kubelet == nil {
 		s.writeError(w, newStatus(http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "no kubelet client configured"))
 		return

@@ -673,7 +673,8 @@ func TestNodeProxy(t *testing.T) {
 		{"kubelet path", "/api/v1/nodes/n1/proxy/healthz?x=1", 200, "ok x=1"},
 		{"unknown kubelet path", "/api/v1/nodes/n1/proxy/nothing", 404, "404 page not found\n"},
 		{"unknown node", "/api/v1/nodes/zz/proxy/healthz", 404, `nodes \"zz\" not found`},
-		{"pods proxy stays unserved", "/api/v1/namespaces/default/pods/one/proxy/x", 404, "the server could not find the requested resource"},
+		// pods/proxy goes to the pod itself (resourceproxy_test.go).
+		{"pod proxy without a pod IP", "/api/v1/namespaces/default/pods/one/proxy/x", 400, "address not allowed"},
 		// name:port reaches that port of the node (nothing listens on 1).
 		{"node with port", "/api/v1/nodes/n1:1/proxy/healthz", 503, "n1"},
 		{"unknown node with port", "/api/v1/nodes/zz:10250/proxy/healthz", 404, `nodes \"zz\" not found`},

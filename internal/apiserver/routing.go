@@ -73,8 +73,10 @@ func parseRequestInfo(r *http.Request) *requestInfo {
 	if len(parts) > 2 {
 		ri.subresource = parts[2]
 	}
-	if len(parts) > 3 && !(ri.resource == "nodes" && ri.namespace == "" && ri.subresource == "proxy") {
-		// nodes/<name>/proxy/<path...> carries the proxied path.
+	if len(parts) > 3 && !(ri.subresource == "proxy" && (ri.resource == "nodes" && ri.namespace == "" ||
+		(ri.resource == "pods" || ri.resource == "services") && ri.namespace != "")) {
+		// nodes|pods|services/<name>/proxy/<path...> carries the proxied
+		// path.
 		ri.extra = true
 	}
 

@@ -49,7 +49,10 @@ func wellKnownSubresources(gr schema.GroupResource) []subresource {
 			{name: "exec", kind: core("PodExecOptions"), verbs: []string{"create", "get"}},
 			{name: "log", verbs: []string{"get"}},
 			{name: "portforward", kind: core("PodPortForwardOptions"), verbs: []string{"create", "get"}},
+			{name: "proxy", kind: core("PodProxyOptions"), verbs: []string{"create", "delete", "get", "patch", "update"}},
 		}
+	case "services":
+		return []subresource{{name: "proxy", kind: core("ServiceProxyOptions"), verbs: []string{"create", "delete", "get", "patch", "update"}}}
 	case "namespaces":
 		return []subresource{{name: "finalize", verbs: []string{"update"}}}
 	case "nodes":

@@ -1,0 +1,116 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// hostIP returns a global unicast IPv4 address of this machine (pods/proxy
+// refuses loopback, as upstream).
+func hostIP(t *testing.T) string {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	t.Skip("no global unicast IPv4 address on this machine")
+	return ""
+}
+
+// TestResourceProxy: pods/proxy and services/proxy reach the pod (or a
+// ready endpoint) with any method, the path and query below /proxy, and
+// without the caller's credentials; HTML links are rewritten to stay under
+// the proxy path.
+func TestResourceProxy(t *testing.T) {
+	t.Parallel()
+	ip := hostIP(t)
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", ip, err)
+	}
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/page" {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, `<a href="/next">next</a><img src="rel.png">`)
+			return
+		}
+		fmt.Fprintf(w, "%s %s?%s auth=%q", r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"))
+	}))
+	backend.Listener = ln
+	backend.Start()
+	defer backend.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	e := newTestEnv(t)
+	cs := e.clientset(t)
+	ctx := context.Background()
+	pod, err := cs.CoreV1().Pods("default").Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x",
+			Ports: []corev1.ContainerPort{{ContainerPort: int32(port)}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod.Status.PodIP = ip
+	pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
+	if _, err := cs.CoreV1().Pods("default").UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port))}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	p := strconv.Itoa(port)
+	for _, tc := range []struct {
+		method, path string
+		wantCode     int
+		want         string
+	}{
+		{"GET", "/api/v1/namespaces/default/pods/web/proxy/some/path?x=1", 200, `GET /some/path?x=1 auth=""`},
+		{"POST", "/api/v1/namespaces/default/pods/web:" + p + "/proxy/", 200, `POST /? auth=""`},
+		{"DELETE", "/api/v1/namespaces/default/pods/http:web:" + p + "/proxy/d", 200, `DELETE /d? auth=""`},
+		{"GET", "/api/v1/namespaces/default/pods/web/proxy", 200, `GET /? auth=""`},
+		{"PUT", "/api/v1/namespaces/default/services/web/proxy/s", 200, `PUT /s? auth=""`},
+		{"GET", "/api/v1/namespaces/default/services/web:http/proxy/s", 200, `GET /s? auth=""`},
+		{"GET", "/api/v1/namespaces/default/services/http:web:80/proxy/", 200, `GET /? auth=""`},
+		{"GET", "/api/v1/namespaces/default/pods/web/proxy/page", 200,
+			`<a href="/api/v1/namespaces/default/pods/web/proxy/next">next</a><img src="rel.png">`},
+		{"GET", "/api/v1/namespaces/default/services/web:other/proxy/", 503, `no service port \"other\" found`},
+		{"GET", "/api/v1/namespaces/default/pods/nope/proxy/", 404, `pods \"nope\" not found`},
+		{"GET", "/api/v1/namespaces/default/pods/ftp:web:1/proxy/", 400, "invalid pod proxy name"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			code, _, body := e.do(t, tc.method, tc.path, nil, "")
+			if code != tc.wantCode || !strings.Contains(body, tc.want) {
+				t.Errorf("%d %q, want %d containing %q", code, body, tc.wantCode, tc.want)
+			}
+		})
+	}
+}
