@@ -27,8 +27,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
@@ -454,6 +456,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), serverURL, log); err != nil {
 		return err
 	}
+	if err := ensureDefaultServiceCIDR(ctx, clients, serviceCIDR); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return nil // asked to stop before we were ready
 	}
@@ -869,6 +874,39 @@ func bootstrapKubernetesService(ctx context.Context, clients kubernetes.Interfac
 }
 
 // parseServiceCIDR reads Config.ServiceCIDR.
+// DefaultServiceCIDRName is the ServiceCIDR describing the service range
+// (upstream's name).
+const DefaultServiceCIDRName = "kubernetes"
+
+// ensureDefaultServiceCIDR writes the ServiceCIDR "kubernetes" for the
+// service range, Ready, as upstream's default ServiceCIDR controller does.
+// An existing one for another range is left alone (the range of a data
+// dir does not change; the allocator uses its own).
+func ensureDefaultServiceCIDR(ctx context.Context, clients kubernetes.Interface, cidr netip.Prefix) error {
+	api := clients.NetworkingV1().ServiceCIDRs()
+	sc, err := api.Get(ctx, DefaultServiceCIDRName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		sc, err = api.Create(ctx, &networkingv1.ServiceCIDR{
+			ObjectMeta: metav1.ObjectMeta{Name: DefaultServiceCIDRName},
+			Spec:       networkingv1.ServiceCIDRSpec{CIDRs: []string{cidr.Masked().String()}},
+		}, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("default ServiceCIDR: %w", err)
+	}
+	if meta.IsStatusConditionTrue(sc.Status.Conditions, networkingv1.ServiceCIDRConditionReady) {
+		return nil
+	}
+	meta.SetStatusCondition(&sc.Status.Conditions, metav1.Condition{
+		Type: networkingv1.ServiceCIDRConditionReady, Status: metav1.ConditionTrue,
+		Reason: "Ready", Message: "Kubernetes default Service CIDR is ready",
+	})
+	if _, err := api.UpdateStatus(ctx, sc, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
+		return fmt.Errorf("default ServiceCIDR status: %w", err)
+	}
+	return nil
+}
+
 func parseServiceCIDR(v string) (netip.Prefix, error) {
 	if v == "" {
 		v = servicealloc.DefaultServiceCIDR

@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
@@ -134,6 +135,12 @@ func TestRun(t *testing.T) {
 	slice, err := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
 	if err != nil || len(slice.Endpoints) != 1 || slice.Endpoints[0].Addresses[0] != "127.0.0.1" || fmt.Sprint(*slice.Ports[0].Port) != port {
 		t.Errorf("kubernetes endpoint slice: %+v, %v", slice, err)
+	}
+
+	// The ServiceCIDR "kubernetes" describes the service range, Ready.
+	sc, err := cs.NetworkingV1().ServiceCIDRs().Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil || fmt.Sprint(sc.Spec.CIDRs) != "[10.96.0.0/12]" || !meta.IsStatusConditionTrue(sc.Status.Conditions, "Ready") {
+		t.Errorf("default ServiceCIDR: %+v, %v", sc, err)
 	}
 
 	checkIssuerDiscovery(ctx, t, cfg, cs)

@@ -14,6 +14,7 @@ func groupResources() []*registry.Resource {
 		storageNodeResources(), // storage.k8s.io CSI resources, node.k8s.io
 		certificatesResources(),
 		networkingResources(), // networking.k8s.io and discovery.k8s.io
+		networkingIPResources(),
 		eventsResources(),
 		rbacResources(),
 		apiextensionsResources(), // customresourcedefinitions

@@ -107,8 +107,8 @@ func TestGroupResourcesDescribeThemselves(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 36 { // autoscaling/v1 and v2 horizontalpodautoscalers count twice
-		t.Errorf("got %d group resources, want 36", len(seen))
+	if len(seen) != 38 { // autoscaling/v1 and v2 horizontalpodautoscalers count twice
+		t.Errorf("got %d group resources, want 38", len(seen))
 	}
 }
 
