@@ -41,6 +41,7 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/skiff-dev/skiff/internal/admission/webhook"
+	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
 	"github.com/skiff-dev/skiff/internal/aggregator"
 	"github.com/skiff-dev/skiff/internal/apiextensions"
 	"github.com/skiff-dev/skiff/internal/apiextensions/crdcontroller"
@@ -236,7 +237,23 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		openapiDone <- openapiResult{h, tc, err}
 	}()
 
-	certs, err := pki.Ensure(pki.Options{Dir: filepath.Join(dir, "pki"), Hosts: []string{listenHost}})
+	// Pods reach the API through the kubernetes service: at its cluster
+	// IP (which the serving certificate must name, as in-cluster clients
+	// verify it), forwarded to an address of this node they can reach.
+	advertise, extraLn := advertiseAddress(listenHost, ln, log)
+	if extraLn != nil {
+		g.OnStop("advertise listener", func() error {
+			if err := extraLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			return nil
+		})
+	}
+	kubeServiceIP, err := kubernetesServiceIP(cfg.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	certs, err := pki.Ensure(pki.Options{Dir: filepath.Join(dir, "pki"), Hosts: []string{listenHost, advertise, kubeServiceIP}})
 	if err != nil {
 		return fmt.Errorf("preparing certificates: %w", err)
 	}
@@ -380,6 +397,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	g.Go("custom resources", crds.Run)
 	tlsCfg := certs.ServerTLSConfig()
 	g.Go("API server", func(ctx context.Context) error { return api.Serve(ctx, ln, tlsCfg) })
+	if extraLn != nil {
+		g.Go("API server (advertised address)", func(ctx context.Context) error { return api.Serve(ctx, extraLn, tlsCfg) })
+	}
 
 	say("API serving on %s", serverURL)
 
@@ -453,7 +473,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	g.Go("aggregator", func(ctx context.Context) error {
 		return agg.Run(ctx, aggregator.Sources{Client: clients, Dynamic: dyn, Services: sec.services, Slices: sec.slices})
 	})
-	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), serverURL, log); err != nil {
+	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), advertiseURL(serverURL, advertise), log); err != nil {
 		return err
 	}
 	if err := ensureDefaultServiceCIDR(ctx, clients, serviceCIDR); err != nil {
@@ -731,6 +751,56 @@ func bootstrap(ctx context.Context, g *group, clients kubernetes.Interface, log 
 
 // clientHostPort is the address clients should dial: the listen host, or
 // loopback when the server listens on every address.
+// advertiseAddress returns the address pods reach the API server at (the
+// kubernetes service's endpoint): the listen host when it is a specific
+// address of the network, else the node's IP (nodestatus.DetectNodeIP).
+// When the API listens on loopback only, it also listens on the node's IP
+// at the same port (the second listener, nil otherwise), as upstream's API
+// server serves on its advertise address; when that fails, pods cannot
+// reach the API and the loopback address is advertised, with a warning.
+func advertiseAddress(listenHost string, ln net.Listener, log *slog.Logger) (string, net.Listener) {
+	ip, err := netip.ParseAddr(listenHost)
+	if err == nil && !ip.IsLoopback() && !ip.IsUnspecified() {
+		return ip.String(), nil
+	}
+	node, derr := nodestatus.DetectNodeIP()
+	nodeIP, perr := netip.ParseAddr(node)
+	if derr != nil || perr != nil || nodeIP.IsLoopback() {
+		log.Warn("no node address to advertise the API server at: pods cannot reach it", "err", derr)
+		return endpointIP(listenHost), nil
+	}
+	if err == nil && ip.IsUnspecified() || listenHost == "" {
+		return nodeIP.String(), nil // already listening on every address
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	extra, lerr := net.Listen("tcp", net.JoinHostPort(nodeIP.String(), port))
+	if lerr != nil {
+		log.Warn("cannot listen on the node's address: pods cannot reach the API server", "address", nodeIP, "err", lerr)
+		return endpointIP(listenHost), nil
+	}
+	return nodeIP.String(), extra
+}
+
+// advertiseURL is serverURL with its host replaced by advertise.
+func advertiseURL(serverURL, advertise string) string {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return serverURL
+	}
+	u.Host = net.JoinHostPort(advertise, u.Port())
+	return u.String()
+}
+
+// kubernetesServiceIP is the first address of the service CIDR, the
+// kubernetes service's cluster IP.
+func kubernetesServiceIP(serviceCIDR string) (string, error) {
+	p, err := parseServiceCIDR(serviceCIDR)
+	if err != nil {
+		return "", err
+	}
+	return p.Masked().Addr().Next().String(), nil
+}
+
 func clientHostPort(addr net.Addr, listenHost string) string {
 	_, port, _ := net.SplitHostPort(addr.String())
 	host := listenHost

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/etcd/etcdtest"
 	"github.com/skiff-dev/skiff/internal/registry"
@@ -128,13 +131,36 @@ func TestRun(t *testing.T) {
 	if got := fmt.Sprintf("%s %d->%s", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port, svc.Spec.Ports[0].TargetPort.String()); got != "10.96.0.1 443->"+port {
 		t.Errorf("kubernetes service: %s, want 10.96.0.1 443->%s", got, port)
 	}
+	// Pods reach the API at the node's address (the server listens there
+	// too, as it listens on loopback), which the certificate names, as it
+	// names the service's cluster IP.
+	advertised := "127.0.0.1"
+	if ip, err := nodestatus.DetectNodeIP(); err == nil {
+		advertised = ip
+	}
 	eps, err := cs.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
-	if err != nil || len(eps.Subsets) != 1 || eps.Subsets[0].Addresses[0].IP != "127.0.0.1" || fmt.Sprint(eps.Subsets[0].Ports[0].Port) != port {
-		t.Errorf("kubernetes endpoints: %+v, %v", eps, err)
+	if err != nil || len(eps.Subsets) != 1 || eps.Subsets[0].Addresses[0].IP != advertised || fmt.Sprint(eps.Subsets[0].Ports[0].Port) != port {
+		t.Errorf("kubernetes endpoints: %+v, %v; want %s:%s", eps, err, advertised, port)
 	}
 	slice, err := cs.DiscoveryV1().EndpointSlices("default").Get(ctx, "kubernetes", metav1.GetOptions{})
-	if err != nil || len(slice.Endpoints) != 1 || slice.Endpoints[0].Addresses[0] != "127.0.0.1" || fmt.Sprint(*slice.Ports[0].Port) != port {
+	if err != nil || len(slice.Endpoints) != 1 || slice.Endpoints[0].Addresses[0] != advertised || fmt.Sprint(*slice.Ports[0].Port) != port {
 		t.Errorf("kubernetes endpoint slice: %+v, %v", slice, err)
+	}
+	advCfg := rest.CopyConfig(cfg)
+	advCfg.Host = "https://" + net.JoinHostPort(advertised, port)
+	if _, err := kubernetes.NewForConfigOrDie(advCfg).Discovery().ServerVersion(); err != nil {
+		t.Errorf("the API at the advertised address %s: %v", advCfg.Host, err)
+	}
+	serving, err := tls.LoadX509KeyPair(filepath.Join(dir, "pki", "serving.crt"), filepath.Join(dir, "pki", "serving.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(serving.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.VerifyHostname("10.96.0.1"); err != nil {
+		t.Errorf("serving certificate does not name the kubernetes service's IP: %v", err)
 	}
 
 	// The ServiceCIDR "kubernetes" describes the service range, Ready.
