@@ -214,6 +214,17 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, ri *requestInfo
 		s.writeError(w, notFoundPath())
 		return
 	}
+	if !strings.HasSuffix(r.URL.EscapedPath(), "/proxy/") && strings.HasSuffix(r.URL.EscapedPath(), "/proxy") &&
+		(r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// As upstream: the proxy's root is ".../proxy/"; a browser
+		// following the redirect resolves relative links under it.
+		loc := r.URL.EscapedPath() + "/"
+		if r.URL.RawQuery != "" {
+			loc += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, loc, http.StatusMovedPermanently)
+		return
+	}
 	path, err := url.Parse(rest)
 	if err != nil {
 		s.writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid proxy path: %v", err)))

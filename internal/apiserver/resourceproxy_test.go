@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 )
 
@@ -96,7 +97,9 @@ func TestResourceProxy(t *testing.T) {
 		{"GET", "/api/v1/namespaces/default/pods/web/proxy/some/path?x=1", 200, `GET /some/path?x=1 auth=""`},
 		{"POST", "/api/v1/namespaces/default/pods/web:" + p + "/proxy/", 200, `POST /? auth=""`},
 		{"DELETE", "/api/v1/namespaces/default/pods/http:web:" + p + "/proxy/d", 200, `DELETE /d? auth=""`},
-		{"GET", "/api/v1/namespaces/default/pods/web/proxy", 200, `GET /? auth=""`},
+		// GET of the proxy root redirects to ".../proxy/" (followed here).
+		{"GET", "/api/v1/namespaces/default/pods/web/proxy?x=1", 200, `GET /?x=1 auth=""`},
+		{"PATCH", "/api/v1/namespaces/default/pods/web/proxy?x=1", 200, `PATCH /?x=1 auth=""`},
 		{"PUT", "/api/v1/namespaces/default/services/web/proxy/s", 200, `PUT /s? auth=""`},
 		{"GET", "/api/v1/namespaces/default/services/web:http/proxy/s", 200, `GET /s? auth=""`},
 		{"GET", "/api/v1/namespaces/default/services/http:web:80/proxy/", 200, `GET /? auth=""`},
@@ -112,5 +115,23 @@ func TestResourceProxy(t *testing.T) {
 				t.Errorf("%d %q, want %d containing %q", code, body, tc.wantCode, tc.want)
 			}
 		})
+	}
+
+	// The redirect itself, as upstream: 301 to the root with the query.
+	rt, err := rest.TransportFor(e.adminConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{Transport: rt, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, e.adminConfig.Host+"/api/v1/namespaces/default/services/web/proxy?m=1", nil)
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/api/v1/namespaces/default/services/web/proxy/?m=1" {
+			t.Errorf("%s of the proxy root: %d to %q, want 301 to .../proxy/?m=1", method, resp.StatusCode, resp.Header.Get("Location"))
+		}
 	}
 }
