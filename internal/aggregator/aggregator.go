@@ -28,8 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	discoveryv1listers "k8s.io/client-go/listers/discovery/v1"
@@ -50,8 +49,6 @@ const (
 // refreshPeriod is how often the extension servers' discovery documents
 // are fetched again.
 const refreshPeriod = 30 * time.Second
-
-var apiServicesGVR = apiregistrationv1.SchemeGroupVersion.WithResource("apiservices")
 
 // RemoteGroups receives the groups extension servers serve
 // (discovery.Dynamic).
@@ -116,9 +113,11 @@ func (a *Aggregator) Handler(group, version string) http.Handler {
 // admission webhooks' informers).
 type Sources struct {
 	Client   kubernetes.Interface
-	Dynamic  dynamic.Interface
 	Services corev1listers.ServiceLister
 	Slices   discoveryv1listers.EndpointSliceLister
+	// APIServices is the informer of APIServices (shared with
+	// internal/apiservice); the caller starts it.
+	APIServices informers.GenericInformer
 }
 
 // Run bootstraps the extension-apiserver-authentication config map and
@@ -138,20 +137,15 @@ func (a *Aggregator) Run(ctx context.Context, src Sources) error {
 		}
 	}
 	a.services, a.slices = src.Services, src.Slices
-	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(src.Dynamic, 0)
-	apis := dynFactory.ForResource(apiServicesGVR)
+	apis := src.APIServices
 	changed := func(any) { a.rebuild(apis.Lister()) }
 	if _, err := apis.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: changed, UpdateFunc: func(_, o any) { changed(o) }, DeleteFunc: changed,
 	}); err != nil {
 		return fmt.Errorf("aggregator: watching APIServices: %w", err)
 	}
-	dynFactory.Start(ctx.Done())
-	defer dynFactory.Shutdown()
-	for _, ok := range dynFactory.WaitForCacheSync(ctx.Done()) {
-		if !ok {
-			return nil // ctx ended
-		}
+	if !cache.WaitForCacheSync(ctx.Done(), apis.Informer().HasSynced) {
+		return nil // ctx ended
 	}
 	a.rebuild(apis.Lister())
 	tick := time.NewTicker(refreshPeriod)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
@@ -34,7 +34,6 @@ const AutomanagedLabel = "kube-aggregator.kubernetes.io/automanaged"
 
 var (
 	apiServicesGVR = apiregistrationv1.SchemeGroupVersion.WithResource("apiservices")
-	crdsGVR        = apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
 )
 
 // registerKey is the work-queue key of the registration pass; no
@@ -48,8 +47,8 @@ const (
 	// recheckUnavailable is sooner: an extension server that is starting
 	// becomes available within seconds.
 	recheckUnavailable = 5 * time.Second
-	// crdSettle delays registration after a CRD changes, so that the API
-	// server serves (or stops serving) its versions first.
+	// crdSettle delays registration after a CRD changes (ServedChanged),
+	// so that the API server serves (or stops serving) its versions first.
 	crdSettle = 200 * time.Millisecond
 )
 
@@ -61,62 +60,63 @@ type Config struct {
 	Discovery discovery.DiscoveryInterface
 	// Core reads the services and endpoint slices of remote APIServices.
 	Core kubernetes.Interface
+	// APIServices is the informer of APIServices (shared with the
+	// aggregator); the caller starts it. Nil makes the controller start
+	// one of its own on Dynamic.
+	APIServices informers.GenericInformer
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
 
-// Run registers and keeps the APIServices (see package doc) until ctx
-// ends. It returns nil then, and an error only if its caches never sync.
-func Run(ctx context.Context, cfg Config) error {
-	c := newController(cfg)
-	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
-	c.loop.Enqueue(registerKey)
-	return c.loop.Run(ctx, 1, c.synced...)
+// Controller keeps the APIServices (see package doc).
+type Controller struct {
+	cfg    Config
+	log    *slog.Logger
+	own    dynamicinformer.DynamicSharedInformerFactory // nil with Config.APIServices
+	lister cache.GenericLister
+	synced []cache.InformerSynced
+	loop   *reconcile.Loop
+	now    func() time.Time
 }
 
-type controller struct {
-	cfg     Config
-	log     *slog.Logger
-	factory dynamicinformer.DynamicSharedInformerFactory
-	lister  cache.GenericLister
-	synced  []cache.InformerSynced
-	loop    *reconcile.Loop
-	now     func() time.Time
-}
-
-func newController(cfg Config) *controller {
+// New returns the controller; Run runs it.
+func New(cfg Config) *Controller {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	factory := dynamicinformer.NewDynamicSharedInformerFactory(cfg.Dynamic, 0)
-	apis := factory.ForResource(apiServicesGVR)
-	crds := factory.ForResource(crdsGVR)
-	c := &controller{
-		cfg:     cfg,
-		log:     log.With("component", Name),
-		factory: factory,
-		lister:  apis.Lister(),
-		synced:  []cache.InformerSynced{apis.Informer().HasSynced, crds.Informer().HasSynced},
-		now:     time.Now,
+	c := &Controller{cfg: cfg, log: log.With("component", Name), now: time.Now}
+	apis := cfg.APIServices
+	if apis == nil {
+		c.own = dynamicinformer.NewDynamicSharedInformerFactory(cfg.Dynamic, 0)
+		apis = c.own.ForResource(apiServicesGVR)
 	}
+	c.lister = apis.Lister()
+	c.synced = []cache.InformerSynced{apis.Informer().HasSynced}
 	c.loop = reconcile.New(Name, c.sync, log)
 	if _, err := apis.Informer().AddEventHandler(c.loop.Handler()); err != nil {
-		c.log.Info("cannot add event handler", "err", err)
-	}
-	onCRD := func(any) { c.loop.EnqueueAfter(registerKey, crdSettle) }
-	if _, err := crds.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    onCRD,
-		UpdateFunc: func(_, obj any) { onCRD(obj) },
-		DeleteFunc: onCRD,
-	}); err != nil {
 		c.log.Info("cannot add event handler", "err", err)
 	}
 	return c
 }
 
-func (c *controller) sync(ctx context.Context, key string) (time.Duration, error) {
+// ServedChanged asks for a registration pass shortly: what the API server
+// serves may have changed (a CRD was created, changed or deleted). It does
+// not block.
+func (c *Controller) ServedChanged() { c.loop.EnqueueAfter(registerKey, crdSettle) }
+
+// Run registers and keeps the APIServices until ctx ends. It returns nil
+// then, and an error only if its caches never sync.
+func (c *Controller) Run(ctx context.Context) error {
+	if c.own != nil {
+		c.own.Start(ctx.Done())
+		defer c.own.Shutdown()
+	}
+	c.loop.Enqueue(registerKey)
+	return c.loop.Run(ctx, 1, c.synced...)
+}
+
+func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error) {
 	if key == registerKey {
 		return 0, c.register(ctx)
 	}
@@ -182,7 +182,7 @@ func desired(gv schema.GroupVersion) *apiregistrationv1.APIService {
 
 // register creates, updates and deletes the local automanaged APIServices
 // so that there is one per group version the API server serves.
-func (c *controller) register(ctx context.Context) error {
+func (c *Controller) register(ctx context.Context) error {
 	groups, err := c.cfg.Discovery.ServerGroups()
 	if err != nil {
 		return fmt.Errorf("listing served API groups: %w", err)
@@ -247,7 +247,7 @@ func (c *controller) register(ctx context.Context) error {
 	return nil
 }
 
-func (c *controller) create(ctx context.Context, a *apiregistrationv1.APIService) error {
+func (c *Controller) create(ctx context.Context, a *apiregistrationv1.APIService) error {
 	u, err := toUnstructured(a)
 	if err != nil {
 		return err
@@ -263,7 +263,7 @@ func (c *controller) create(ctx context.Context, a *apiregistrationv1.APIService
 	return nil
 }
 
-func (c *controller) update(ctx context.Context, a *apiregistrationv1.APIService) error {
+func (c *Controller) update(ctx context.Context, a *apiregistrationv1.APIService) error {
 	u, err := toUnstructured(a)
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (c *controller) update(ctx context.Context, a *apiregistrationv1.APIService
 }
 
 // syncStatus sets the Available condition of the APIService name.
-func (c *controller) syncStatus(ctx context.Context, name string) (time.Duration, error) {
+func (c *Controller) syncStatus(ctx context.Context, name string) (time.Duration, error) {
 	obj, err := c.lister.Get(name)
 	if apierrors.IsNotFound(err) {
 		// A local one of a served group version comes back.
@@ -334,7 +334,7 @@ func (c *controller) syncStatus(ctx context.Context, name string) (time.Duration
 // remoteCondition is the Available condition of an APIService naming a
 // service, with upstream's reasons: ServiceNotFound, ServicePortError,
 // MissingEndpoints, FailedDiscoveryCheck, or Passed.
-func (c *controller) remoteCondition(ctx context.Context, a *apiregistrationv1.APIService) (apiregistrationv1.APIServiceCondition, error) {
+func (c *Controller) remoteCondition(ctx context.Context, a *apiregistrationv1.APIService) (apiregistrationv1.APIServiceCondition, error) {
 	svc := a.Spec.Service
 	s, err := c.cfg.Core.CoreV1().Services(svc.Namespace).Get(ctx, svc.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -381,7 +381,7 @@ func (c *controller) remoteCondition(ctx context.Context, a *apiregistrationv1.A
 
 // hasReadyEndpoint reports whether the service's endpoint slices have a
 // ready endpoint with the named port.
-func (c *controller) hasReadyEndpoint(ctx context.Context, namespace, service, portName string) (bool, error) {
+func (c *Controller) hasReadyEndpoint(ctx context.Context, namespace, service, portName string) (bool, error) {
 	slices, err := c.cfg.Core.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: discoveryv1.LabelServiceName + "=" + service,
 	})

@@ -23,8 +23,9 @@
 //     unavailable).
 //
 // Inputs, all through the API server: the discovery documents (what is
-// served locally), APIServices and CustomResourceDefinitions (informers:
-// a CRD's change re-runs registration), services and endpoint slices (read
-// for remote APIServices). Outputs: APIService creates, spec updates,
+// served locally), APIServices (an informer the server shares with the
+// aggregator), services and endpoint slices (read for remote APIServices);
+// a CRD's change re-runs registration (ServedChanged, called by the CRD
+// controller's informer). Outputs: APIService creates, spec updates,
 // deletes and status updates.
 package apiservice

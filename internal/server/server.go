@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -441,8 +443,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	case <-g.Exited():
 		return g.Cause()
 	}
+	// The APIService controller (started below) follows CRDs through the
+	// CRD controller's informer.
+	var apiServicesCtl atomic.Pointer[apiservice.Controller]
+	servedChanged := func() {
+		if c := apiServicesCtl.Load(); c != nil {
+			c.ServedChanged()
+		}
+	}
 	g.Go("CRD controller", func(ctx context.Context) error {
-		return crdcontroller.Run(ctx, restCfg, log.With("component", "crd-controller"))
+		return crdcontroller.Run(ctx, restCfg, log.With("component", "crd-controller"), servedChanged)
 	})
 	// Authorization and admission read the API through informers; they
 	// live as long as the API server.
@@ -455,14 +465,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := sec.start(ctx, secCtx, clients, dyn, log); err != nil {
 		return err
 	}
-	g.Go("APIService controller", func(ctx context.Context) error {
-		return apiservice.Run(ctx, apiservice.Config{
-			Dynamic:   dyn,
-			Discovery: clients.Discovery(),
-			Core:      clients,
-			Logger:    log,
-		})
-	})
+	// One APIService informer for the controller and the aggregator.
+	apiServiceInformers := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+	apiServiceInformer := apiServiceInformers.ForResource(apiregistrationv1.SchemeGroupVersion.WithResource("apiservices"))
+	apiServicesCtl.Store(apiservice.New(apiservice.Config{
+		Dynamic:     dyn,
+		Discovery:   clients.Discovery(),
+		Core:        clients,
+		APIServices: apiServiceInformer,
+		Logger:      log,
+	}))
+	apiServiceInformers.Start(secCtx.Done())
+	g.Go("APIService controller", apiServicesCtl.Load().Run)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -471,7 +485,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	g.Go("aggregator", func(ctx context.Context) error {
-		return agg.Run(ctx, aggregator.Sources{Client: clients, Dynamic: dyn, Services: sec.services, Slices: sec.slices})
+		return agg.Run(ctx, aggregator.Sources{Client: clients, Services: sec.services, Slices: sec.slices, APIServices: apiServiceInformer})
 	})
 	if err := bootstrapKubernetesService(ctx, clients, alloc.KubernetesServiceIP(), advertiseURL(serverURL, advertise), log); err != nil {
 		return err

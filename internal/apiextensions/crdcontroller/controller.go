@@ -36,7 +36,12 @@ const Name = "crd-controller"
 // Run runs the controller until ctx is done, talking to the API server
 // through cfg (as the admin; JSON, since CRDs and custom resources have no
 // protobuf encoding in skiff). It returns nil on cancellation.
-func Run(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+//
+// onChange, when not nil, is called (from the informer's goroutine, so it
+// must not block) after every CRD event: the API server serves what CRDs
+// define, so components that follow what is served (APIService
+// registration) learn of changes without a CRD informer of their own.
+func Run(ctx context.Context, cfg *rest.Config, log *slog.Logger, onChange func()) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -52,8 +57,18 @@ func Run(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
 		return fmt.Errorf("crd controller: building the dynamic client: %w", err)
 	}
 	factory := externalversions.NewSharedInformerFactory(cs, 0)
+	crds := factory.Apiextensions().V1().CustomResourceDefinitions()
 	c := newController(cs.ApiextensionsV1().CustomResourceDefinitions(), dyn,
-		servedByList(cs.Discovery().RESTClient()), factory.Apiextensions().V1().CustomResourceDefinitions(), log)
+		servedByList(cs.Discovery().RESTClient()), crds, log)
+	if onChange != nil {
+		if _, err := crds.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { onChange() },
+			UpdateFunc: func(any, any) { onChange() },
+			DeleteFunc: func(any) { onChange() },
+		}); err != nil {
+			return fmt.Errorf("crd controller: %w", err)
+		}
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	return c.run(ctx)

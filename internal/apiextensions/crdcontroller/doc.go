@@ -41,7 +41,7 @@
 //
 // # Usage
 //
-//	err := crdcontroller.Run(ctx, adminConfig, log) // blocks until ctx is done
+//	err := crdcontroller.Run(ctx, adminConfig, log, nil) // blocks until ctx is done
 //
 // Run one instance per cluster: name acceptance, like upstream's, assumes a
 // single writer.
