@@ -108,6 +108,7 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 type serverFlags struct {
 	dataDir      string
 	listen       string
+	advertise    string
 	etcdServers  string
 	disableAgent bool
 	node         nodeFlags
@@ -133,6 +134,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	}
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for etcd data, certificates and the admin kubeconfig (required; e.g. /var/lib/skiff)")
 	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
+	fs.StringVar(&f.advertise, "advertise-address", "", "IP pods reach the API at (the kubernetes Service's endpoint; default: the --listen IP, or the node's IP when listening on loopback, where the API then also listens)")
 	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
 	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (a control plane without pods of its own)")
 	fs.BoolVar(&f.disableScheduler, "disable-scheduler", false, "do not run the scheduler (run skiff scheduler elsewhere)")
@@ -166,15 +168,16 @@ func runServer(args []string, stderr io.Writer) int {
 		return parseExit(err)
 	}
 	cfg := server.Config{
-		DataDir:     f.dataDir,
-		Listen:      f.listen,
-		EtcdServers: splitList(f.etcdServers),
-		ServiceCIDR: f.serviceCIDR,
-		Logger:      f.log.logger(stderr),
-		Progress:    stderr,
-		Components:  controlPlaneComponents(f.dataDir, !f.disableScheduler, !f.disableControllers),
-		AuditConfig: f.audit,
-		EventTTL:    f.eventTTL,
+		DataDir:          f.dataDir,
+		Listen:           f.listen,
+		AdvertiseAddress: f.advertise,
+		EtcdServers:      splitList(f.etcdServers),
+		ServiceCIDR:      f.serviceCIDR,
+		Logger:           f.log.logger(stderr),
+		Progress:         stderr,
+		Components:       controlPlaneComponents(f.dataDir, !f.disableScheduler, !f.disableControllers),
+		AuditConfig:      f.audit,
+		EventTTL:         f.eventTTL,
 	}
 	dnsIP, err := dnsServiceIP(f.serviceCIDR)
 	if err != nil {

@@ -90,6 +90,12 @@ type Config struct {
 	// Listen is the API's host:port; empty means DefaultListen. Port 0
 	// picks a free port.
 	Listen string
+	// AdvertiseAddress is the IP pods reach the API at (the kubernetes
+	// service's endpoint); empty means the listen IP when it is a network
+	// address, else the node's IP. When the API listens on loopback only
+	// and this is another address, the API listens on it too, at the same
+	// port.
+	AdvertiseAddress string
 	// EtcdServers, when not empty, are the client URLs of an external etcd
 	// cluster to use instead of the embedded member.
 	EtcdServers []string
@@ -242,7 +248,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// Pods reach the API through the kubernetes service: at its cluster
 	// IP (which the serving certificate must name, as in-cluster clients
 	// verify it), forwarded to an address of this node they can reach.
-	advertise, extraLn := advertiseAddress(listenHost, ln, log)
+	advertise, extraLn, err := advertiseAddress(listenHost, cfg.AdvertiseAddress, ln, log)
+	if err != nil {
+		return err
+	}
 	if extraLn != nil {
 		g.OnStop("advertise listener", func() error {
 			if err := extraLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -772,27 +781,40 @@ func bootstrap(ctx context.Context, g *group, clients kubernetes.Interface, log 
 // at the same port (the second listener, nil otherwise), as upstream's API
 // server serves on its advertise address; when that fails, pods cannot
 // reach the API and the loopback address is advertised, with a warning.
-func advertiseAddress(listenHost string, ln net.Listener, log *slog.Logger) (string, net.Listener) {
+func advertiseAddress(listenHost, configured string, ln net.Listener, log *slog.Logger) (string, net.Listener, error) {
 	ip, err := netip.ParseAddr(listenHost)
-	if err == nil && !ip.IsLoopback() && !ip.IsUnspecified() {
-		return ip.String(), nil
+	if configured == "" && err == nil && !ip.IsLoopback() && !ip.IsUnspecified() {
+		return ip.String(), nil, nil
 	}
-	node, derr := nodestatus.DetectNodeIP()
-	nodeIP, perr := netip.ParseAddr(node)
-	if derr != nil || perr != nil || nodeIP.IsLoopback() {
-		log.Warn("no node address to advertise the API server at: pods cannot reach it", "err", derr)
-		return endpointIP(listenHost), nil
+	var adv netip.Addr
+	if configured != "" {
+		var perr error
+		if adv, perr = netip.ParseAddr(configured); perr != nil {
+			return "", nil, fmt.Errorf("invalid advertise address %q: %w", configured, perr)
+		}
+	} else {
+		node, derr := nodestatus.DetectNodeIP()
+		nodeIP, perr := netip.ParseAddr(node)
+		if derr != nil || perr != nil || nodeIP.IsLoopback() {
+			log.Warn("no node address to advertise the API server at: pods cannot reach it", "err", derr)
+			return endpointIP(listenHost), nil, nil
+		}
+		adv = nodeIP
 	}
-	if err == nil && ip.IsUnspecified() || listenHost == "" {
-		return nodeIP.String(), nil // already listening on every address
+	loopbackOnly := err == nil && ip.IsLoopback() || listenHost == "localhost"
+	if !loopbackOnly || adv.IsLoopback() {
+		return adv.String(), nil, nil // reachable where the API listens
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	extra, lerr := net.Listen("tcp", net.JoinHostPort(nodeIP.String(), port))
+	extra, lerr := net.Listen("tcp", net.JoinHostPort(adv.String(), port))
 	if lerr != nil {
-		log.Warn("cannot listen on the node's address: pods cannot reach the API server", "address", nodeIP, "err", lerr)
-		return endpointIP(listenHost), nil
+		if configured != "" {
+			return "", nil, fmt.Errorf("cannot listen on the advertise address %s: %w", configured, lerr)
+		}
+		log.Warn("cannot listen on the node's address: pods cannot reach the API server", "address", adv, "err", lerr)
+		return endpointIP(listenHost), nil, nil
 	}
-	return nodeIP.String(), extra
+	return adv.String(), extra, nil
 }
 
 // advertiseURL is serverURL with its host replaced by advertise.

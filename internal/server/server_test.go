@@ -504,3 +504,31 @@ func checkEventsExpire(ctx context.Context, t *testing.T, client *clientv3.Clien
 		t.Errorf("the config map: %v", err)
 	}
 }
+
+func TestAdvertiseAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		listenHost, configured string
+		want                   string
+		extra, fails           bool
+	}{
+		{listenHost: "10.1.2.3", want: "10.1.2.3"},
+		{listenHost: "127.0.0.1", configured: "127.0.0.1", want: "127.0.0.1"},
+		{listenHost: "0.0.0.0", configured: "10.9.9.9", want: "10.9.9.9"},
+		{listenHost: "127.0.0.1", configured: "not-an-ip", fails: true},
+	} {
+		got, extra, err := advertiseAddress(tc.listenHost, tc.configured, ln, log)
+		if extra != nil {
+			extra.Close()
+		}
+		if (err != nil) != tc.fails || got != tc.want || (extra != nil) != tc.extra {
+			t.Errorf("advertiseAddress(%q, %q) = %q, extra listener %v, %v; want %q, %v, fails %v",
+				tc.listenHost, tc.configured, got, extra != nil, err, tc.want, tc.extra, tc.fails)
+		}
+	}
+}

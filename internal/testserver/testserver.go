@@ -84,8 +84,10 @@ func StartServer(t testing.TB, opts Options) *Server {
 	done := make(chan error, 1)
 	go func() {
 		done <- server.Run(ctx, server.Config{
-			DataDir:                 dir,
-			Listen:                  listen,
+			DataDir: dir,
+			Listen:  listen,
+			// No pods reach a test server: it stays on loopback.
+			AdvertiseAddress:        "127.0.0.1",
 			Components:              opts.Components,
 			Logger:                  logger,
 			Progress:                io.Discard,
