@@ -446,3 +446,30 @@ func TestValidateEphemeralContainersUpdate(t *testing.T) {
 		})
 	}
 }
+
+func TestPodSysctlNames(t *testing.T) {
+	r := coreResource(t, "pods")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns"},
+		Spec: corev1.PodSpec{
+			Containers: []corev1.Container{{Name: "c", Image: "busybox"}},
+			SecurityContext: &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{
+				{Name: "foo-", Value: "bar"},
+				{Name: "kernel.shmmax", Value: "100000000"},
+				{Name: "safe-and-unsafe", Value: "100000000"},
+				{Name: "bar..", Value: "42"},
+				{Name: "net/ipv4/ip_forward", Value: "1"},
+				{Name: "net.ipv4.ip_forward", Value: "1"},
+			}},
+		},
+	}
+	got := fieldErrs(create(t, r, pod))
+	want := []string{
+		"spec.securityContext.sysctls[0].name: Invalid value",
+		"spec.securityContext.sysctls[3].name: Invalid value",
+		"spec.securityContext.sysctls[5].name: Duplicate value",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

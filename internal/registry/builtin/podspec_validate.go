@@ -3,6 +3,7 @@ package builtin
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -830,13 +831,33 @@ func validatePodSecurityContext(sc *corev1.PodSecurityContext, fldPath *field.Pa
 	for i, g := range sc.SupplementalGroups {
 		errs = append(errs, apivalidation.ValidateNonnegativeField(g, fldPath.Child("supplementalGroups").Index(i))...)
 	}
+	seen := map[string]bool{}
 	for i, s := range sc.Sysctls {
-		if s.Name == "" {
-			errs = append(errs, field.Required(fldPath.Child("sysctls").Index(i).Child("name"), ""))
+		name := fldPath.Child("sysctls").Index(i).Child("name")
+		switch {
+		case s.Name == "":
+			errs = append(errs, field.Required(name, ""))
+		case len(s.Name) > sysctlMaxLength || !sysctlRegexp.MatchString(s.Name):
+			errs = append(errs, field.Invalid(name, s.Name,
+				fmt.Sprintf("must have at most %d characters and match regex %s", sysctlMaxLength, sysctlFmt)))
+		case seen[strings.ReplaceAll(s.Name, "/", ".")]:
+			errs = append(errs, field.Duplicate(name, s.Name))
 		}
+		seen[strings.ReplaceAll(s.Name, "/", ".")] = true
 	}
 	return errs
 }
+
+// A sysctl name, as upstream validates it: dot- or slash-separated
+// segments of lower-case alphanumerics, '-' and '_', each starting and
+// ending with an alphanumeric.
+const (
+	sysctlSegmentFmt = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+	sysctlFmt        = "(" + sysctlSegmentFmt + "[\\./])*" + sysctlSegmentFmt
+	sysctlMaxLength  = 253
+)
+
+var sysctlRegexp = regexp.MustCompile("^" + sysctlFmt + "$")
 
 // isEnvVarName accepts printable ASCII other than '=' (upstream's relaxed
 // environment variable name rule).
