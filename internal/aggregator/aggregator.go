@@ -38,6 +38,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/auth"
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/pki"
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 )
 
 // The identity discovery documents are fetched with.
@@ -351,26 +352,7 @@ func (b *backend) endpoint() (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
-	var candidates []string
-	for _, s := range eps {
-		var port int32
-		for _, p := range s.Ports {
-			if p.Port != nil && (p.Name == nil && portName == "" || p.Name != nil && *p.Name == portName) {
-				port = *p.Port
-			}
-		}
-		if port == 0 {
-			continue
-		}
-		for _, e := range s.Endpoints {
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
-			}
-			for _, addr := range e.Addresses {
-				candidates = append(candidates, net.JoinHostPort(addr, strconv.Itoa(int(port))))
-			}
-		}
-	}
+	candidates := svcendpoints.Ready(eps, portName)
 	if len(candidates) == 0 {
 		return nil, fmt.Errorf("no endpoints available for service %q", b.service)
 	}

@@ -446,7 +446,7 @@ func (s *Server) nodeProxy(w http.ResponseWriter, r *http.Request, ri *requestIn
 	if rest == "" {
 		rest = "/"
 	}
-	scheme, node, port, ok := splitNodeProxyName(ri.name)
+	scheme, node, port, ok := splitProxyName(ri.name, true)
 	if !ok {
 		s.writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid node proxy name %q: want [scheme:]name[:port]", ri.name)))
 		return
@@ -501,11 +501,12 @@ func (s *Server) nodeProxy(w http.ResponseWriter, r *http.Request, ri *requestIn
 	streamBody(w, resp.Body)
 }
 
-// splitNodeProxyName splits the name of a nodes/proxy request, which may
-// name the port and scheme to reach on the node as upstream allows:
-// "name", "name:port" or "scheme:name:port" (scheme http or https, port
-// a number; "" where not given).
-func splitNodeProxyName(s string) (scheme, name, port string, ok bool) {
+// splitProxyName splits the name of a nodes, pods or services proxy
+// request, which may name the port and scheme to reach as upstream allows:
+// "name", "name:port" or "scheme:name:port" (scheme http or https; "" where
+// not given). A port must be a number when numericPort, else it may be a
+// service port's name.
+func splitProxyName(s string, numericPort bool) (scheme, name, port string, ok bool) {
 	parts := strings.Split(s, ":")
 	switch len(parts) {
 	case 1:
@@ -520,7 +521,7 @@ func splitNodeProxyName(s string) (scheme, name, port string, ok bool) {
 	default:
 		return "", "", "", false
 	}
-	if port != "" {
+	if port != "" && numericPort {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			return "", "", "", false
 		}

@@ -693,7 +693,7 @@ func TestNodeProxy(t *testing.T) {
 	}
 }
 
-func TestSplitNodeProxyName(t *testing.T) {
+func TestSplitProxyName(t *testing.T) {
 	for _, tc := range []struct {
 		in                 string
 		scheme, name, port string
@@ -709,9 +709,9 @@ func TestSplitNodeProxyName(t *testing.T) {
 		{in: ":80"},
 		{in: "a:b:c:d"},
 	} {
-		scheme, name, port, ok := splitNodeProxyName(tc.in)
+		scheme, name, port, ok := splitProxyName(tc.in, true)
 		if ok != tc.ok || (ok && (scheme != tc.scheme || name != tc.name || port != tc.port)) {
-			t.Errorf("splitNodeProxyName(%q) = %q, %q, %q, %v; want %q, %q, %q, %v", tc.in, scheme, name, port, ok, tc.scheme, tc.name, tc.port, tc.ok)
+			t.Errorf("splitProxyName(%q) = %q, %q, %q, %v; want %q, %q, %q, %v", tc.in, scheme, name, port, ok, tc.scheme, tc.name, tc.port, tc.ok)
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/registry"
 	"github.com/skiff-dev/skiff/internal/storage"
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 )
 
 // The pods/proxy and services/proxy subresources: the API server proxies
@@ -62,7 +63,7 @@ func proxyTargetPath(r *http.Request, ri *requestInfo) (string, bool) {
 
 // podProxy serves pods/proxy.
 func (s *Server) podProxy(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
-	scheme, name, port, ok := splitNodeProxyName(ri.name)
+	scheme, name, port, ok := splitProxyName(ri.name, true)
 	if !ok {
 		s.writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid pod proxy name %q: want [scheme:]name[:port]", ri.name)))
 		return
@@ -100,7 +101,7 @@ func (s *Server) podProxy(w http.ResponseWriter, r *http.Request, ri *requestInf
 // serviceProxy serves services/proxy: a ready endpoint of the service port
 // the name selects (the only port when it names none).
 func (s *Server) serviceProxy(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
-	scheme, name, port, ok := splitServiceProxyName(ri.name)
+	scheme, name, port, ok := splitProxyName(ri.name, false)
 	if !ok {
 		s.writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid service proxy name %q: want [scheme:]name[:port]", ri.name)))
 		return
@@ -135,26 +136,6 @@ func (s *Server) serviceProxy(w http.ResponseWriter, r *http.Request, ri *reques
 	s.proxyTo(w, r, ri, &url.URL{Scheme: schemeOr(scheme), Host: host})
 }
 
-// splitServiceProxyName is splitNodeProxyName with a port that may be a
-// port name.
-func splitServiceProxyName(s string) (scheme, name, port string, ok bool) {
-	parts := strings.Split(s, ":")
-	switch len(parts) {
-	case 1:
-		name = s
-	case 2:
-		name, port = parts[0], parts[1]
-	case 3:
-		scheme, name, port = parts[0], parts[1], parts[2]
-		if scheme != "http" && scheme != "https" && scheme != "" {
-			return "", "", "", false
-		}
-	default:
-		return "", "", "", false
-	}
-	return scheme, name, port, name != ""
-}
-
 func schemeOr(scheme string) string {
 	if scheme == "" {
 		return "http"
@@ -179,26 +160,11 @@ func (s *Server) serviceEndpoint(r *http.Request, namespace, service, portName s
 	if !ok {
 		return "", apierrors.NewInternalError(fmt.Errorf("endpoint slices store returned %T", obj))
 	}
-	var candidates []string
-	for _, es := range list.Items {
-		var port int32
-		for _, p := range es.Ports {
-			if p.Port != nil && (p.Name == nil && portName == "" || p.Name != nil && *p.Name == portName) {
-				port = *p.Port
-			}
-		}
-		if port == 0 {
-			continue
-		}
-		for _, e := range es.Endpoints {
-			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
-				continue
-			}
-			for _, a := range e.Addresses {
-				candidates = append(candidates, net.JoinHostPort(a, strconv.Itoa(int(port))))
-			}
-		}
+	items := make([]*discoveryv1.EndpointSlice, len(list.Items))
+	for i := range list.Items {
+		items[i] = &list.Items[i]
 	}
+	candidates := svcendpoints.Ready(items, portName)
 	if len(candidates) == 0 {
 		return "", unavailable
 	}

@@ -23,6 +23,7 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 )
 
 // Name is the component's name in logs and the work queue.
@@ -388,23 +389,11 @@ func (c *Controller) hasReadyEndpoint(ctx context.Context, namespace, service, p
 	if err != nil {
 		return false, fmt.Errorf("listing endpoint slices of service %s/%s: %w", namespace, service, err)
 	}
-	for _, s := range slices.Items {
-		hasPort := false
-		for _, p := range s.Ports {
-			if p.Name != nil && *p.Name == portName {
-				hasPort = true
-			}
-		}
-		if !hasPort {
-			continue
-		}
-		for _, e := range s.Endpoints {
-			if e.Conditions.Ready == nil || *e.Conditions.Ready {
-				return true, nil
-			}
-		}
+	items := make([]*discoveryv1.EndpointSlice, len(slices.Items))
+	for i := range slices.Items {
+		items[i] = &slices.Items[i]
 	}
-	return false, nil
+	return len(svcendpoints.Ready(items, portName)) > 0, nil
 }
 
 func condition(status apiregistrationv1.ConditionStatus, reason, message string) apiregistrationv1.APIServiceCondition {

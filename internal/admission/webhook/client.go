@@ -26,6 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	discoveryv1listers "k8s.io/client-go/listers/discovery/v1"
+
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 )
 
 // maxResponseBytes bounds a webhook's answer; a longer one is a failed
@@ -193,41 +195,12 @@ func (res resolver) endpoint(svc *corev1.Service, sp *corev1.ServicePort) (strin
 		if err != nil {
 			return "", fmt.Errorf("listing endpoint slices of service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-		for _, s := range slices {
-			if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
-				continue
-			}
-			port := slicePort(s, sp.Name)
-			if port == 0 {
-				continue
-			}
-			for _, ep := range s.Endpoints {
-				if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
-					continue
-				}
-				for _, addr := range ep.Addresses {
-					candidates = append(candidates, net.JoinHostPort(addr, strconv.Itoa(int(port))))
-				}
-			}
-		}
+		candidates = svcendpoints.Ready(slices, sp.Name)
 	}
 	if len(candidates) == 0 {
 		return "", fmt.Errorf("no endpoints available for service %q", svc.Name)
 	}
 	return candidates[rand.IntN(len(candidates))], nil
-}
-
-func slicePort(s *discoveryv1.EndpointSlice, name string) int32 {
-	for _, p := range s.Ports {
-		pname := ""
-		if p.Name != nil {
-			pname = *p.Name
-		}
-		if pname == name && p.Port != nil {
-			return *p.Port
-		}
-	}
-	return 0
 }
 
 // post sends body to t with client and returns the answer's body. The

@@ -1,0 +1,54 @@
+// Package svcendpoints picks where a Service's traffic goes from its
+// EndpointSlices: the ready addresses of the endpoints serving one of its
+// ports, as "host:port". The API server uses it to reach webhooks,
+// extension API servers and proxied services; it reads slices its callers
+// give it and writes nothing.
+package svcendpoints
+
+import (
+	"net"
+	"strconv"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+)
+
+// Ready returns "address:port" for every ready (or readiness-unknown)
+// endpoint address of slices that serve the port named portName ("" for an
+// unnamed port), with the slice's port number for it. Slices of FQDN
+// addresses are skipped.
+func Ready(slices []*discoveryv1.EndpointSlice, portName string) []string {
+	var out []string
+	for _, s := range slices {
+		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		port := Port(s, portName)
+		if port == 0 {
+			continue
+		}
+		for _, e := range s.Endpoints {
+			if e.Conditions.Ready != nil && !*e.Conditions.Ready {
+				continue
+			}
+			for _, a := range e.Addresses {
+				out = append(out, net.JoinHostPort(a, strconv.Itoa(int(port))))
+			}
+		}
+	}
+	return out
+}
+
+// Port returns the number of the slice's port named name ("" for an
+// unnamed port), or 0.
+func Port(s *discoveryv1.EndpointSlice, name string) int32 {
+	for _, p := range s.Ports {
+		pname := ""
+		if p.Name != nil {
+			pname = *p.Name
+		}
+		if pname == name && p.Port != nil {
+			return *p.Port
+		}
+	}
+	return 0
+}

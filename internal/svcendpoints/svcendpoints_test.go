@@ -1,0 +1,51 @@
+package svcendpoints
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/utils/ptr"
+)
+
+func TestReady(t *testing.T) {
+	slices := []*discoveryv1.EndpointSlice{
+		{
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(8443))}, {Name: ptr.To("http"), Port: ptr.To(int32(8080))}},
+			Endpoints: []discoveryv1.Endpoint{
+				{Addresses: []string{"10.0.0.1"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+				{Addresses: []string{"10.0.0.2"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}},
+				{Addresses: []string{"10.0.0.3"}}, // readiness unknown counts as ready
+			},
+		},
+		{
+			AddressType: discoveryv1.AddressTypeIPv6,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(9443))}},
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"fd00::1"}}},
+		},
+		{
+			AddressType: discoveryv1.AddressTypeFQDN,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("https"), Port: ptr.To(int32(443))}},
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"example.com"}}},
+		},
+		{
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Port: ptr.To(int32(80))}},
+			Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.9"}}},
+		},
+	}
+	for _, tc := range []struct {
+		port string
+		want []string
+	}{
+		{"https", []string{"10.0.0.1:8443", "10.0.0.3:8443", "[fd00::1]:9443"}},
+		{"http", []string{"10.0.0.1:8080", "10.0.0.3:8080"}},
+		{"", []string{"10.0.0.9:80"}},
+		{"none", nil},
+	} {
+		if diff := cmp.Diff(tc.want, Ready(slices, tc.port)); diff != "" {
+			t.Errorf("port %q (-want +got):\n%s", tc.port, diff)
+		}
+	}
+}
