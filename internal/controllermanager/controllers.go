@@ -18,6 +18,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/disruption"
 	"github.com/skiff-dev/skiff/internal/controller/endpoints"
 	"github.com/skiff-dev/skiff/internal/controller/endpointslice"
+	"github.com/skiff-dev/skiff/internal/controller/endpointslicemirroring"
 	"github.com/skiff-dev/skiff/internal/controller/ephemeral"
 	"github.com/skiff-dev/skiff/internal/controller/garbagecollector"
 	"github.com/skiff-dev/skiff/internal/controller/job"
@@ -48,6 +49,7 @@ func controllers() []entry {
 		{"cronjob", "cronjob-controller", 5, standard(cronjob.New)},
 		{"endpoint", "endpoint-controller", 5, standard(endpoints.New)},
 		{"endpointslice", "endpointslice-controller", 5, standard(endpointslice.New)},
+		{"endpointslicemirroring", endpointslicemirroring.Name, 5, standard(endpointslicemirroring.New)},
 		{"serviceaccount", "serviceaccount-controller", 1, standard(serviceaccount.New)},
 		{"root-ca-cert-publisher", rootcacert.Name, 1, withConfig(rootcacert.NewForConfig)},
 		{"clusterrole-aggregation", clusterroleaggregation.Name, 1, standard(clusterroleaggregation.New)},
