@@ -11,9 +11,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
 	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/ingress"
+	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/server"
 )
 
@@ -60,7 +60,7 @@ func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress
 			}
 			ip := nodeIP
 			if ip == "" {
-				if ip, err = nodestatus.DetectNodeIP(); err != nil {
+				if ip, err = nodeaddr.DetectNodeIP(); err != nil {
 					return fmt.Errorf("cluster DNS: detecting the node IP (set --node-ip): %w", err)
 				}
 			}

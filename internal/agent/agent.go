@@ -37,6 +37,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/images"
 	"github.com/skiff-dev/skiff/internal/ingress"
 	"github.com/skiff-dev/skiff/internal/netpol"
+	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/proxy"
 )
 
@@ -145,7 +146,7 @@ func (cfg *Config) defaults() error {
 		cfg.Progress = func(string, ...any) {}
 	}
 	if cfg.NodeIP == "" {
-		ip, err := nodestatus.DetectNodeIP()
+		ip, err := nodeaddr.DetectNodeIP()
 		if err != nil {
 			return fmt.Errorf("agent: detecting the node IP (set --node-ip): %w", err)
 		}

@@ -43,7 +43,6 @@ import (
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/skiff-dev/skiff/internal/admission/webhook"
-	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
 	"github.com/skiff-dev/skiff/internal/aggregator"
 	"github.com/skiff-dev/skiff/internal/apiextensions"
 	"github.com/skiff-dev/skiff/internal/apiextensions/crdcontroller"
@@ -54,6 +53,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/flowcontrol"
 	"github.com/skiff-dev/skiff/internal/metricsapi"
+	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/openapi"
 	"github.com/skiff-dev/skiff/internal/pki"
 	"github.com/skiff-dev/skiff/internal/registry"
@@ -793,7 +793,7 @@ func advertiseAddress(listenHost, configured string, ln net.Listener, log *slog.
 			return "", nil, fmt.Errorf("invalid advertise address %q: %w", configured, perr)
 		}
 	} else {
-		node, derr := nodestatus.DetectNodeIP()
+		node, derr := nodeaddr.DetectNodeIP()
 		nodeIP, perr := netip.ParseAddr(node)
 		if derr != nil || perr != nil || nodeIP.IsLoopback() {
 			log.Warn("no node address to advertise the API server at: pods cannot reach it", "err", derr)

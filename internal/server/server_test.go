@@ -31,9 +31,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/skiff-dev/skiff/internal/agent/nodestatus"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
 	"github.com/skiff-dev/skiff/internal/etcd/etcdtest"
+	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
@@ -135,7 +135,7 @@ func TestRun(t *testing.T) {
 	// too, as it listens on loopback), which the certificate names, as it
 	// names the service's cluster IP.
 	advertised := "127.0.0.1"
-	if ip, err := nodestatus.DetectNodeIP(); err == nil {
+	if ip, err := nodeaddr.DetectNodeIP(); err == nil {
 		advertised = ip
 	}
 	eps, err := cs.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})

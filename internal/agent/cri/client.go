@@ -485,6 +485,7 @@ func containerConfig(cfg ContainerConfig, sandbox SandboxConfig) *runtimeapi.Con
 	if cfg.RunAsGroup != nil {
 		sc.RunAsGroup = &runtimeapi.Int64Value{Value: *cfg.RunAsGroup}
 	}
+	sc.SupplementalGroups = cfg.SupplementalGroups
 	return out
 }
 

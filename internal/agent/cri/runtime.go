@@ -132,8 +132,11 @@ type ContainerConfig struct {
 	Resources *Resources
 	// RunAsUser and RunAsGroup override the image's user.
 	RunAsUser, RunAsGroup *int64
-	Privileged            bool
-	ReadOnlyRootFS        bool
+	// SupplementalGroups are added to the process's groups (the pod's
+	// supplementalGroups and fsGroup).
+	SupplementalGroups []int64
+	Privileged         bool
+	ReadOnlyRootFS     bool
 	// TargetContainerID, for an ephemeral container, is the container
 	// whose PID namespace it joins (kubectl debug --target); ignored when
 	// the pod shares one PID namespace or the node's.

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
+	"github.com/skiff-dev/skiff/internal/nodeaddr"
 )
 
 // Defaults of Config.
@@ -142,7 +143,7 @@ func New(cfg Config) (*Reporter, error) {
 		return nil, errors.New("nodestatus: no root dir")
 	}
 	if cfg.NodeIP == "" {
-		ip, err := DetectNodeIP()
+		ip, err := nodeaddr.DetectNodeIP()
 		if err != nil {
 			return nil, fmt.Errorf("nodestatus: %w", err)
 		}

@@ -363,6 +363,21 @@ func runAs(pod *v1.Pod, c *v1.Container) (user, group *int64) {
 	return user, group
 }
 
+// supplementalGroups are the groups every container of pod gets besides
+// its own: securityContext.supplementalGroups and the fsGroup, which owns
+// the pod's volumes, as the kubelet adds them.
+func supplementalGroups(pod *v1.Pod) []int64 {
+	psc := pod.Spec.SecurityContext
+	if psc == nil {
+		return nil
+	}
+	groups := slices.Clone(psc.SupplementalGroups)
+	if psc.FSGroup != nil && !slices.Contains(groups, *psc.FSGroup) {
+		groups = append(groups, *psc.FSGroup)
+	}
+	return groups
+}
+
 // gracePeriod returns how long containers of pod get between the stop
 // signal and SIGKILL, at least 2s as upstream.
 func gracePeriod(pod *v1.Pod) int64 {

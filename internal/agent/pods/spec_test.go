@@ -3,6 +3,7 @@ package pods
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -281,5 +282,22 @@ func TestSandboxConfig(t *testing.T) {
 	}), 0)
 	if unprivileged.Privileged {
 		t.Error("sandbox privileged without a privileged container")
+	}
+}
+
+func TestSupplementalGroups(t *testing.T) {
+	for _, tc := range []struct {
+		sc   *v1.PodSecurityContext
+		want []int64
+	}{
+		{nil, nil},
+		{&v1.PodSecurityContext{SupplementalGroups: []int64{5, 6}}, []int64{5, 6}},
+		{&v1.PodSecurityContext{SupplementalGroups: []int64{5}, FSGroup: ptr.To(int64(1001))}, []int64{5, 1001}},
+		{&v1.PodSecurityContext{SupplementalGroups: []int64{1001}, FSGroup: ptr.To(int64(1001))}, []int64{1001}},
+	} {
+		pod := testPod("p", func(p *v1.Pod) { p.Spec.SecurityContext = tc.sc })
+		if got := supplementalGroups(pod); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: %v, want %v", tc.sc, got, tc.want)
+		}
 	}
 }

@@ -754,6 +754,7 @@ func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt 
 		Stdin:   c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY,
 		Resources: resources(s.pod, c),
 		RunAsUser: user, RunAsGroup: group,
+		SupplementalGroups: supplementalGroups(s.pod),
 	}
 	for _, ec := range s.pod.Spec.EphemeralContainers {
 		if ec.Name != c.Name || ec.TargetContainerName == "" {

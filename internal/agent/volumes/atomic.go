@@ -76,7 +76,10 @@ func validatePayloadPath(p string) error {
 // writeAtomic makes dir hold exactly p, through the ..data layout. now
 // names the new timestamped directory. It returns changed=false when dir
 // already held p (nothing written).
-func writeAtomic(dir string, p payload, now time.Time) (changed bool, err error) {
+//
+// With gid, the files and directories written are given to that group
+// (the pod's fsGroup).
+func writeAtomic(dir string, p payload, now time.Time, gid *int64) (changed bool, err error) {
 	clean := make(payload, len(p))
 	for k, f := range p {
 		if err := validatePayloadPath(k); err != nil {
@@ -125,6 +128,18 @@ func writeAtomic(dir string, p payload, now time.Time) (changed bool, err error)
 		if err := os.Chmod(full, f.Mode); err != nil {
 			os.RemoveAll(tsDir)
 			return false, err
+		}
+	}
+	if gid != nil {
+		err := filepath.WalkDir(tsDir, func(p string, _ fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, -1, int(*gid))
+		})
+		if err != nil {
+			os.RemoveAll(tsDir)
+			return false, fmt.Errorf("giving %s to fsGroup %d: %w", tsDir, *gid, err)
 		}
 	}
 

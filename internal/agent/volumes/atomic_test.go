@@ -119,7 +119,7 @@ func TestWriteAtomic(t *testing.T) {
 		},
 	}
 	for i, s := range steps {
-		changed, err := writeAtomic(dir, s.p, now.Add(time.Duration(i)*time.Second))
+		changed, err := writeAtomic(dir, s.p, now.Add(time.Duration(i)*time.Second), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
@@ -153,7 +153,7 @@ func TestWriteAtomicRejectsBadPaths(t *testing.T) {
 	t.Parallel()
 	for _, p := range []string{"", "/abs", "../up", "a/../../b", "..data"} {
 		t.Run(p, func(t *testing.T) {
-			if _, err := writeAtomic(t.TempDir(), payload{p: {[]byte("x"), 0o644}}, time.Now()); err == nil {
+			if _, err := writeAtomic(t.TempDir(), payload{p: {[]byte("x"), 0o644}}, time.Now(), nil); err == nil {
 				t.Errorf("writeAtomic with path %q: no error", p)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -532,5 +533,42 @@ func TestChangedNotifiesPods(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if count() != after {
 		t.Errorf("released pod still told of changes")
+	}
+}
+
+// TestSetupFSGroup: with an fsGroup, secret-like files are readable by the
+// group (at least 0440) and owned by it, and an emptyDir belongs to the
+// group with setgid, as upstream sets volume ownership.
+func TestSetupFSGroup(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("changing a file's group to an arbitrary one needs root")
+	}
+	m, _ := newTestManager(t, fixtures()...)
+	ctx := context.Background()
+	pod := testPod(
+		v1.Volume{Name: "cfg", VolumeSource: v1.VolumeSource{ConfigMap: &v1.ConfigMapVolumeSource{
+			LocalObjectReference: v1.LocalObjectReference{Name: "cfg"}, DefaultMode: ptr(int32(0o400)),
+		}}},
+		v1.Volume{Name: "scratch", VolumeSource: v1.VolumeSource{EmptyDir: &v1.EmptyDirVolumeSource{}}},
+	)
+	pod.Spec.SecurityContext = &v1.PodSecurityContext{FSGroup: ptr(int64(1234))}
+	paths, err := m.Setup(ctx, pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(paths["cfg"], "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o440 || fi.Sys().(*syscall.Stat_t).Gid != 1234 {
+		t.Errorf("config map file: mode %v gid %d, want 0440 and 1234", fi.Mode().Perm(), fi.Sys().(*syscall.Stat_t).Gid)
+	}
+	di, err := os.Stat(paths["scratch"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if di.Mode()&os.ModeSetgid == 0 || di.Sys().(*syscall.Stat_t).Gid != 1234 {
+		t.Errorf("emptyDir: mode %v gid %d, want setgid and 1234", di.Mode(), di.Sys().(*syscall.Stat_t).Gid)
 	}
 }

@@ -1,4 +1,8 @@
-package nodestatus
+// Package nodeaddr finds the address a node is reached at: the node
+// agent reports it as the Node's InternalIP, the server advertises the API
+// at it, cluster DNS listens on it. It reads the routing table and the
+// interfaces; it writes nothing.
+package nodeaddr
 
 import (
 	"bufio"
