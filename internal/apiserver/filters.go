@@ -174,8 +174,7 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 		serveOrNotFound(s, s.cfg.OpenAPI, w, r)
 	case isIssuerDiscoveryPath(p):
 		serveOrNotFound(s, s.cfg.IssuerDiscovery, w, r)
-	case len(parts) >= 3 && parts[0] == "apis" && s.aggregated(parts[1], parts[2]) != nil:
-		s.aggregated(parts[1], parts[2]).ServeHTTP(w, r)
+	case len(parts) >= 3 && parts[0] == "apis" && s.serveAggregated(w, r, parts[1], parts[2]):
 	case ri.isResource && s.cfg.Groups[ri.group] != nil:
 		s.cfg.Groups[ri.group].ServeHTTP(w, r)
 	case ri.isResource:
@@ -187,13 +186,19 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 	}
 }
 
-// aggregated is the extension API server's handler of group/version, or
-// nil when the server serves it itself (or nobody does).
-func (s *Server) aggregated(group, version string) http.Handler {
+// serveAggregated serves the request through the extension API server of
+// group/version and reports true, or reports false when the server serves
+// it itself (or nobody does).
+func (s *Server) serveAggregated(w http.ResponseWriter, r *http.Request, group, version string) bool {
 	if s.cfg.Aggregated == nil {
-		return nil
+		return false
 	}
-	return s.cfg.Aggregated(group, version)
+	h := s.cfg.Aggregated(group, version)
+	if h == nil {
+		return false
+	}
+	h.ServeHTTP(w, r)
+	return true
 }
 
 // servePprof serves Go's runtime profiles under /debug/pprof/, as

@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -146,13 +147,13 @@ func schemeOr(scheme string) string {
 // serviceEndpoint picks a ready endpoint of the service for the port named
 // portName ("" for an unnamed port).
 func (s *Server) serviceEndpoint(r *http.Request, namespace, service, portName string) (string, error) {
-	slices := s.resources[endpointSlicesGVR.GroupVersion()][endpointSlicesGVR.Resource]
+	sliceStore := s.resources[endpointSlicesGVR.GroupVersion()][endpointSlicesGVR.Resource]
 	unavailable := apierrors.NewServiceUnavailable(fmt.Sprintf("no endpoints available for service %q", service))
-	if slices == nil {
+	if sliceStore == nil {
 		return "", unavailable
 	}
 	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: service})
-	obj, err := slices.List(r.Context(), namespace, storage.ListOptions{Predicate: storage.Predicate{Label: sel}, ResourceVersion: "0"})
+	obj, err := sliceStore.List(r.Context(), namespace, storage.ListOptions{Predicate: storage.Predicate{Label: sel}, ResourceVersion: "0"})
 	if err != nil {
 		return "", err
 	}
@@ -164,7 +165,12 @@ func (s *Server) serviceEndpoint(r *http.Request, namespace, service, portName s
 	for i := range list.Items {
 		items[i] = &list.Items[i]
 	}
-	candidates := svcendpoints.Ready(items, portName)
+	// As for pods: only addresses of the network, never this host's
+	// loopback or link-local ones (endpoints may be written by hand).
+	candidates := slices.DeleteFunc(svcendpoints.Ready(items, portName), func(hostPort string) bool {
+		ap, err := netip.ParseAddrPort(hostPort)
+		return err != nil || !ap.Addr().IsGlobalUnicast()
+	})
 	if len(candidates) == 0 {
 		return "", unavailable
 	}
@@ -256,17 +262,25 @@ func rewriteHTML(resp *http.Response, prefix string) error {
 		if tt == html.ErrorToken {
 			break
 		}
-		tok := z.Token()
-		if tt == html.StartTagToken || tt == html.SelfClosingTagToken {
-			for i, a := range tok.Attr {
-				if linkAttrs[a.Key] && strings.HasPrefix(a.Val, "/") && !strings.HasPrefix(a.Val, "//") && !strings.HasPrefix(a.Val, prefix) {
-					tok.Attr[i].Val = prefix + a.Val
-				}
-			}
-			out.WriteString(tok.String())
+		if tt != html.StartTagToken && tt != html.SelfClosingTagToken {
+			// As sent: decoding (Token) would unescape entities.
+			out.Write(z.Raw())
 			continue
 		}
-		out.Write(z.Raw())
+		raw := bytes.Clone(z.Raw())
+		tok := z.Token()
+		rewritten := false
+		for i, a := range tok.Attr {
+			if linkAttrs[a.Key] && strings.HasPrefix(a.Val, "/") && !strings.HasPrefix(a.Val, "//") && !strings.HasPrefix(a.Val, prefix) {
+				tok.Attr[i].Val = prefix + a.Val
+				rewritten = true
+			}
+		}
+		if rewritten {
+			out.WriteString(tok.String())
+		} else {
+			out.Write(raw)
+		}
 	}
 	resp.Body = io.NopCloser(&out)
 	resp.ContentLength = int64(out.Len())

@@ -46,7 +46,7 @@ func TestResourceProxy(t *testing.T) {
 	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/page" {
 			w.Header().Set("Content-Type", "text/html")
-			io.WriteString(w, `<a href="/next">next</a><img src="rel.png">`)
+			io.WriteString(w, `<a href="/next">next</a><img src="rel.png"><p>a &lt;b&gt; &amp; c</p><!-- &lt; --><i title="x &amp; y">`)
 			return
 		}
 		fmt.Fprintf(w, "%s %s?%s auth=%q", r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"))
@@ -88,6 +88,23 @@ func TestResourceProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A hand-written slice pointing at this host's loopback is not
+	// followed, as pods' addresses must be of the network.
+	if _, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "lo"},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices("default").Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "lo-1", Labels: map[string]string{discoveryv1.LabelServiceName: "lo"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"127.0.0.1"}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To(int32(port))}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	p := strconv.Itoa(port)
 	for _, tc := range []struct {
 		method, path string
@@ -104,9 +121,10 @@ func TestResourceProxy(t *testing.T) {
 		{"GET", "/api/v1/namespaces/default/services/web:http/proxy/s", 200, `GET /s? auth=""`},
 		{"GET", "/api/v1/namespaces/default/services/http:web:80/proxy/", 200, `GET /? auth=""`},
 		{"GET", "/api/v1/namespaces/default/pods/web/proxy/page", 200,
-			`<a href="/api/v1/namespaces/default/pods/web/proxy/next">next</a><img src="rel.png">`},
+			`<a href="/api/v1/namespaces/default/pods/web/proxy/next">next</a><img src="rel.png"><p>a &lt;b&gt; &amp; c</p><!-- &lt; --><i title="x &amp; y">`},
 		{"GET", "/api/v1/namespaces/default/services/web:other/proxy/", 503, `no service port \"other\" found`},
 		{"GET", "/api/v1/namespaces/default/pods/nope/proxy/", 404, `pods \"nope\" not found`},
+		{"GET", "/api/v1/namespaces/default/services/lo/proxy/", 503, `no endpoints available for service \"lo\"`},
 		{"GET", "/api/v1/namespaces/default/pods/ftp:web:1/proxy/", 400, "invalid pod proxy name"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {

@@ -932,8 +932,13 @@ func bootstrapKubernetesService(ctx context.Context, clients kubernetes.Interfac
 	if _, err := clients.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating the kubernetes service: %w", err)
 	}
+	// The server writes the slice itself: the Endpoints are not mirrored.
+	epLabels := map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}
+	for k, v := range labels {
+		epLabels[k] = v
+	}
 	eps := &corev1.Endpoints{
-		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: epLabels},
 		Subsets: []corev1.EndpointSubset{{
 			Addresses: []corev1.EndpointAddress{{IP: endpointIP(u.Hostname())}},
 			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}},
@@ -945,6 +950,12 @@ func bootstrapKubernetesService(ctx context.Context, clients kubernetes.Interfac
 		_, err = clients.CoreV1().Endpoints(metav1.NamespaceDefault).Create(ctx, eps, metav1.CreateOptions{})
 	case err == nil:
 		cur.Subsets = eps.Subsets
+		if cur.Labels == nil {
+			cur.Labels = map[string]string{}
+		}
+		for k, v := range epLabels {
+			cur.Labels[k] = v
+		}
 		_, err = clients.CoreV1().Endpoints(metav1.NamespaceDefault).Update(ctx, cur, metav1.UpdateOptions{})
 	}
 	if err != nil {

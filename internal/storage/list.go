@@ -192,7 +192,9 @@ func (s *Store) listEtcd(ctx context.Context, prefix, start string, rev, limit i
 				// As upstream: a token to go on from here at the newest
 				// revision (rv -1), in an inconsistent list.
 				st := apierrors.NewResourceExpired(inconsistentContinue)
-				st.ErrStatus.ListMeta.Continue = encodeContinue(-1, strings.TrimPrefix(key, s.prefix))
+				// From this request's start: items of earlier batches
+				// were not returned yet.
+				st.ErrStatus.ListMeta.Continue = encodeContinue(-1, start)
 				return nil, st
 			case errors.Is(err, rpctypes.ErrCompacted):
 				return nil, apierrors.NewResourceExpired(resourceVersionTooOldList)

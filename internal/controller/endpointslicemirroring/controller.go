@@ -120,41 +120,56 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if svcErr == nil && epErr == nil && len(svc.Spec.Selector) == 0 && ep.Labels[SkipMirrorLabel] != "true" {
 		want = desired(ep)
 	}
-	// Update in place what can be, then create or delete the rest.
-	for i, w := range want {
-		if i < len(existing) {
-			cur := existing[i]
-			if cur.AddressType == w.AddressType && equality.Semantic.DeepEqual(cur.Endpoints, w.Endpoints) &&
-				equality.Semantic.DeepEqual(cur.Ports, w.Ports) && equality.Semantic.DeepEqual(cur.Labels, w.Labels) {
-				continue
+	// Slices already right stay; the others of the same address type are
+	// updated in place (the type is immutable); then create and delete
+	// the rest. The lister's order is arbitrary: match by content.
+	same := func(cur, w *discovery.EndpointSlice) bool {
+		return cur.AddressType == w.AddressType && equality.Semantic.DeepEqual(cur.Endpoints, w.Endpoints) &&
+			equality.Semantic.DeepEqual(cur.Ports, w.Ports) && equality.Semantic.DeepEqual(cur.Labels, w.Labels)
+	}
+	used := make([]bool, len(existing))
+	var pending []*discovery.EndpointSlice
+	for _, w := range want {
+		found := false
+		for i, cur := range existing {
+			if !used[i] && same(cur, w) {
+				used[i], found = true, true
+				break
 			}
-			if cur.AddressType != w.AddressType {
-				// The address type is immutable: replace the slice.
-				if err := c.delete(ctx, cur); err != nil {
-					return 0, err
-				}
-				if err := c.create(ctx, w); err != nil {
-					return 0, err
-				}
-				continue
+		}
+		if !found {
+			pending = append(pending, w)
+		}
+	}
+	for _, w := range pending {
+		idx := -1
+		for i, cur := range existing {
+			if !used[i] && cur.AddressType == w.AddressType {
+				idx = i
+				break
 			}
-			upd := cur.DeepCopy()
-			upd.Endpoints, upd.Ports, upd.Labels, upd.OwnerReferences = w.Endpoints, w.Ports, w.Labels, w.OwnerReferences
-			if _, err := c.client.DiscoveryV1().EndpointSlices(ns).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
-				if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-					return 50 * time.Millisecond, nil // the cache catches up
-				}
-				return 0, fmt.Errorf("updating mirrored slice %s/%s: %w", ns, cur.Name, err)
+		}
+		if idx < 0 {
+			if err := c.create(ctx, w); err != nil {
+				return 0, err
 			}
 			continue
 		}
-		if err := c.create(ctx, w); err != nil {
-			return 0, err
+		used[idx] = true
+		upd := existing[idx].DeepCopy()
+		upd.Endpoints, upd.Ports, upd.Labels, upd.OwnerReferences = w.Endpoints, w.Ports, w.Labels, w.OwnerReferences
+		if _, err := c.client.DiscoveryV1().EndpointSlices(ns).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return 50 * time.Millisecond, nil // the cache catches up
+			}
+			return 0, fmt.Errorf("updating mirrored slice %s/%s: %w", ns, upd.Name, err)
 		}
 	}
-	for i := len(want); i < len(existing); i++ {
-		if err := c.delete(ctx, existing[i]); err != nil {
-			return 0, err
+	for i, cur := range existing {
+		if !used[i] {
+			if err := c.delete(ctx, cur); err != nil {
+				return 0, err
+			}
 		}
 	}
 	return 0, nil

@@ -55,6 +55,26 @@ func hpaFromStored(obj runtime.Object) (runtime.Object, error) {
 	return hpaV2ToV1(h)
 }
 
+// keepAnnotations sets the keys of h's annotations to old's (absent when
+// old is nil or lacks them).
+func keepAnnotations(h, old *autoscalingv1.HorizontalPodAutoscaler, keys ...string) {
+	for _, k := range keys {
+		v, ok := "", false
+		if old != nil {
+			v, ok = old.Annotations[k]
+		}
+		switch {
+		case ok:
+			if h.Annotations == nil {
+				h.Annotations = map[string]string{}
+			}
+			h.Annotations[k] = v
+		default:
+			delete(h.Annotations, k)
+		}
+	}
+}
+
 // hpaV1Strategy validates a v1 HPA as its v2 form, the one stored, so both
 // versions accept the same objects; errors name the v2 fields, as
 // upstream's (which validates its internal form) do.
@@ -72,6 +92,15 @@ func hpaV1Strategy() registry.Strategy {
 		NewList: func() *autoscalingv1.HorizontalPodAutoscalerList { return &autoscalingv1.HorizontalPodAutoscalerList{} },
 		PrepareForCreate: func(h *autoscalingv1.HorizontalPodAutoscaler) {
 			h.Status = autoscalingv1.HorizontalPodAutoscalerStatus{}
+			keepAnnotations(h, nil, hpaCurrentMetricsAnnotation, hpaConditionsAnnotation)
+		},
+		// The annotations carry v2 fields: a main update may not change
+		// the status ones, a status update not the spec ones.
+		PrepareForUpdate: func(h, old *autoscalingv1.HorizontalPodAutoscaler) {
+			keepAnnotations(h, old, hpaCurrentMetricsAnnotation, hpaConditionsAnnotation)
+		},
+		PrepareForStatusUpdate: func(h, old *autoscalingv1.HorizontalPodAutoscaler) {
+			keepAnnotations(h, old, hpaMetricsAnnotation, hpaBehaviorAnnotation)
 		},
 		Default: func(h *autoscalingv1.HorizontalPodAutoscaler) {
 			if h.Spec.MinReplicas == nil {

@@ -93,6 +93,33 @@ func TestHPAv1(t *testing.T) {
 		t.Errorf("the v2 object keeps the conversion annotation: %v", got.Annotations)
 	}
 
+	// Through v1, a status write cannot change the spec, nor an update
+	// the status, by the annotations that carry v2 fields.
+	cur, err := v1.Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Annotations["autoscaling.alpha.kubernetes.io/metrics"] = "[]"
+	cur.Status.DesiredReplicas = 3
+	if _, err := v1.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("status update through v1: %v", err)
+	}
+	cur, err = v1.Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Annotations["autoscaling.alpha.kubernetes.io/conditions"] = `[{"type":"AbleToScale","status":"True"}]`
+	if _, err := v1.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("update through v1: %v", err)
+	}
+	got, err = v2.Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Spec.Metrics) != 2 || got.Status.DesiredReplicas != 3 || len(got.Status.Conditions) != 0 {
+		t.Errorf("after v1 writes through annotations: metrics %+v, desired %d, conditions %+v", got.Spec.Metrics, got.Status.DesiredReplicas, got.Status.Conditions)
+	}
+
 	// Validation applies to v1 writes too.
 	_, err = v1.Create(ctx, &autoscalingv1.HorizontalPodAutoscaler{
 		ObjectMeta: metav1.ObjectMeta{Name: "bad"},
