@@ -27,7 +27,8 @@
 //     and upstream's Role extension-apiserver-authentication-reader and its
 //     binding.
 //
-// Inputs: APIServices (a dynamic informer), services and endpoint slices
+// Inputs: APIServices (the server's informer, shared with
+// internal/apiservice), services and endpoint slices
 // (the admission webhooks' listers, shared), all through the API server's
 // in-process clients. Outputs:
 // proxied requests, the remote groups of discovery, the config map, role

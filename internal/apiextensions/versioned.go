@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -222,82 +220,23 @@ func (v *versioned) Watch(ctx context.Context, prefix string, opts storage.Watch
 	if err != nil {
 		return nil, err
 	}
-	cw := &convertingWatch{in: w, out: make(chan watch.Event), stop: make(chan struct{}), sel: sel}
-	go cw.run(ctx, v)
-	return cw, nil
-}
-
-// convertingWatch is a watch whose objects are converted by a versioned.
-type convertingWatch struct {
-	in   watch.Interface
-	out  chan watch.Event // closed by run
-	stop chan struct{}    // closed by Stop
-	once sync.Once
-	sel  *convertedSelection // nil unless the selection converts
-}
-
-func (w *convertingWatch) Stop() {
-	w.once.Do(func() { close(w.stop) })
-}
-
-func (w *convertingWatch) ResultChan() <-chan watch.Event { return w.out }
-
-func (w *convertingWatch) run(ctx context.Context, v *versioned) {
-	defer close(w.out)
-	defer w.in.Stop()
-	for {
-		var e watch.Event
-		select {
-		case <-w.stop:
-			return
-		case ev, ok := <-w.in.ResultChan():
-			if !ok {
-				return
-			}
-			e = ev
-		}
-		last := false
+	return storage.MapWatch(w, func(e watch.Event) (watch.Event, error) {
 		switch e.Type {
 		case watch.Added, watch.Modified, watch.Deleted:
-			var obj runtime.Object
-			var err error
-			if done := w.sel.converted(e.Object); done != nil {
-				obj = done
-			} else {
-				obj, err = v.to(ctx, e.Object, v.served)
+			if done := sel.converted(e.Object); done != nil {
+				e.Object = done
+				return e, nil
 			}
-			if err != nil {
-				e, last = watch.Event{Type: watch.Error, Object: errorStatus(err)}, true
-			} else {
-				e.Object = obj
-			}
+			obj, err := v.to(ctx, e.Object, v.served)
+			e.Object = obj
+			return e, err
 		case watch.Bookmark:
 			if e.Object != nil {
 				e.Object = as(e.Object, v.served)
 			}
 		}
-		select {
-		case <-w.stop:
-			return
-		case w.out <- e:
-		}
-		if last {
-			return
-		}
-	}
-}
-
-// errorStatus is the Status of err for a watch's Error event.
-func errorStatus(err error) *metav1.Status {
-	var apiStatus apierrors.APIStatus
-	var st metav1.Status
-	if errors.As(err, &apiStatus) {
-		st = apiStatus.Status()
-	} else {
-		st = apierrors.NewInternalError(err).Status()
-	}
-	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
-	return &st
+		return e, nil
+	}), nil
 }
 
 // convertedSelection is a field selection made on objects converted to the

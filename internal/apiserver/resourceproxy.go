@@ -47,12 +47,16 @@ var resourceProxyTransport = &http.Transport{
 	MaxIdleConnsPerHost: 4,
 }
 
+// proxyPrefix is the path of a pod's or service's proxy root, without the
+// trailing slash.
+func proxyPrefix(ri *requestInfo) string {
+	return "/api/v1/namespaces/" + ri.namespace + "/" + ri.resource + "/" + ri.name + "/proxy"
+}
+
 // proxyTargetPath is what follows ".../<name>/proxy" in the escaped path,
 // "/" when nothing does.
 func proxyTargetPath(r *http.Request, ri *requestInfo) (string, bool) {
-	prefix := "/api/v1/namespaces/" + ri.namespace + "/" + ri.resource + "/" + ri.name + "/proxy"
-	escaped := r.URL.EscapedPath()
-	rest, ok := strings.CutPrefix(escaped, prefix)
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), proxyPrefix(ri))
 	if !ok {
 		return "", false
 	}
@@ -161,13 +165,9 @@ func (s *Server) serviceEndpoint(r *http.Request, namespace, service, portName s
 	if !ok {
 		return "", apierrors.NewInternalError(fmt.Errorf("endpoint slices store returned %T", obj))
 	}
-	items := make([]*discoveryv1.EndpointSlice, len(list.Items))
-	for i := range list.Items {
-		items[i] = &list.Items[i]
-	}
 	// As for pods: only addresses of the network, never this host's
 	// loopback or link-local ones (endpoints may be written by hand).
-	candidates := slices.DeleteFunc(svcendpoints.Ready(items, portName), func(hostPort string) bool {
+	candidates := slices.DeleteFunc(svcendpoints.ReadyInList(list, portName), func(hostPort string) bool {
 		ap, err := netip.ParseAddrPort(hostPort)
 		return err != nil || !ap.Addr().IsGlobalUnicast()
 	})
@@ -202,7 +202,7 @@ func (s *Server) proxyTo(w http.ResponseWriter, r *http.Request, ri *requestInfo
 		s.writeError(w, apierrors.NewBadRequest(fmt.Sprintf("invalid proxy path: %v", err)))
 		return
 	}
-	prefix := "/api/v1/namespaces/" + ri.namespace + "/" + ri.resource + "/" + ri.name + "/proxy"
+	prefix := proxyPrefix(ri)
 	rp := &httputil.ReverseProxy{
 		Transport:     resourceProxyTransport,
 		FlushInterval: -1,

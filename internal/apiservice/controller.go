@@ -389,11 +389,7 @@ func (c *Controller) hasReadyEndpoint(ctx context.Context, namespace, service, p
 	if err != nil {
 		return false, fmt.Errorf("listing endpoint slices of service %s/%s: %w", namespace, service, err)
 	}
-	items := make([]*discoveryv1.EndpointSlice, len(slices.Items))
-	for i := range slices.Items {
-		items[i] = &slices.Items[i]
-	}
-	return len(svcendpoints.Ready(items, portName)) > 0, nil
+	return len(svcendpoints.ReadyInList(slices, portName)) > 0, nil
 }
 
 func condition(status apiregistrationv1.ConditionStatus, reason, message string) apiregistrationv1.APIServiceCondition {

@@ -3,11 +3,9 @@ package registry
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -150,61 +148,19 @@ func (v *view) List(ctx context.Context, prefix string, opts storage.ListOptions
 	return out, nil
 }
 
-// Watch converts each event's object. A failed conversion ends the watch
-// with an Error event.
+// Watch converts each event's object (bookmarks too: they carry the
+// served kind). A failed conversion ends the watch with an Error event.
 func (v *view) Watch(ctx context.Context, prefix string, opts storage.WatchOptions) (watch.Interface, error) {
 	w, err := v.Interface.Watch(ctx, prefix, opts)
 	if err != nil {
 		return nil, err
 	}
-	vw := &viewWatch{in: w, out: make(chan watch.Event), stop: make(chan struct{})}
-	go vw.run(v)
-	return vw, nil
-}
-
-type viewWatch struct {
-	in   watch.Interface
-	out  chan watch.Event // closed by run
-	stop chan struct{}    // closed by Stop
-	once sync.Once
-}
-
-func (w *viewWatch) Stop() { w.once.Do(func() { close(w.stop) }) }
-
-func (w *viewWatch) ResultChan() <-chan watch.Event { return w.out }
-
-func (w *viewWatch) run(v *view) {
-	defer close(w.out)
-	defer w.in.Stop()
-	for {
-		var e watch.Event
-		select {
-		case <-w.stop:
-			return
-		case ev, ok := <-w.in.ResultChan():
-			if !ok {
-				return
-			}
-			e = ev
+	return storage.MapWatch(w, func(e watch.Event) (watch.Event, error) {
+		if e.Type == watch.Error || e.Object == nil {
+			return e, nil
 		}
-		last := false
-		if e.Type != watch.Error && e.Object != nil {
-			obj, err := v.out(e.Object)
-			if err != nil {
-				st := err.(apierrors.APIStatus).Status()
-				st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
-				e, last = watch.Event{Type: watch.Error, Object: &st}, true
-			} else {
-				e.Object = obj
-			}
-		}
-		select {
-		case <-w.stop:
-			return
-		case w.out <- e:
-		}
-		if last {
-			return
-		}
-	}
+		obj, err := v.out(e.Object)
+		e.Object = obj
+		return e, err
+	}), nil
 }

@@ -38,6 +38,15 @@ func Ready(slices []*discoveryv1.EndpointSlice, portName string) []string {
 	return out
 }
 
+// ReadyInList is Ready over a list's items.
+func ReadyInList(list *discoveryv1.EndpointSliceList, portName string) []string {
+	items := make([]*discoveryv1.EndpointSlice, len(list.Items))
+	for i := range list.Items {
+		items[i] = &list.Items[i]
+	}
+	return Ready(items, portName)
+}
+
 // Port returns the number of the slice's port named name ("" for an
 // unnamed port), or 0.
 func Port(s *discoveryv1.EndpointSlice, name string) int32 {

@@ -44,6 +44,13 @@ func TestReady(t *testing.T) {
 		{"", []string{"10.0.0.9:80"}},
 		{"none", nil},
 	} {
+		list := &discoveryv1.EndpointSliceList{}
+		for _, s := range slices {
+			list.Items = append(list.Items, *s)
+		}
+		if diff := cmp.Diff(tc.want, ReadyInList(list, tc.port)); diff != "" {
+			t.Errorf("list, port %q (-want +got):\n%s", tc.port, diff)
+		}
 		if diff := cmp.Diff(tc.want, Ready(slices, tc.port)); diff != "" {
 			t.Errorf("port %q (-want +got):\n%s", tc.port, diff)
 		}

@@ -35,6 +35,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/ptr"
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
@@ -212,7 +213,7 @@ func desired(ep *corev1.Endpoints) []*discovery.EndpointSlice {
 		var ports []discovery.EndpointPort
 		for _, p := range ss.Ports {
 			ports = append(ports, discovery.EndpointPort{
-				Name: ptrTo(p.Name), Port: ptrTo(p.Port), Protocol: ptrTo(p.Protocol), AppProtocol: p.AppProtocol,
+				Name: ptr.To(p.Name), Port: ptr.To(p.Port), Protocol: ptr.To(p.Protocol), AppProtocol: p.AppProtocol,
 			})
 		}
 		byType := map[discovery.AddressType][]discovery.Endpoint{}
@@ -227,12 +228,12 @@ func desired(ep *corev1.Endpoints) []*discovery.EndpointSlice {
 			}
 			e := discovery.Endpoint{
 				Addresses:  []string{ip.Unmap().String()},
-				Conditions: discovery.EndpointConditions{Ready: ptrTo(ready)},
+				Conditions: discovery.EndpointConditions{Ready: ptr.To(ready)},
 				NodeName:   a.NodeName,
 				TargetRef:  a.TargetRef,
 			}
 			if a.Hostname != "" {
-				e.Hostname = ptrTo(a.Hostname)
+				e.Hostname = ptr.To(a.Hostname)
 			}
 			byType[typ] = append(byType[typ], e)
 		}
@@ -264,5 +265,3 @@ func desired(ep *corev1.Endpoints) []*discovery.EndpointSlice {
 	}
 	return out
 }
-
-func ptrTo[T any](v T) *T { return &v }
