@@ -137,7 +137,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if err != nil {
 		return 0, fmt.Errorf("listing pods of service %s: %w", key, err)
 	}
-	triggerTime := c.triggers.Observe(key, svc, pods)
+	triggerTime, commit := c.triggers.Observe(key, svc, pods)
 
 	subsets := DesiredSubsets(svc, pods)
 	truncated := truncateSubsets(subsets)
@@ -151,6 +151,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		apiequality.Semantic.DeepEqual(cur.Subsets, subsets) &&
 		apiequality.Semantic.DeepEqual(cur.Labels, wantLabels) &&
 		(cur.Annotations[corev1.EndpointsOverCapacity] == "truncated") == truncated {
+		commit()
 		return 0, nil
 	}
 
@@ -187,6 +188,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			}
 			return 0, fmt.Errorf("creating endpoints %s: %w", key, err)
 		}
+		commit()
 		return 0, nil
 	}
 	if _, err := c.client.CoreV1().Endpoints(ns).Update(ctx, ep, metav1.UpdateOptions{}); err != nil {
@@ -195,6 +197,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		}
 		return 0, fmt.Errorf("updating endpoints %s: %w", key, err)
 	}
+	commit()
 	return 0, nil
 }
 

@@ -177,8 +177,8 @@ func ServiceKeysForPod(lister corelisters.ServiceLister, obj any) []string {
 // earliest time among the changes a sync observes for the first time (the
 // last transition of a pod's Ready condition, for pods newly seen or whose
 // transition time moved, and the service's creation when the service is
-// newly seen). It remembers, per service, what the last sync saw. Safe for
-// concurrent use.
+// newly seen). It remembers, per service, what the last successful sync
+// saw. Safe for concurrent use.
 type TriggerTimes struct {
 	mu sync.Mutex
 	// services maps "namespace/name" to the last observed state; guarded by mu.
@@ -195,15 +195,16 @@ func NewTriggerTimes() *TriggerTimes {
 	return &TriggerTimes{services: map[string]triggerState{}}
 }
 
-// Observe records the service's and pods' current trigger times and
-// returns the earliest one that changed since the previous call for the
-// same service (zero if none did).
-func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.Pod) time.Time {
+// Observe returns the earliest of the service's and pods' trigger times
+// that changed since the last committed observation for the same service
+// (zero if none did), and commit, which the caller runs once the state it
+// computed from this observation is written. A sync whose write fails does
+// not commit, so its retry reports the same trigger time instead of none.
+func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.Pod) (min time.Time, commit func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old, seen := t.services[key]
 	now := triggerState{service: svc.CreationTimestamp.Time, pods: make(map[string]time.Time, len(pods))}
-	var min time.Time
 	consider := func(ts time.Time) {
 		if ts.IsZero() {
 			return
@@ -225,8 +226,11 @@ func (t *TriggerTimes) Observe(key string, svc *corev1.Service, pods []*corev1.P
 	if !seen || !old.service.Equal(now.service) {
 		consider(now.service)
 	}
-	t.services[key] = now
-	return min
+	return min, func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.services[key] = now
+	}
 }
 
 // Forget drops what was remembered for the service key.

@@ -167,7 +167,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if err != nil {
 		return 0, fmt.Errorf("listing pods of service %s: %w", key, err)
 	}
-	triggerTime := c.triggers.Observe(key, svc, pods)
+	triggerTime, commit := c.triggers.Observe(key, svc, pods)
 
 	types := addressTypes(svc)
 	var plan changes
@@ -193,6 +193,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			"Error updating Endpoint Slices for Service %s/%s: %v", ns, name, err)
 		return 0, err
 	}
+	commit()
 	if missingNodes > 0 {
 		c.log.Debug("pods on unknown nodes left out", "service", key, "pods", missingNodes)
 		return missingNodeRetry, nil
