@@ -98,9 +98,15 @@ func (l *Loop) HandlerFor(keys func(obj any) []string) cache.ResourceEventHandle
 // Len is the number of keys waiting (for tests and metrics).
 func (l *Loop) Len() int { return l.queue.Len() }
 
-// Run waits for the informers to sync, starts workers, and blocks until ctx
-// is done; it then shuts the queue down and waits for the workers. It
-// returns nil on cancellation and an error if the caches never synced.
+// Run waits for the informers to sync, then processes keys, up to workers
+// at once, until ctx is done; it then shuts the queue down and waits for
+// the keys in progress. It returns nil on cancellation and an error if the
+// caches never synced.
+//
+// A key is processed on a goroutine of its own, started when the key is
+// taken from the queue: an idle loop holds one goroutine (the caller's)
+// instead of workers blocked on the queue, which for the fifty-odd loops
+// of a server is a few hundred kilobytes of stacks.
 func (l *Loop) Run(ctx context.Context, workers int, synced ...cache.InformerSynced) error {
 	defer l.queue.ShutDown()
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
@@ -113,26 +119,28 @@ func (l *Loop) Run(ctx context.Context, workers int, synced ...cache.InformerSyn
 		workers = 1
 	}
 	l.log.Debug("started", "workers", workers)
+	stop := context.AfterFunc(ctx, l.queue.ShutDown)
+	defer stop()
+	slots := make(chan struct{}, workers)
 	var wg sync.WaitGroup
-	for range workers {
+	for {
+		slots <- struct{}{} // at most workers keys in progress
+		key, quit := l.queue.Get()
+		if quit {
+			break
+		}
 		wg.Go(func() {
-			for l.next(ctx) {
-			}
+			defer func() { <-slots }()
+			l.process(ctx, key)
 		})
 	}
-	<-ctx.Done()
-	l.queue.ShutDown()
 	wg.Wait()
 	l.log.Debug("stopped")
 	return nil
 }
 
-// next processes one key; it returns false once the queue is shut down.
-func (l *Loop) next(ctx context.Context) bool {
-	key, quit := l.queue.Get()
-	if quit {
-		return false
-	}
+// process reconciles key, taken from the queue, and marks it done.
+func (l *Loop) process(ctx context.Context, key string) {
 	defer l.queue.Done(key)
 	id := l.ids.Add(1)
 	start := time.Now()
@@ -150,5 +158,4 @@ func (l *Loop) next(ctx context.Context) bool {
 		l.queue.Forget(key)
 	}
 	l.log.Debug("reconciled", "key", key, "reconcileID", id, "elapsed", time.Since(start))
-	return true
 }
