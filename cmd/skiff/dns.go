@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/netip"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/ingress"
+	"github.com/skiff-dev/skiff/internal/lazyclient"
 	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/server"
 )
@@ -48,7 +48,7 @@ func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress
 		Name:     "cluster-dns",
 		Identity: clusterNetworkIdentity(),
 		Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			client, err := kubernetes.NewForConfig(cfg)
+			client, err := lazyclient.New(cfg)
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,7 @@
 //
 //	f := informers.NewSharedInformerFactory(client, 0)
 //	chain := admission.Default(f, client) // registers the informers it needs
-//	f.Start(ctx.Done())                    // the caller starts (and stops) the factory
+//	f.StartWithContext(ctx)                    // the caller starts (and stops) the factory
 //	f.WaitForCacheSync(ctx.Done())
 //	...
 //	// per write request, after decoding and before storing:

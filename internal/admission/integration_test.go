@@ -98,7 +98,7 @@ func TestDefaultChain(t *testing.T) {
 	ctx, client := startServer(t)
 	f := informers.NewSharedInformerFactory(client, 0)
 	chain := admission.Default(f, client)
-	f.Start(ctx.Done())
+	f.StartWithContext(ctx)
 	f.WaitForCacheSync(ctx.Done())
 	if err := admission.EnsurePriorityClasses(ctx, client); err != nil {
 		t.Fatal(err)

@@ -190,7 +190,7 @@ func TestResourceQuotaCacheGate(t *testing.T) {
 	client := newClient(syncedQuota("q", rl("pods", "1"), rl("pods", "1")))
 	f := informers.NewSharedInformerFactory(client, 0)
 	plugin := NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client)
-	f.Start(ctx.Done())
+	f.StartWithContext(ctx)
 	f.WaitForCacheSync(ctx.Done())
 	client.ClearActions()
 

@@ -203,7 +203,7 @@ func TestServiceAccountFromInformer(t *testing.T) {
 	client := newClient(serviceAccount("default", nil))
 	f := informers.NewSharedInformerFactory(client, 0)
 	plugin := NewServiceAccount(f.Core().V1().ServiceAccounts().Lister(), client)
-	f.Start(ctx.Done())
+	f.StartWithContext(ctx)
 	f.WaitForCacheSync(ctx.Done())
 	if err := NewChain(plugin).Admit(ctx, podCreate("ns", testPod("a"))); err != nil {
 		t.Fatalf("cached account: %v", err)

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
@@ -36,6 +35,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/agent/volumes"
 	"github.com/skiff-dev/skiff/internal/images"
 	"github.com/skiff-dev/skiff/internal/ingress"
+	"github.com/skiff-dev/skiff/internal/lazyclient"
 	"github.com/skiff-dev/skiff/internal/netpol"
 	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/proxy"
@@ -246,7 +246,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer rt.Close()
 
-	client, err := kubernetes.NewForConfig(cfg.Kube)
+	client, err := lazyclient.New(cfg.Kube)
 	if err != nil {
 		return fmt.Errorf("agent: building API client: %w", err)
 	}

@@ -63,7 +63,7 @@ func TestKubectlDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() { _ = pdbc.Run(ctx, 1) }()
 	kubeconfig := reviewKubeconfig(t, srv.Admin)
 
@@ -257,7 +257,7 @@ func TestEvictionWithDisruptionController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() { _ = pdbc.Run(ctx, 1) }()
 	const node, ns = "n", "evict"
 	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}, metav1.CreateOptions{}); err != nil {

@@ -72,7 +72,7 @@ func newFuzzEnv(t testing.TB) *fuzzEnv {
 		cancel()
 		factory.Shutdown() // waits for the informers, which end with ctx
 	})
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			t.Fatalf("informer for %v did not sync", typ)

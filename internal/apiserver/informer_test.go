@@ -26,7 +26,7 @@ func TestInformer(t *testing.T) {
 	}
 	factory := informers.NewSharedInformerFactory(cs, 0)
 	inf := factory.Core().V1().ConfigMaps().Informer()
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	syncCtx, syncCancel := context.WithTimeout(ctx, 20*time.Second)
 	defer syncCancel()
 	if !cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced) {

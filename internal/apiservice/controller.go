@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -73,7 +74,7 @@ type Config struct {
 type Controller struct {
 	cfg    Config
 	log    *slog.Logger
-	own    dynamicinformer.DynamicSharedInformerFactory // nil with Config.APIServices
+	own    informers.GenericInformer // nil with Config.APIServices
 	lister cache.GenericLister
 	synced []cache.InformerSynced
 	loop   *reconcile.Loop
@@ -89,8 +90,8 @@ func New(cfg Config) *Controller {
 	c := &Controller{cfg: cfg, log: log.With("component", Name), now: time.Now}
 	apis := cfg.APIServices
 	if apis == nil {
-		c.own = dynamicinformer.NewDynamicSharedInformerFactory(cfg.Dynamic, 0)
-		apis = c.own.ForResource(apiServicesGVR)
+		c.own = dynamicinformer.NewFilteredDynamicInformer(cfg.Dynamic, apiServicesGVR, metav1.NamespaceAll, 0, cache.Indexers{}, nil)
+		apis = c.own
 	}
 	c.lister = apis.Lister()
 	c.synced = []cache.InformerSynced{apis.Informer().HasSynced}
@@ -110,8 +111,12 @@ func (c *Controller) ServedChanged() { c.loop.EnqueueAfter(registerKey, crdSettl
 // then, and an error only if its caches never sync.
 func (c *Controller) Run(ctx context.Context) error {
 	if c.own != nil {
-		c.own.Start(ctx.Done())
-		defer c.own.Shutdown()
+		// RunWithContext, not a factory's Start(ctx.Done()): a context
+		// made from a channel costs a goroutine for every context derived
+		// from it.
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		wg.Go(func() { c.own.Informer().RunWithContext(ctx) })
 	}
 	c.loop.Enqueue(registerKey)
 	return c.loop.Run(ctx, 1, c.synced...)

@@ -29,7 +29,7 @@ func TestUpdateFromTrimmedCopyKeepsManagedFields(t *testing.T) {
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
 	lister := factory.Core().V1().ConfigMaps().Lister()
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	defer cancel() // before Shutdown, which waits for the informers to stop
 	factory.WaitForCacheSync(ctx.Done())

@@ -3,6 +3,7 @@ package controllermanager
 import (
 	"github.com/skiff-dev/skiff/internal/cachetrim"
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
+	"github.com/skiff-dev/skiff/internal/lazyclient"
 
 	"context"
 	"errors"
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	client, err := kubernetes.NewForConfig(withUserAgent(cfg.RestConfig, "shared-informers"))
+	client, err := lazyclient.New(withUserAgent(cfg.RestConfig, "shared-informers"))
 	if err != nil {
 		return fmt.Errorf("controllermanager: building client: %w", err)
 	}
@@ -120,7 +121,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// refused with errors.
 	broadcaster := record.NewBroadcaster(record.WithContext(context.WithoutCancel(ctx)))
 	defer broadcaster.Shutdown()
-	eventClient, err := kubernetes.NewForConfig(withUserAgent(cfg.RestConfig, "events"))
+	eventClient, err := lazyclient.New(withUserAgent(cfg.RestConfig, "events"))
 	if err != nil {
 		return fmt.Errorf("controllermanager: building events client: %w", err)
 	}
@@ -174,7 +175,7 @@ func (m *manager) runElected(ctx context.Context) error {
 	}
 	leConfig := withUserAgent(m.cfg.RestConfig, "leader-election")
 	leConfig.Timeout = timings.renew
-	leClient, err := kubernetes.NewForConfig(leConfig)
+	leClient, err := lazyclient.New(leConfig)
 	if err != nil {
 		return fmt.Errorf("controllermanager: building leader election client: %w", err)
 	}
@@ -276,7 +277,9 @@ func (m *manager) runControllers(ctx context.Context) error {
 	var runners []built
 	for _, e := range m.selected {
 		cfg := withUserAgent(m.cfg.RestConfig, e.name)
-		client, err := kubernetes.NewForConfig(cfg)
+		// A controller uses two or three API groups: their clients are
+		// built on first use (see lazyclient).
+		client, err := lazyclient.New(cfg)
 		if err != nil {
 			return fmt.Errorf("controllermanager: building client for %s: %w", e.name, err)
 		}
@@ -298,7 +301,7 @@ func (m *manager) runControllers(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	var wg sync.WaitGroup
 	for _, b := range runners {
 		workers := m.cfg.Workers
@@ -317,7 +320,7 @@ func (m *manager) runControllers(ctx context.Context) error {
 		})
 	}
 	// Informers a controller asks for only once it runs start here.
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	names := make([]string, 0, len(runners))
 	for _, b := range runners {
 		names = append(names, b.name)

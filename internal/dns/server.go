@@ -155,7 +155,7 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // Run syncs the caches, serves UDP and TCP until ctx ends, and returns
 // nil then, or the first serving error.
 func (s *Server) Run(ctx context.Context) error {
-	s.factory.Start(ctx.Done())
+	s.factory.StartWithContext(ctx)
 	defer s.factory.Shutdown()
 	for typ, ok := range s.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {

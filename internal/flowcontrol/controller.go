@@ -98,7 +98,7 @@ func newController(client kubernetes.Interface, log *slog.Logger, period, retryA
 // run starts the informers and the loop, with one ensurer pass queued, and
 // blocks until ctx is done.
 func (c *controller) run(ctx context.Context) error {
-	c.factory.Start(ctx.Done())
+	c.factory.StartWithContext(ctx)
 	defer c.factory.Shutdown()
 	c.loop.Enqueue(ensureKey)
 	return c.loop.Run(ctx, 1, c.synced...)

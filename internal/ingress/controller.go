@@ -224,7 +224,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Unlock()
 
 	ctx, cancel := context.WithCancel(ctx)
-	c.factory.Start(ctx.Done())
+	c.factory.StartWithContext(ctx)
 	c.secrets.start(ctx)
 	defer func() {
 		cancel() // before waiting for the informers, which stop on it

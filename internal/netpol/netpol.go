@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("netpol: adding event handler: %w", err)
 		}
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {

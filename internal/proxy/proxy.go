@@ -223,7 +223,7 @@ func enableForwarding() error {
 
 func (p *proxier) run(ctx context.Context) error {
 	defer p.factory.Shutdown()
-	p.factory.Start(ctx.Done())
+	p.factory.StartWithContext(ctx)
 	for typ, ok := range p.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			if ctx.Err() != nil {

@@ -76,7 +76,7 @@ func runRoutes(ctx context.Context, cfg routesConfig) error {
 	}); err != nil {
 		return fmt.Errorf("proxy routes: watching nodes: %w", err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return nil // ctx ended

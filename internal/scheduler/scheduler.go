@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/skiff-dev/skiff/internal/cachetrim"
+	"github.com/skiff-dev/skiff/internal/lazyclient"
 	schedcache "github.com/skiff-dev/skiff/internal/scheduler/cache"
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 	"github.com/skiff-dev/skiff/internal/scheduler/plugins"
@@ -81,7 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 		// second; every bind is one request.
 		rc.QPS, rc.Burst = defaultQPS, defaultBurst
 	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := lazyclient.New(rc)
 	if err != nil {
 		return fmt.Errorf("scheduler: building client: %w", err)
 	}
@@ -167,7 +168,7 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 	if err := s.registerHandlers(factory); err != nil {
 		return err
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {

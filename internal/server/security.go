@@ -103,7 +103,7 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 	if len(s.disabled) > 0 {
 		chain = chain.Without(s.disabled...)
 	}
-	f.Start(run.Done())
+	f.StartWithContext(run)
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			if ctx.Err() != nil {

@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 
 	"github.com/skiff-dev/skiff/internal/admission/webhook"
@@ -52,6 +53,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/flowcontrol"
+	"github.com/skiff-dev/skiff/internal/lazyclient"
 	"github.com/skiff-dev/skiff/internal/metricsapi"
 	"github.com/skiff-dev/skiff/internal/nodeaddr"
 	"github.com/skiff-dev/skiff/internal/openapi"
@@ -435,7 +437,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err := inProcess(api, restCfg); err != nil {
 		return err
 	}
-	clients, err := kubernetes.NewForConfig(restCfg)
+	clients, err := lazyclient.New(restCfg)
 	if err != nil {
 		return fmt.Errorf("building admin client: %w", err)
 	}
@@ -475,8 +477,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return err
 	}
 	// One APIService informer for the controller and the aggregator.
-	apiServiceInformers := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
-	apiServiceInformer := apiServiceInformers.ForResource(apiregistrationv1.SchemeGroupVersion.WithResource("apiservices"))
+	apiServiceInformer := dynamicinformer.NewFilteredDynamicInformer(dyn, apiregistrationv1.SchemeGroupVersion.WithResource("apiservices"),
+		metav1.NamespaceAll, 0, cache.Indexers{}, nil)
 	apiServicesCtl.Store(apiservice.New(apiservice.Config{
 		Dynamic:     dyn,
 		Discovery:   clients.Discovery(),
@@ -484,7 +486,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		APIServices: apiServiceInformer,
 		Logger:      log,
 	}))
-	apiServiceInformers.Start(secCtx.Done())
+	go apiServiceInformer.Informer().RunWithContext(secCtx)
 	g.Go("APIService controller", apiServicesCtl.Load().Run)
 	if ctx.Err() != nil {
 		return nil

@@ -84,6 +84,6 @@
 //	    Params:     policy.NewDynamicParams(ctx, dyn, client.Discovery()),
 //	})
 //	go policy.RunStatus(ctx, client, vap.Lister(), vap.Informer(), log)
-//	f.Start(ctx.Done())
+//	f.StartWithContext(ctx)
 //	// then, as a Validator and DeleteValidator of the admission chain.
 package policy

@@ -231,7 +231,7 @@ func (d *dynamicParams) informer(ctx context.Context, gvk schema.GroupVersionKin
 		inf = dynamicinformer.NewFilteredDynamicInformer(d.dyn, m.Resource, metav1.NamespaceAll, 0,
 			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil)
 		d.informers[m.Resource] = inf
-		go inf.Informer().Run(d.ctx.Done())
+		go inf.Informer().RunWithContext(d.ctx)
 	}
 	d.mu.Unlock()
 	if inf.Informer().HasSynced() {

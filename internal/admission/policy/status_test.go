@@ -54,7 +54,7 @@ func TestRunStatus(t *testing.T) {
 	go func() {
 		done <- RunStatus(ctx, client, lister, informer, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	}()
-	f.Start(ctx.Done())
+	f.StartWithContext(ctx)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

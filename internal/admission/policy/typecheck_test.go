@@ -426,7 +426,7 @@ func TestRunStatusTypeChecking(t *testing.T) {
 	go func() {
 		done <- policy.RunStatus(ctx, client, lister, informer, slog.New(slog.NewTextHandler(t.Output(), nil)), policy.WithSchemaResolver(r))
 	}()
-	f.Start(ctx.Done())
+	f.StartWithContext(ctx)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

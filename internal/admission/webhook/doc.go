@@ -98,5 +98,5 @@
 //		Logger:     logger,
 //	}
 //	chain := admission.NewChain(..., webhook.NewMutating(cfg), webhook.NewValidating(cfg), ...)
-//	f.Start(ctx.Done()) // the caller starts the factory and waits for its caches
+//	f.StartWithContext(ctx) // the caller starts the factory and waits for its caches
 package webhook

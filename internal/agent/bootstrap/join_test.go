@@ -29,7 +29,7 @@ func (c *cluster) runApprover(t *testing.T) {
 	factory := informers.NewSharedInformerFactory(c.client, 0)
 	ac := csrapproving.New(controller.Deps{Client: c.client, Informers: factory, Recorder: record.NewFakeRecorder(10), Logger: testLogger(t)})
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- ac.Run(ctx, 1) }()
 	t.Cleanup(func() {

@@ -345,8 +345,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		return fmt.Errorf("pods: adding runtime class event handler: %w", err)
 	}
 	m.runtimeClasses = rcInf.Lister()
-	go inf.Run(ctx.Done())
-	go rcInf.Informer().Run(ctx.Done())
+	go inf.RunWithContext(ctx)
+	go rcInf.Informer().RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced, rcReg.HasSynced) {
 		if ctx.Err() != nil {
 			return nil

@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if _, err := inf.AddEventHandler(mirrorPodEvents(trigger)); err != nil {
 		return fmt.Errorf("staticpods: watching pods: %w", err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil // ctx is done

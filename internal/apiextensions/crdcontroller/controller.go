@@ -69,7 +69,7 @@ func Run(ctx context.Context, cfg *rest.Config, log *slog.Logger, onChange func(
 			return fmt.Errorf("crd controller: %w", err)
 		}
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	defer factory.Shutdown()
 	return c.run(ctx)
 }

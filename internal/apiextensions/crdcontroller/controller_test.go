@@ -72,7 +72,7 @@ func start(t *testing.T, crds []runtime.Object, widgets ...runtime.Object) *test
 	c := newController(env.crds.ApiextensionsV1().CustomResourceDefinitions(), env.dyn, served,
 		factory.Apiextensions().V1().CustomResourceDefinitions(), log)
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.run(ctx) }()
 	t.Cleanup(func() {

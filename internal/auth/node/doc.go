@@ -45,7 +45,7 @@
 // # Usage
 //
 //	n := node.New(factory) // before factory.Start
-//	factory.Start(ctx.Done())
+//	factory.StartWithContext(ctx)
 //	cache.WaitForCacheSync(ctx.Done(), n.HasSynced)
 //	// in the chain, before RBAC: a Deny stops, NoOpinion falls through
 //	d, reason, err := n.Authorize(ctx, attrs)

@@ -21,7 +21,7 @@
 // # Usage
 //
 //	a := rbac.New(factory)          // registers the four RBAC informers
-//	factory.Start(ctx.Done())
+//	factory.StartWithContext(ctx)
 //	cache.WaitForCacheSync(ctx.Done(), a.HasSynced)
 //	if err := rbac.EnsureDefaults(ctx, client); err != nil { ... }
 //	decision, reason, err := a.Authorize(ctx, attrs)

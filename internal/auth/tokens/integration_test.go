@@ -36,7 +36,7 @@ func informerLookups(t *testing.T, client kubernetes.Interface) tokens.Lookups {
 		Secrets:         f.Core().V1().Secrets().Lister(),
 		Nodes:           f.Core().V1().Nodes().Lister(),
 	}
-	f.Start(ctx.Done())
+	f.StartWithContext(ctx)
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			t.Fatalf("informer for %v did not sync", typ)

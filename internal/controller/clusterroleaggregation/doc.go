@@ -16,6 +16,6 @@
 // # Usage
 //
 //	c := clusterroleaggregation.New(deps) // registers the clusterroles informer
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // blocks until ctx is done
 package clusterroleaggregation

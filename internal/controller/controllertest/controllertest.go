@@ -40,7 +40,7 @@ func Run(t *testing.T, workers int, build func(deps controller.Deps, cfg *rest.C
 		t.Fatalf("building the controller: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, workers) }()
 	t.Cleanup(func() {

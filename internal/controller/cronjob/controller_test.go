@@ -95,7 +95,7 @@ func startEnv(t *testing.T, cfg *rest.Config, ns string, start time.Time) *env {
 	clk := newClock(start)
 	c := New(controller.Deps{Client: client, Informers: factory, Recorder: rec, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(tWriter{t}, nil))})
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
 	t.Cleanup(func() {

@@ -36,6 +36,6 @@
 // # Usage
 //
 //	c := cronjob.New(deps)        // registers the CronJob and Job informers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers)     // blocks until ctx is done
 package cronjob

@@ -80,7 +80,7 @@ func TestController(t *testing.T) {
 	factory := informers.NewSharedInformerFactory(ctlClient, 0)
 	c := New(controller.Deps{Client: ctlClient, Informers: factory, Recorder: record.NewFakeRecorder(100), Logger: controllertest.Logger(t)})
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
 	t.Cleanup(func() {

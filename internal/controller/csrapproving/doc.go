@@ -27,6 +27,6 @@
 // # Usage
 //
 //	c := csrapproving.New(deps) // registers the CSR informer on deps.Informers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // blocks until ctx is done
 package csrapproving

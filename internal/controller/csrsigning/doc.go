@@ -28,6 +28,6 @@
 //
 //	signer, err := csrsigning.FileSigner(filepath.Join(dataDir, "pki", "ca.crt"), filepath.Join(dataDir, "pki", "ca.key"))
 //	c := csrsigning.New(deps, signer) // registers the CSR informer on deps.Informers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err = c.Run(ctx, workers) // blocks until ctx is done
 package csrsigning

@@ -37,7 +37,7 @@ func start(t *testing.T) (context.Context, kubernetes.Interface) {
 		}
 	}()
 	c := New(controller.Deps{Client: client, Informers: factory, Recorder: rec, Logger: logger})
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
 	t.Cleanup(func() {

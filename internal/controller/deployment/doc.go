@@ -48,7 +48,7 @@
 // # Usage
 //
 //	c := deployment.New(controller.Deps{Client: cs, Informers: factory, Recorder: rec, Logger: log})
-//	factory.Start(ctx.Done())
+//	factory.StartWithContext(ctx)
 //	err := c.Run(ctx, 2) // blocks until ctx is done; nil on cancellation
 //
 // Each key is reconciled by sync: claim ReplicaSets; a deployment being

@@ -86,8 +86,8 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatalf("adding pod handler: %v", err)
 	}
 
-	factory.Start(ctx.Done())
-	node.Start(ctx.Done())
+	factory.StartWithContext(ctx)
+	node.StartWithContext(ctx)
 	done := make(chan struct{}, 2)
 	go func() { _ = dc.Run(ctx, 2); done <- struct{}{} }()
 	go func() { _ = rc.Run(ctx, 2); done <- struct{}{} }()

@@ -86,7 +86,7 @@ func TestPodDisruptionBudgetStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() { _ = c.Run(ctx, 1) }()
 
 	ns := "pdb"

@@ -33,6 +33,6 @@
 // # Usage
 //
 //	pdbs, err := disruption.NewForConfig(deps, restConfig) // or New(deps): built-in controllers only
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	go pdbs.Run(ctx, 1) // blocks until ctx is done
 package disruption

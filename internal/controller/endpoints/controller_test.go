@@ -36,7 +36,7 @@ func start(t *testing.T) env {
 		Client: client, Informers: factory, Recorder: record.NewFakeRecorder(100),
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
 	t.Cleanup(func() {

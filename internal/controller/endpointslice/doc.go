@@ -33,6 +33,6 @@
 // # Usage
 //
 //	c := endpointslice.New(deps) // registers informers on deps.Informers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // blocks until ctx is done
 package endpointslice

@@ -136,7 +136,7 @@ func (m *monitors) sync(ctx context.Context) error {
 	if startShared {
 		// Starts the informers no other controller had asked for; those
 		// already running are left as they are.
-		m.shared.Start(ctx.Done())
+		m.shared.StartWithContext(ctx)
 	}
 	if derr == nil {
 		for gvr, mon := range m.running {

@@ -44,7 +44,7 @@ func startEnv(t *testing.T) *env {
 	logger := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c := New(controller.Deps{Client: client, Informers: factory, Recorder: rec, Logger: logger})
 	c.backoffBase, c.backoffMax = 20*time.Millisecond, 200*time.Millisecond
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 4) }()
 	t.Cleanup(func() {

@@ -51,7 +51,7 @@
 // # Usage
 //
 //	c := job.New(deps)        // registers the Job and Pod informers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // blocks until ctx is done
 //
 // Creations and deletions are guarded as upstream's expectations are: while

@@ -58,7 +58,7 @@ func run(t *testing.T, client kubernetes.Interface, rec record.EventRecorder, co
 		configure(c)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
 	var stopped bool

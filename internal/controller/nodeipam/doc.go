@@ -22,6 +22,6 @@
 //
 //	c := nodeipam.New(deps) // registers the node informer on deps.Informers
 //	c.ClusterCIDR = netip.MustParsePrefix("10.42.0.0/16") // optional, before Run
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // rebuilds the allocations, then blocks until ctx is done
 package nodeipam

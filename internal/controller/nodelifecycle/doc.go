@@ -54,6 +54,6 @@
 //
 //	c := nodelifecycle.New(deps) // registers informers on deps.Informers
 //	c.GracePeriod = 40 * time.Second // optional, before Run
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // blocks until ctx is done
 package nodelifecycle

@@ -153,7 +153,7 @@ func TestScalesDeploymentOnCPU(t *testing.T) {
 	}
 	c.Metrics = source
 	c.SyncPeriod = 100 * time.Millisecond
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() { _ = c.Run(ctx, 2) }()
 
 	ns := "hpa"
@@ -292,7 +292,7 @@ func TestMetricsAPIMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SyncPeriod = 100 * time.Millisecond
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() { _ = c.Run(ctx, 1) }()
 
 	lbls := map[string]string{"app": "rs"}

@@ -31,6 +31,6 @@
 // # Usage
 //
 //	hpa, err := podautoscaler.NewForConfig(deps, restConfig) // or New(deps) and set Scales, Mapper, Metrics
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	go hpa.Run(ctx, 5) // blocks until ctx is done
 package podautoscaler

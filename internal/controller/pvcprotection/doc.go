@@ -35,7 +35,7 @@
 //
 //	pvcs := pvcprotection.NewPVC(deps) // registers claim and pod informers
 //	pvs := pvcprotection.NewPV(deps)   // registers the volume informer
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	go pvcs.Run(ctx, 1) // each blocks until ctx is done
 //	go pvs.Run(ctx, 1)
 package pvcprotection

@@ -55,7 +55,7 @@ func startControllersWith(t *testing.T, client kubernetes.Interface) kubernetes.
 	rs := New(deps("replicaset-controller"))
 	rc := NewReplicationController(deps("replication-controller"))
 	ctx, cancel := context.WithCancel(context.Background())
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 2)
 	go func() { done <- rs.Run(ctx, 2) }()
 	go func() { done <- rc.Run(ctx, 2) }()

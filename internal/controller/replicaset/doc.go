@@ -39,6 +39,6 @@
 //
 //	rs := replicaset.New(deps)                     // ReplicaSets
 //	rc := replicaset.NewReplicationController(deps) // ReplicationControllers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	go rs.Run(ctx, 5) // blocks until ctx is done
 package replicaset

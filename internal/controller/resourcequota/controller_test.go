@@ -76,7 +76,7 @@ func TestQuotaStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	go func() { _ = c.Run(ctx, 2) }()
 
 	ns := "quota"

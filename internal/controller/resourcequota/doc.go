@@ -39,6 +39,6 @@
 // # Usage
 //
 //	rq, err := resourcequota.NewForConfig(deps, restConfig) // or New(deps): informer-backed kinds only
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	go rq.Run(ctx, 5) // blocks until ctx is done
 package resourcequota

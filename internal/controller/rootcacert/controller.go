@@ -95,7 +95,7 @@ func New(deps controller.Deps, caPEM string) *Controller {
 // Run starts its own informer, waits for the caches, runs workers workers
 // and blocks until ctx is done. It returns nil on cancellation.
 func (c *Controller) Run(ctx context.Context, workers int) error {
-	c.own.Start(ctx.Done())
+	c.own.StartWithContext(ctx)
 	defer c.own.Shutdown()
 	return c.loop.Run(ctx, workers, c.synced...)
 }

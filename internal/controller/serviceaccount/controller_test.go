@@ -50,7 +50,7 @@ func TestDefaultServiceAccount(t *testing.T) {
 		Client: client, Informers: factory, Recorder: record.NewFakeRecorder(100),
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	})
-	factory.Start(ctx.Done())
+	factory.StartWithContext(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
 	t.Cleanup(func() {

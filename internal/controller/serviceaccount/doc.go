@@ -14,6 +14,6 @@
 // # Usage
 //
 //	c := serviceaccount.New(deps) // registers informers on deps.Informers
-//	deps.Informers.Start(ctx.Done())
+//	deps.Informers.StartWithContext(ctx)
 //	err := c.Run(ctx, workers) // blocks until ctx is done
 package serviceaccount
