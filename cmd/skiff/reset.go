@@ -15,7 +15,7 @@ func runReset(args []string, stdout, stderr io.Writer) int {
 	var dataDir string
 	var log logFlags
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: skiff reset --data-dir DIR\n\nStops and removes every pod the node agent of DIR runs (containers, sandboxes,\npod networks) through its containerd. The agent (or the server running it) must\nbe stopped first; the cluster's data is not touched.\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: skiff reset --data-dir DIR\n\nStops and removes every pod the node agent of DIR runs (containers, sandboxes,\npod networks) through its containerd, and deletes the node's nftables tables.\nThe agent (or the server running it) must be stopped first; the cluster's data\nis not touched.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&dataDir, "data-dir", "", "the node's data dir (required)")

@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/skiff-dev/skiff/internal/agent/cni"
+	"github.com/skiff-dev/skiff/internal/proxy"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/knftables"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -87,5 +90,45 @@ func TestWritePauseArchive(t *testing.T) {
 	st, err := os.Stat(p)
 	if err != nil || st.Size() == 0 {
 		t.Fatalf("archive %s: %v", p, err)
+	}
+}
+
+func TestDeleteNodeTables(t *testing.T) {
+	fakes := map[string]*knftables.Fake{}
+	open := func(f knftables.Family, name string) (knftables.Interface, error) {
+		fake, ok := fakes[name]
+		if !ok {
+			fake = knftables.NewFake(f, name)
+			fakes[name] = fake
+		}
+		return fake, nil
+	}
+	ctx := context.Background()
+	// The proxy's and the masquerading tables exist, the policies' not.
+	for _, name := range []string{proxy.TableName, cni.MasqTable} {
+		nft, _ := open(map[string]knftables.Family{proxy.TableName: knftables.InetFamily, cni.MasqTable: knftables.IPv4Family}[name], name)
+		tx := nft.NewTransaction()
+		tx.Add(&knftables.Table{})
+		tx.Add(&knftables.Chain{Name: "c"})
+		if err := nft.Run(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	if err := deleteNodeTables(ctx, open, log); err != nil {
+		t.Fatalf("deleteNodeTables: %v", err)
+	}
+	for name, fake := range fakes {
+		if fake.Table != nil {
+			t.Errorf("table %s left: %s", name, fake.Dump())
+		}
+	}
+	if len(fakes) != 3 {
+		t.Errorf("opened %d tables, want 3", len(fakes))
+	}
+	// Without nftables there is nothing to delete.
+	noNft := func(knftables.Family, string) (knftables.Interface, error) { return nil, errors.New("nft: not found") }
+	if err := deleteNodeTables(ctx, noNft, log); err != nil {
+		t.Errorf("without nftables: %v", err)
 	}
 }

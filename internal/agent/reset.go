@@ -12,8 +12,13 @@ import (
 	"strings"
 	"syscall"
 
+	"sigs.k8s.io/knftables"
+
+	"github.com/skiff-dev/skiff/internal/agent/cni"
 	"github.com/skiff-dev/skiff/internal/agent/containerd"
 	"github.com/skiff-dev/skiff/internal/agent/cri"
+	"github.com/skiff-dev/skiff/internal/netpol"
+	"github.com/skiff-dev/skiff/internal/proxy"
 )
 
 // lockFile keeps two agents (or an agent and Reset) off one data dir.
@@ -43,10 +48,14 @@ func lockRoot(root string) (func(), error) {
 
 // Reset stops and removes every pod the node agent of dataDir runs — their
 // containers, sandboxes and pod networks, through the CRI of the agent's
-// own containerd, which it starts for the purpose and stops after — and
-// unmounts what the pods left under the data dir. The agent must not be
-// running. Nothing of the cluster is touched: the API server may still list
-// the pods (deleting them there is kubectl's job).
+// own containerd, which it starts for the purpose and stops after —,
+// unmounts what the pods left under the data dir and deletes the nftables
+// tables of the node's service proxy, network policies and masquerading
+// (they are the host network namespace's, shared by any agent in it). The
+// agent must not be running. Nothing of the cluster is touched: the API
+// server may still list the pods (deleting them there is kubectl's job).
+// The pods' bridge (skiff0) stays: without pods it carries nothing, and the
+// next agent reuses it.
 func Reset(ctx context.Context, dataDir string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -119,6 +128,41 @@ func Reset(ctx context.Context, dataDir string, log *slog.Logger) error {
 	log.Info("node reset", "sandboxes", len(sbs), "dataDir", dir)
 	stopContainerd()
 	errs = append(errs, unmountUnder(filepath.Join(root, "pods")))
+	errs = append(errs, deleteNodeTables(ctx, nil, log))
+	return errors.Join(errs...)
+}
+
+// nodeTables are the nftables tables a node agent programs.
+var nodeTables = []struct {
+	family knftables.Family
+	name   string
+}{
+	{knftables.InetFamily, proxy.TableName},
+	{knftables.InetFamily, netpol.TableName},
+	{knftables.IPv4Family, cni.MasqTable},
+}
+
+// deleteNodeTables deletes nodeTables where they exist. open opens one
+// (nil: the host's nftables); where nftables cannot be used (no nft
+// binary, no kernel support) there is nothing to delete.
+func deleteNodeTables(ctx context.Context, open func(knftables.Family, string) (knftables.Interface, error), log *slog.Logger) error {
+	if open == nil {
+		open = func(f knftables.Family, name string) (knftables.Interface, error) { return knftables.New(f, name) }
+	}
+	var errs []error
+	for _, t := range nodeTables {
+		nft, err := open(t.family, t.name)
+		if err != nil {
+			log.Info("nftables not usable; no tables to delete", "err", err)
+			return nil
+		}
+		tx := nft.NewTransaction()
+		tx.Add(&knftables.Table{}) // so that deleting a missing table is no error
+		tx.Delete(&knftables.Table{})
+		if err := nft.Run(ctx, tx); err != nil {
+			errs = append(errs, fmt.Errorf("deleting nftables table %s %s: %w", t.family, t.name, err))
+		}
+	}
 	return errors.Join(errs...)
 }
 

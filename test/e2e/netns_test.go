@@ -171,8 +171,8 @@ func added(before, after []string) []string {
 }
 
 // removeNodeNetwork undoes on the host what a node agent sets up there and
-// "skiff reset" leaves (the pods' bridge and the agent's nftables tables),
-// when they were not there before the test.
+// "skiff reset" leaves (the pods' bridge) or would have removed had it run
+// (the agent's nftables tables), when they were not there before the test.
 func removeNodeNetwork(t *testing.T, before hostNet) {
 	t.Helper()
 	now := readHostNet(t)
