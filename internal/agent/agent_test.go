@@ -132,3 +132,31 @@ func TestDeleteNodeTables(t *testing.T) {
 		t.Errorf("without nftables: %v", err)
 	}
 }
+
+func TestOtherNodeProcess(t *testing.T) {
+	proc := t.TempDir()
+	add := func(pid, netns string, args ...string) {
+		t.Helper()
+		dir := filepath.Join(proc, pid)
+		if err := os.MkdirAll(filepath.Join(dir, "ns"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(netns, filepath.Join(dir, "ns", "net")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cmdline"), []byte(strings.Join(args, "\x00")+"\x00"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("self", "net:[1]")
+	add("10", "net:[1]", "/usr/bin/containerd", "--config", "x")
+	add("11", "net:[2]", "/opt/skiff", "agent", "--server", "https://a:6443")
+	add("12", "net:[1]", "bin/skiff", "reset", "--data-dir", "d")
+	if got := otherNodeProcess(proc); got != "" {
+		t.Fatalf("no other node in the namespace, got %q", got)
+	}
+	add("13", "net:[1]", "/usr/local/bin/skiff", "server", "--data-dir", "/var/lib/skiff")
+	if got := otherNodeProcess(proc); !strings.HasPrefix(got, "13 /usr/local/bin/skiff server") {
+		t.Fatalf("server in the namespace not found: %q", got)
+	}
+}

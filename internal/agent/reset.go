@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -128,8 +129,48 @@ func Reset(ctx context.Context, dataDir string, log *slog.Logger) error {
 	log.Info("node reset", "sandboxes", len(sbs), "dataDir", dir)
 	stopContainerd()
 	errs = append(errs, unmountUnder(filepath.Join(root, "pods")))
-	errs = append(errs, deleteNodeTables(ctx, nil, log))
+	if other := otherNodeProcess("/proc"); other != "" {
+		// The tables are the network namespace's: another node here
+		// (a second agent, or a server running one) still uses them.
+		log.Warn("another skiff node runs in this network namespace; its nftables tables are left", "process", other)
+	} else {
+		errs = append(errs, deleteNodeTables(ctx, nil, log))
+	}
 	return errors.Join(errs...)
+}
+
+// otherNodeProcess returns the pid and command line of another "skiff
+// server" or "skiff agent" process in this process's network namespace,
+// read from procDir, or "" if there is none.
+func otherNodeProcess(procDir string) string {
+	self, err := os.Readlink(filepath.Join(procDir, "self", "ns", "net"))
+	if err != nil {
+		return ""
+	}
+	selfPid := strconv.Itoa(os.Getpid())
+	entries, err := os.ReadDir(procDir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		pid := e.Name()
+		if pid == selfPid || strings.Trim(pid, "0123456789") != "" {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(procDir, pid, "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
+		if len(args) < 2 || !strings.HasPrefix(filepath.Base(args[0]), "skiff") || (args[1] != "server" && args[1] != "agent") {
+			continue
+		}
+		if ns, err := os.Readlink(filepath.Join(procDir, pid, "ns", "net")); err != nil || ns != self {
+			continue
+		}
+		return pid + " " + strings.Join(args, " ")
+	}
+	return ""
 }
 
 // nodeTables are the nftables tables a node agent programs.
@@ -153,7 +194,9 @@ func deleteNodeTables(ctx context.Context, open func(knftables.Family, string) (
 	for _, t := range nodeTables {
 		nft, err := open(t.family, t.name)
 		if err != nil {
-			log.Info("nftables not usable; no tables to delete", "err", err)
+			// No nft binary or no kernel support: no agent here could
+			// have programmed a table either.
+			log.Warn("nftables not usable; no tables deleted", "err", err)
 			return nil
 		}
 		tx := nft.NewTransaction()

@@ -193,11 +193,13 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			"Error updating Endpoint Slices for Service %s/%s: %v", ns, name, err)
 		return 0, err
 	}
-	commit()
 	if missingNodes > 0 {
+		// Not committed: the pods left out are news to the retry that
+		// adds them, and their trigger time with them.
 		c.log.Debug("pods on unknown nodes left out", "service", key, "pods", missingNodes)
 		return missingNodeRetry, nil
 	}
+	commit()
 	return 0, nil
 }
 
