@@ -57,6 +57,12 @@ type RemoteGroups interface {
 	SetRemoteGroups([]discovery.ExtraGroup)
 }
 
+// RemoteOpenAPI receives the OpenAPI v3 documents extension servers serve
+// for their group versions (openapi.Handler).
+type RemoteOpenAPI interface {
+	SetRemoteV3(docs map[string][]byte) error
+}
+
 // UserFunc returns the authenticated caller of a request.
 type UserFunc func(ctx context.Context) (auth.User, bool)
 
@@ -69,6 +75,8 @@ type Config struct {
 	ClientCAPEM []byte
 	// Discovery receives the remote groups.
 	Discovery RemoteGroups
+	// OpenAPI receives their OpenAPI v3 documents; nil drops them.
+	OpenAPI RemoteOpenAPI
 	// User reads the caller from a request's context.
 	User UserFunc
 	// Logger; nil discards.
@@ -365,12 +373,14 @@ var picks atomic.Uint64
 func pick(n int) int { return int(picks.Add(1) % uint64(n)) }
 
 // refreshDiscovery fetches every backend's discovery document and hands
-// the groups that answered to discovery.
+// the groups that answered to discovery, and their OpenAPI v3 documents
+// (where served) to the OpenAPI handler.
 func (a *Aggregator) refreshDiscovery(ctx context.Context) {
 	backends := *a.backends.Load()
 	var (
 		mu     sync.Mutex
 		groups []discovery.ExtraGroup
+		docs   = map[string][]byte{}
 		wg     sync.WaitGroup
 	)
 	for _, b := range backends {
@@ -383,6 +393,18 @@ func (a *Aggregator) refreshDiscovery(ctx context.Context) {
 			mu.Lock()
 			groups = append(groups, g)
 			mu.Unlock()
+			if a.cfg.OpenAPI == nil {
+				return
+			}
+			key := "apis/" + b.gv.Group + "/" + b.gv.Version
+			doc, err := b.fetch(ctx, "/openapi/v3/"+key)
+			if err != nil {
+				a.log.Debug("extension server OpenAPI v3", "apiservice", b.name, "err", err)
+				return
+			}
+			mu.Lock()
+			docs[key] = doc
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
@@ -390,41 +412,55 @@ func (a *Aggregator) refreshDiscovery(ctx context.Context) {
 		return strings.Compare(x.GroupVersion.String(), y.GroupVersion.String())
 	})
 	a.cfg.Discovery.SetRemoteGroups(groups)
+	if a.cfg.OpenAPI != nil {
+		if err := a.cfg.OpenAPI.SetRemoteV3(docs); err != nil {
+			a.log.Info("extension servers' OpenAPI v3 documents", "err", err)
+		}
+	}
 }
 
 // fetchDiscovery reads the backend's /apis/<group>/<version> document.
 func (b *backend) fetchDiscovery(ctx context.Context) (discovery.ExtraGroup, error) {
-	target, err := b.endpoint()
+	body, err := b.fetch(ctx, "/apis/"+b.gv.Group+"/"+b.gv.Version)
 	if err != nil {
 		return discovery.ExtraGroup{}, err
+	}
+	var list metav1.APIResourceList
+	if err := json.Unmarshal(body, &list); err != nil {
+		return discovery.ExtraGroup{}, fmt.Errorf("%s: decoding: %w", b.name, err)
+	}
+	return extraGroup(b.gv, &list), nil
+}
+
+// fetch GETs path (JSON) from the backend as the aggregator.
+func (b *backend) fetch(ctx context.Context, path string) ([]byte, error) {
+	target, err := b.endpoint()
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	u := *target
-	u.Path = "/apis/" + b.gv.Group + "/" + b.gv.Version
+	u.Path = path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return discovery.ExtraGroup{}, err
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	setIdentity(req.Header, auth.User{Name: aggregatorUser, Groups: []string{aggregatorGroup}})
 	resp, err := b.transport.RoundTrip(req)
 	if err != nil {
-		return discovery.ExtraGroup{}, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return discovery.ExtraGroup{}, err
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return discovery.ExtraGroup{}, fmt.Errorf("%s: %s", u.String(), resp.Status)
+		return nil, fmt.Errorf("%s: %s", u.String(), resp.Status)
 	}
-	var list metav1.APIResourceList
-	if err := json.Unmarshal(body, &list); err != nil {
-		return discovery.ExtraGroup{}, fmt.Errorf("%s: decoding: %w", u.String(), err)
-	}
-	return extraGroup(b.gv, &list), nil
+	return body, nil
 }
 
 // extraGroup turns an extension server's resource list into discovery's

@@ -20,7 +20,10 @@
 //     is fetched (as system:kube-aggregator in system:masters) when the
 //     APIServices change and every 30 seconds; the groups that answered
 //     are added to /apis and the aggregated discovery documents
-//     (discovery.Dynamic.SetRemoteGroups).
+//     (discovery.Dynamic.SetRemoteGroups), and their OpenAPI v3 documents
+//     (/openapi/v3/apis/<group>/<version>, where served) to /openapi/v3
+//     (openapi.Handler.SetRemoteV3). Upstream also merges them into
+//     /openapi/v2; skiff does not.
 //   - Bootstrap: the kube-system/extension-apiserver-authentication config
 //     map (the cluster's client CA and the front-proxy CA with its allowed
 //     name and headers), which extension servers read to trust the proxy,
@@ -31,7 +34,8 @@
 // internal/apiservice), services and endpoint slices
 // (the admission webhooks' listers, shared), all through the API server's
 // in-process clients. Outputs:
-// proxied requests, the remote groups of discovery, the config map, role
+// proxied requests, the remote groups of discovery and their OpenAPI v3
+// documents, the config map, role
 // and role binding. The APIServices' Available condition is
 // internal/apiservice's, which checks each remote one through this proxy.
 package aggregator

@@ -29,6 +29,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	"k8s.io/utils/ptr"
 
@@ -117,6 +118,8 @@ func TestAggregation(t *testing.T) {
 					{Name: "flunders/status", Namespaced: true, Kind: "Flunder", Verbs: []string{"get"}},
 				},
 			})
+		case "/openapi/v3/apis/wardle.example.com/v1alpha1":
+			fmt.Fprint(w, wardleOpenAPI)
 		case "/apis/wardle.example.com/v1alpha1/namespaces/default/flunders":
 			fmt.Fprintf(w, `{"apiVersion":"wardle.example.com/v1alpha1","kind":"FlunderList","metadata":{},"items":[{"apiVersion":"wardle.example.com/v1alpha1","kind":"Flunder","metadata":{"name":"for-%s"}}]}`, s.user)
 		default:
@@ -219,6 +222,19 @@ func TestAggregation(t *testing.T) {
 		return fmt.Errorf("no wardle.example.com/v1alpha1 in discovery")
 	})
 
+	// Its OpenAPI v3 document is listed and served (kubectl explain).
+	controllertest.Eventually(t, func() error {
+		url, err := v3URL(ctx, client.Discovery().RESTClient(), "apis/wardle.example.com/v1alpha1")
+		if err != nil || url == "" {
+			return fmt.Errorf("index: %q %v", url, err)
+		}
+		body, err := client.Discovery().RESTClient().Get().AbsPath(url).DoRaw(ctx)
+		if err != nil || string(body) != wardleOpenAPI {
+			return fmt.Errorf("GET %s: %v %s", url, err, body)
+		}
+		return nil
+	})
+
 	// Without the APIService, nothing is proxied.
 	if err := apiServices.Delete(ctx, "v1alpha1.wardle.example.com", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -228,8 +244,33 @@ func TestAggregation(t *testing.T) {
 		if !apierrors.IsNotFound(err) {
 			return fmt.Errorf("after the APIService's delete: %v", err)
 		}
+		if url, err := v3URL(ctx, client.Discovery().RESTClient(), "apis/wardle.example.com/v1alpha1"); err != nil || url != "" {
+			return fmt.Errorf("OpenAPI v3 index after the delete: %q %v", url, err)
+		}
 		return nil
 	})
+}
+
+const wardleOpenAPI = `{"openapi":"3.0.0","info":{"title":"wardle","version":"v1alpha1"},"paths":{},"components":{"schemas":{"com.example.wardle.v1alpha1.Flunder":{"type":"object"}}}}`
+
+// v3URL returns the server-relative URL the /openapi/v3 index gives for
+// key, "" if it lists none.
+func v3URL(ctx context.Context, rc rest.Interface, key string) (string, error) {
+	body, err := rc.Get().AbsPath("/openapi/v3").DoRaw(ctx)
+	if err != nil {
+		return "", err
+	}
+	var index struct {
+		Paths map[string]struct {
+			ServerRelativeURL string `json:"serverRelativeURL"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(body, &index); err != nil {
+		return "", err
+	}
+	u := index.Paths[key].ServerRelativeURL
+	path, _, _ := strings.Cut(u, "?")
+	return path, nil
 }
 
 func contains(list []string, s string) bool {

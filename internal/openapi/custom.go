@@ -201,6 +201,7 @@ func (h *Handler) SetCustomResources(crds []*apiextensionsv1.CustomResourceDefin
 	for key, d := range st.v3 {
 		st.v3[key] = publishable(old.v3[key], d, now)
 	}
+	h.addRemote(st)
 	index, err := newV3Index(st.v3, now)
 	if err != nil {
 		return errors.Join(append(errs, err)...)

@@ -29,6 +29,10 @@
 // complete new set of documents; readers never wait for one. It reads no
 // storage and writes nothing.
 //
+// Extension API servers' v3 documents, fetched by internal/aggregator, are
+// given to Handler.SetRemoteV3 and listed and served as they are, for the
+// group versions not served here.
+//
 // Schemas returns the same definitions, keyed by name and tagged with their
 // group/version/kind, for server-side apply's type converter
 // (k8s.io/apimachinery/pkg/util/managedfields.NewTypeConverter).

@@ -182,6 +182,9 @@ type Handler struct {
 	crds   map[string]*customCRD
 	v2Key  string
 	v3Keys map[string]string
+	// remote holds the v3 documents of extension API servers last given
+	// to SetRemoteV3, by "apis/<g>/<v>"; guarded by mu.
+	remote map[string]*document
 }
 
 // state is one consistent set of served documents.

@@ -371,6 +371,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		FrontProxy:  frontProxy,
 		ClientCAPEM: certs.CAPEM,
 		Discovery:   disc,
+		OpenAPI:     oapi,
 		User:        apiserver.UserFrom,
 		Logger:      log,
 	})
