@@ -274,9 +274,8 @@ func TestBinder(t *testing.T) {
 			len(exprs[0].Values) != 1 || exprs[0].Values[0] != "node-1" {
 			t.Errorf("nodeAffinity expressions = %+v", exprs)
 		}
-		if err := ev.contains("Successfully provisioned volume " + name); err != nil {
-			t.Error(err)
-		}
+		// The event follows the volume's create: wait for it.
+		controllertest.Eventually(t, func() error { return ev.contains("Successfully provisioned volume " + name) })
 
 		if err := client.CoreV1().PersistentVolumeClaims("dyn").Delete(t.Context(), "data", metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
@@ -383,9 +382,8 @@ func TestBoundVolumeDeleted(t *testing.T) {
 		}
 		return nil
 	})
-	if err := ev.contains("ClaimLost"); err != nil {
-		t.Error(err)
-	}
+	// The event follows the status write the test saw: wait for it.
+	controllertest.Eventually(t, func() error { return ev.contains("ClaimLost") })
 }
 
 func TestDeletedVolumeWaitsForClaim(t *testing.T) {
