@@ -134,7 +134,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverFlags, error) {
 	}
 	fs.StringVar(&f.dataDir, "data-dir", "", "directory for etcd data, certificates and the admin kubeconfig (required; e.g. /var/lib/skiff)")
 	fs.StringVar(&f.listen, "listen", server.DefaultListen, "host:port the API serves HTTPS on")
-	fs.StringVar(&f.advertise, "advertise-address", "", "IP pods reach the API at (the kubernetes Service's endpoint; default: the --listen IP, or the node's IP when listening on loopback, where the API then also listens)")
+	fs.StringVar(&f.advertise, "advertise-address", "", "IP pods reach the API at (the kubernetes Service's endpoint; default: the --listen IP when it is a network address, else the node's IP; a loopback-only server then also listens there)")
 	fs.StringVar(&f.etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster (default: embedded etcd under DIR/etcd)")
 	fs.BoolVar(&f.disableAgent, "disable-agent", false, "do not run the node agent on this machine (a control plane without pods of its own)")
 	fs.BoolVar(&f.disableScheduler, "disable-scheduler", false, "do not run the scheduler (run skiff scheduler elsewhere)")

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skiff-dev/skiff/internal/agent/cni"
-	"github.com/skiff-dev/skiff/internal/proxy"
+	"github.com/skiff-dev/skiff/internal/netpol"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/knftables"
 )
@@ -105,8 +104,11 @@ func TestDeleteNodeTables(t *testing.T) {
 	}
 	ctx := context.Background()
 	// The proxy's and the masquerading tables exist, the policies' not.
-	for _, name := range []string{proxy.TableName, cni.MasqTable} {
-		nft, _ := open(map[string]knftables.Family{proxy.TableName: knftables.InetFamily, cni.MasqTable: knftables.IPv4Family}[name], name)
+	for _, tbl := range nodeTables {
+		if tbl.name == netpol.TableName {
+			continue
+		}
+		nft, _ := open(tbl.family, tbl.name)
 		tx := nft.NewTransaction()
 		tx.Add(&knftables.Table{})
 		tx.Add(&knftables.Chain{Name: "c"})

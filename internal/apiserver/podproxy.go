@@ -33,8 +33,10 @@ import (
 // podConnectSubresources are the pod subresources proxied to the kubelet.
 var podConnectSubresources = map[string]bool{"log": true, "exec": true, "attach": true, "portforward": true}
 
-// isConnect reports whether ri names a subresource served by proxying to a
-// kubelet. Such requests are long-running: no timeout, no in-flight limit.
+// isConnect reports whether ri names a subresource served by proxying: to a
+// kubelet (pods' log, exec, attach, portforward; nodes/proxy) or straight
+// to a pod or a service's endpoint (pods/proxy, services/proxy). Such
+// requests are long-running: no timeout, no in-flight limit.
 func isConnect(ri *requestInfo) bool {
 	if !ri.isResource || ri.group != "" || ri.version != "v1" || ri.name == "" {
 		return false

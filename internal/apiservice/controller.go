@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sync"
 	"time"
 
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -17,11 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
+	"k8s.io/kube-aggregator/pkg/apis/apiregistration/v1/helper"
 
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
 	"github.com/skiff-dev/skiff/internal/svcendpoints"
@@ -56,15 +54,14 @@ const (
 
 // Config is what the controller reads and writes through.
 type Config struct {
-	// Dynamic reads and writes APIServices and watches CRDs.
+	// Dynamic writes APIServices.
 	Dynamic dynamic.Interface
 	// Discovery lists the group versions the API server serves.
 	Discovery discovery.DiscoveryInterface
 	// Core reads the services and endpoint slices of remote APIServices.
 	Core kubernetes.Interface
 	// APIServices is the informer of APIServices (shared with the
-	// aggregator); the caller starts it. Nil makes the controller start
-	// one of its own on Dynamic.
+	// aggregator); the caller starts it.
 	APIServices informers.GenericInformer
 	// Logger; nil discards.
 	Logger *slog.Logger
@@ -74,7 +71,6 @@ type Config struct {
 type Controller struct {
 	cfg    Config
 	log    *slog.Logger
-	own    informers.GenericInformer // nil with Config.APIServices
 	lister cache.GenericLister
 	synced []cache.InformerSynced
 	loop   *reconcile.Loop
@@ -89,10 +85,6 @@ func New(cfg Config) *Controller {
 	}
 	c := &Controller{cfg: cfg, log: log.With("component", Name), now: time.Now}
 	apis := cfg.APIServices
-	if apis == nil {
-		c.own = dynamicinformer.NewFilteredDynamicInformer(cfg.Dynamic, apiServicesGVR, metav1.NamespaceAll, 0, cache.Indexers{}, nil)
-		apis = c.own
-	}
 	c.lister = apis.Lister()
 	c.synced = []cache.InformerSynced{apis.Informer().HasSynced}
 	c.loop = reconcile.New(Name, c.sync, log)
@@ -110,14 +102,6 @@ func (c *Controller) ServedChanged() { c.loop.EnqueueAfter(registerKey, crdSettl
 // Run registers and keeps the APIServices until ctx ends. It returns nil
 // then, and an error only if its caches never sync.
 func (c *Controller) Run(ctx context.Context) error {
-	if c.own != nil {
-		// RunWithContext, not a factory's Start(ctx.Done()): a context
-		// made from a channel costs a goroutine for every context derived
-		// from it.
-		var wg sync.WaitGroup
-		defer wg.Wait()
-		wg.Go(func() { c.own.Informer().RunWithContext(ctx) })
-	}
 	c.loop.Enqueue(registerKey)
 	return c.loop.Run(ctx, 1, c.synced...)
 }
@@ -310,7 +294,7 @@ func (c *Controller) syncStatus(ctx context.Context, name string) (time.Duration
 			requeue = recheckUnavailable
 		}
 	}
-	if current := findCondition(a.Status.Conditions); current != nil &&
+	if current := helper.GetAPIServiceConditionByType(a, apiregistrationv1.Available); current != nil &&
 		current.Status == cond.Status && current.Reason == cond.Reason && current.Message == cond.Message {
 		return requeue, nil
 	} else if current != nil && current.Status == cond.Status {
@@ -319,10 +303,7 @@ func (c *Controller) syncStatus(ctx context.Context, name string) (time.Duration
 		cond.LastTransitionTime = metav1.NewTime(c.now())
 	}
 	upd := a.DeepCopy()
-	upd.Status.Conditions = slices.DeleteFunc(upd.Status.Conditions, func(c apiregistrationv1.APIServiceCondition) bool {
-		return c.Type == apiregistrationv1.Available
-	})
-	upd.Status.Conditions = append(upd.Status.Conditions, cond)
+	helper.SetAPIServiceCondition(upd, cond)
 	u, err := toUnstructured(upd)
 	if err != nil {
 		return 0, err
@@ -399,15 +380,6 @@ func (c *Controller) hasReadyEndpoint(ctx context.Context, namespace, service, p
 
 func condition(status apiregistrationv1.ConditionStatus, reason, message string) apiregistrationv1.APIServiceCondition {
 	return apiregistrationv1.APIServiceCondition{Type: apiregistrationv1.Available, Status: status, Reason: reason, Message: message}
-}
-
-func findCondition(conds []apiregistrationv1.APIServiceCondition) *apiregistrationv1.APIServiceCondition {
-	for i := range conds {
-		if conds[i].Type == apiregistrationv1.Available {
-			return &conds[i]
-		}
-	}
-	return nil
 }
 
 func fromObject(obj runtime.Object) (*apiregistrationv1.APIService, error) {

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,9 @@ func (d *Dynamic) SetCustomResources(custom []*registry.Resource) {
 func (d *Dynamic) SetRemoteGroups(remote []ExtraGroup) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if reflect.DeepEqual(d.remote, remote) {
+		return // the aggregator's periodic refresh, nothing new
+	}
 	d.remote = slices.Clone(remote)
 	d.rebuild()
 }
@@ -62,7 +66,7 @@ func (d *Dynamic) rebuild() {
 		remote[g.GroupVersion] = true
 	}
 	var all []*registry.Resource
-	for _, r := range append(slices.Clone(d.base), d.custom...) {
+	for _, r := range slices.Concat(d.base, d.custom) {
 		if !remote[r.GVR.GroupVersion()] {
 			all = append(all, r)
 		}

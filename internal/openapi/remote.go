@@ -37,6 +37,9 @@ func (h *Handler) SetRemoteV3(docs map[string][]byte) error {
 		}
 		remote[key] = d
 	}
+	if maps.Equal(remote, h.remote) {
+		return errors.Join(errs...) // unchanged: the aggregator's periodic refresh
+	}
 	old := h.cur.Load()
 	st := &state{v2: old.v2, v3: maps.Clone(old.v3)}
 	for key, d := range h.remote {

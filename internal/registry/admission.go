@@ -35,8 +35,9 @@ func admissionFrom(ctx context.Context) Admission {
 	return a
 }
 
-// admitMutate runs the mutating admission of ctx, if any, and defaults
-// again what it added (a projected token volume's defaultMode, say).
+// admitMutate runs the mutating admission of ctx, if any, prunes what it
+// added where the resource prunes (custom resources), and defaults again
+// (a projected token volume's defaultMode, say).
 func (s *Store) admitMutate(ctx context.Context, o, old runtime.Object) error {
 	a := admissionFrom(ctx)
 	if a == nil {

@@ -1,6 +1,6 @@
 // Package registry gives each served resource its Kubernetes semantics.
 //
-// It owns two things:
+// It owns three things:
 //
 //   - the description of a resource (Resource) and its per-resource
 //     behaviour (Strategy, built from a typed description with Define):
@@ -13,6 +13,9 @@
 //     updates, status and subresource carry-over, finalizers, graceful
 //     deletion, propagation-policy finalizers, dry runs and the namespace
 //     lifecycle.
+//   - version views (NewView, Resource.StoredAs): a resource served in a
+//     second version over the storage of the stored one, converting each
+//     object both ways (autoscaling/v1 HorizontalPodAutoscalers over v2).
 //
 // Inputs: decoded objects and options from the API server; the current
 // state read through storage.Interface; namespaces through a

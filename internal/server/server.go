@@ -262,10 +262,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return nil
 		})
 	}
-	kubeServiceIP, err := kubernetesServiceIP(cfg.ServiceCIDR)
+	serviceCIDR, err := parseServiceCIDR(cfg.ServiceCIDR)
 	if err != nil {
 		return err
 	}
+	// The kubernetes service's cluster IP: the range's first address.
+	kubeServiceIP := serviceCIDR.Addr().Next().String()
 	certs, err := pki.Ensure(pki.Options{Dir: filepath.Join(dir, "pki"), Hosts: []string{listenHost, advertise, kubeServiceIP}})
 	if err != nil {
 		return fmt.Errorf("preparing certificates: %w", err)
@@ -297,10 +299,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	storageCtx, stopStorage := context.WithCancel(context.Background())
 	g.OnStop("watch caches", func() error { stopStorage(); return nil })
 	resources := builtin.Resources()
-	serviceCIDR, err := parseServiceCIDR(cfg.ServiceCIDR)
-	if err != nil {
-		return err
-	}
 	alloc, err := servicealloc.New(servicealloc.Config{
 		Client:      client,
 		Prefix:      "/registry/ranges/",
@@ -775,11 +773,9 @@ func bootstrap(ctx context.Context, g *group, clients kubernetes.Interface, log 
 	return nil
 }
 
-// clientHostPort is the address clients should dial: the listen host, or
-// loopback when the server listens on every address.
 // advertiseAddress returns the address pods reach the API server at (the
 // kubernetes service's endpoint): the listen host when it is a specific
-// address of the network, else the node's IP (nodestatus.DetectNodeIP).
+// address of the network, else the node's IP (nodeaddr.DetectNodeIP).
 // When the API listens on loopback only, it also listens on the node's IP
 // at the same port (the second listener, nil otherwise), as upstream's API
 // server serves on its advertise address; when that fails, pods cannot
@@ -830,16 +826,8 @@ func advertiseURL(serverURL, advertise string) string {
 	return u.String()
 }
 
-// kubernetesServiceIP is the first address of the service CIDR, the
-// kubernetes service's cluster IP.
-func kubernetesServiceIP(serviceCIDR string) (string, error) {
-	p, err := parseServiceCIDR(serviceCIDR)
-	if err != nil {
-		return "", err
-	}
-	return p.Masked().Addr().Next().String(), nil
-}
-
+// clientHostPort is the address clients should dial: the listen host, or
+// loopback when the server listens on every address.
 func clientHostPort(addr net.Addr, listenHost string) string {
 	_, port, _ := net.SplitHostPort(addr.String())
 	host := listenHost
@@ -993,7 +981,6 @@ func bootstrapKubernetesService(ctx context.Context, clients kubernetes.Interfac
 	return nil
 }
 
-// parseServiceCIDR reads Config.ServiceCIDR.
 // DefaultServiceCIDRName is the ServiceCIDR describing the service range
 // (upstream's name).
 const DefaultServiceCIDRName = "kubernetes"
@@ -1027,6 +1014,7 @@ func ensureDefaultServiceCIDR(ctx context.Context, clients kubernetes.Interface,
 	return nil
 }
 
+// parseServiceCIDR reads Config.ServiceCIDR.
 func parseServiceCIDR(v string) (netip.Prefix, error) {
 	if v == "" {
 		v = servicealloc.DefaultServiceCIDR

@@ -22,7 +22,7 @@ func Ready(slices []*discoveryv1.EndpointSlice, portName string) []string {
 		if s.AddressType != discoveryv1.AddressTypeIPv4 && s.AddressType != discoveryv1.AddressTypeIPv6 {
 			continue
 		}
-		port := Port(s, portName)
+		port := portNumber(s, portName)
 		if port == 0 {
 			continue
 		}
@@ -47,9 +47,9 @@ func ReadyInList(list *discoveryv1.EndpointSliceList, portName string) []string 
 	return Ready(items, portName)
 }
 
-// Port returns the number of the slice's port named name ("" for an
+// portNumber returns the number of the slice's port named name ("" for an
 // unnamed port), or 0.
-func Port(s *discoveryv1.EndpointSlice, name string) int32 {
+func portNumber(s *discoveryv1.EndpointSlice, name string) int32 {
 	for _, p := range s.Ports {
 		pname := ""
 		if p.Name != nil {

@@ -231,7 +231,7 @@ func TestDeadNodePodsReplacedElsewhere(t *testing.T) {
 			factory := informers.NewSharedInformerFactory(client, 0)
 			c := nodelifecycle.New(controller.Deps{Client: client, Informers: factory, Logger: log})
 			c.GracePeriod = 2 * time.Second
-			factory.Start(ctx.Done())
+			factory.StartWithContext(ctx)
 			return c.Run(ctx, 1)
 		}},
 	}})

@@ -119,7 +119,7 @@ func startCluster(t *testing.T) *cluster {
 	factory := informers.NewSharedInformerFactory(c.client, 0)
 	sctx, scancel := context.WithCancel(context.Background())
 	sc := csrsigning.New(controller.Deps{Client: c.client, Informers: factory, Recorder: record.NewFakeRecorder(10), Logger: testLogger(t)}, signer)
-	factory.Start(sctx.Done())
+	factory.StartWithContext(sctx)
 	sdone := make(chan error, 1)
 	go func() { sdone <- sc.Run(sctx, 1) }()
 	t.Cleanup(func() {

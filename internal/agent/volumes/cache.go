@@ -3,6 +3,8 @@ package volumes
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -143,9 +145,15 @@ func (c *objectCache) object(ctx context.Context, uid types.UID, key objectKey) 
 		})
 		if c.changed != nil {
 			// A change (also the creation of an optional object that
-			// was missing) reaches the volumes of the pods using it.
-			_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-				AddFunc: func(any) { c.notify(key) },
+			// was missing) reaches the volumes of the pods using it; the
+			// initial list does not: the pod's setup, which waits for
+			// it, reads that state itself.
+			_, _ = inf.AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
+				AddFunc: func(_ any, initial bool) {
+					if !initial {
+						c.notify(key)
+					}
+				},
 				UpdateFunc: func(old, obj any) {
 					if o, ok1 := old.(metav1.Object); ok1 {
 						if n, ok2 := obj.(metav1.Object); ok2 && o.GetResourceVersion() == n.GetResourceVersion() {
@@ -178,9 +186,7 @@ func (c *objectCache) notify(key objectKey) {
 	c.mu.Lock()
 	var uids []types.UID
 	if w := c.objects[key]; w != nil {
-		for uid := range w.pods {
-			uids = append(uids, uid)
-		}
+		uids = slices.Collect(maps.Keys(w.pods))
 	}
 	c.mu.Unlock()
 	for _, uid := range uids {

@@ -190,13 +190,20 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 		// fsGroup, owned by that group, whose files it then gets too
 		// (setgid).
 		mode := fs.FileMode(0o777)
-		if gid := fsGroup(pod); gid != nil {
+		gid := fsGroup(pod)
+		if gid != nil {
+			mode |= fs.ModeSetgid
+		}
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return "", err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); gid != nil && (!ok || int64(st.Gid) != *gid) {
 			if err := os.Lchown(dir, -1, int(*gid)); err != nil {
 				return "", fmt.Errorf("giving %s to fsGroup %d: %w", dir, *gid, err)
 			}
-			mode |= fs.ModeSetgid
 		}
-		if fi, err := os.Stat(dir); err == nil && fi.Mode()&(fs.ModePerm|fs.ModeSetgid) == mode {
+		if fi.Mode()&(fs.ModePerm|fs.ModeSetgid) == mode {
 			return dir, nil
 		}
 		return dir, os.Chmod(dir, mode)
@@ -214,7 +221,7 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 		if err := m.configMapPayload(ctx, p, pod, cm.Name, cm.Items, isOptional(cm.Optional), cm.DefaultMode); err != nil {
 			return "", err
 		}
-		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginConfigMap, vol.Name), withFSGroup(p, pod), false, fsGroup(pod))
+		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginConfigMap, vol.Name), p, false, fsGroup(pod))
 
 	case src.Secret != nil:
 		s := src.Secret
@@ -222,14 +229,14 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 		if err := m.secretPayload(ctx, p, pod, s.SecretName, s.Items, isOptional(s.Optional), s.DefaultMode); err != nil {
 			return "", err
 		}
-		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginSecret, vol.Name), withFSGroup(p, pod), true, fsGroup(pod))
+		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginSecret, vol.Name), p, true, fsGroup(pod))
 
 	case src.DownwardAPI != nil:
 		p := payload{}
 		if err := m.downwardPayload(ctx, p, pod, src.DownwardAPI.Items, src.DownwardAPI.DefaultMode); err != nil {
 			return "", err
 		}
-		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginDownward, vol.Name), withFSGroup(p, pod), false, fsGroup(pod))
+		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginDownward, vol.Name), p, false, fsGroup(pod))
 
 	case src.Projected != nil:
 		p, err := m.projectedPayload(ctx, pod, vol.Name, src.Projected)
@@ -237,7 +244,7 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 			return "", err
 		}
 		// Projected volumes carry secrets and tokens: memory, as upstream.
-		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginProjected, vol.Name), withFSGroup(p, pod), true, fsGroup(pod))
+		return m.writeVolume(pod.UID, m.volumeDir(pod.UID, pluginProjected, vol.Name), p, true, fsGroup(pod))
 
 	case src.PersistentVolumeClaim != nil:
 		return m.claimPath(ctx, pod, vol.Name, src.PersistentVolumeClaim.ClaimName, false)
@@ -253,6 +260,15 @@ func (m *Manager) setupVolume(ctx context.Context, pod *v1.Pod, vol *v1.Volume) 
 // writeVolume makes dir hold p. Secret-like volumes (memory) are on a
 // tmpfs when mounting works, else in a directory only root can read.
 func (m *Manager) writeVolume(uid types.UID, dir string, p payload, memory bool, gid *int64) (string, error) {
+	if gid != nil {
+		// Readable by the pod's fsGroup, as upstream makes the volumes
+		// whose ownership it sets (at least 0440); writeAtomic gives the
+		// files to the group.
+		for k, f := range p {
+			f.Mode |= 0o440
+			p[k] = f
+		}
+	}
 	d := p.digest()
 	m.mu.Lock()
 	last, ok := m.written[uid][dir]
@@ -296,20 +312,6 @@ func fsGroup(pod *v1.Pod) *int64 {
 		return sc.FSGroup
 	}
 	return nil
-}
-
-// withFSGroup makes the files of p readable by the pod's fsGroup, as
-// upstream does for the volumes it sets the ownership of (at least
-// 0440); writeAtomic gives them to the group.
-func withFSGroup(p payload, pod *v1.Pod) payload {
-	if fsGroup(pod) == nil {
-		return p
-	}
-	for k, f := range p {
-		f.Mode |= 0o440
-		p[k] = f
-	}
-	return p
 }
 
 // checkPathName refuses a name that cannot be one path element (a pod UID

@@ -93,7 +93,7 @@ func start(t *testing.T, client kubernetes.Interface) (*Authorizer, informers.Sh
 	t.Helper()
 	factory := informers.NewSharedInformerFactory(client, 0)
 	a := New(factory)
-	factory.Start(t.Context().Done())
+	factory.StartWithContext(t.Context())
 	t.Cleanup(factory.Shutdown)
 	if !cache.WaitForCacheSync(t.Context().Done(), a.HasSynced) {
 		t.Fatal("caches did not sync")
@@ -321,7 +321,7 @@ func TestWithRBAC(t *testing.T) {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	nodes := New(factory)
 	r := rbac.New(factory)
-	factory.Start(t.Context().Done())
+	factory.StartWithContext(t.Context())
 	t.Cleanup(factory.Shutdown)
 	if !cache.WaitForCacheSync(t.Context().Done(), nodes.HasSynced, r.HasSynced) {
 		t.Fatal("caches did not sync")

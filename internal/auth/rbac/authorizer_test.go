@@ -22,7 +22,7 @@ func newSynced(t *testing.T, objs ...runtime.Object) *Authorizer {
 	client := fake.NewClientset(objs...)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	a := New(factory)
-	factory.Start(t.Context().Done())
+	factory.StartWithContext(t.Context())
 	t.Cleanup(factory.Shutdown)
 	if !cache.WaitForCacheSync(t.Context().Done(), a.HasSynced) {
 		t.Fatal("caches did not sync")

@@ -239,7 +239,7 @@ func TestAuthorizerOverServer(t *testing.T) {
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	a := rbac.New(factory)
-	factory.Start(t.Context().Done())
+	factory.StartWithContext(t.Context())
 	t.Cleanup(factory.Shutdown)
 	if !cache.WaitForCacheSync(t.Context().Done(), a.HasSynced) {
 		t.Fatal("caches did not sync")

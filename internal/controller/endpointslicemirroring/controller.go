@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"time"
 
@@ -199,12 +200,11 @@ func (c *Controller) delete(ctx context.Context, s *discovery.EndpointSlice) err
 // desired returns the slices mirroring ep: one per subset and address
 // family, in subset order (IPv4 before IPv6).
 func desired(ep *corev1.Endpoints) []*discovery.EndpointSlice {
-	lbls := map[string]string{}
-	for k, v := range ep.Labels {
-		if k != SkipMirrorLabel {
-			lbls[k] = v
-		}
+	lbls := maps.Clone(ep.Labels)
+	if lbls == nil {
+		lbls = map[string]string{}
 	}
+	delete(lbls, SkipMirrorLabel)
 	lbls[discovery.LabelServiceName] = ep.Name
 	lbls[discovery.LabelManagedBy] = ManagedBy
 	owner := metav1.NewControllerRef(ep, corev1.SchemeGroupVersion.WithKind("Endpoints"))
@@ -248,10 +248,7 @@ func desired(ep *corev1.Endpoints) []*discovery.EndpointSlice {
 			if !ok {
 				continue
 			}
-			l := make(map[string]string, len(lbls))
-			for k, v := range lbls {
-				l[k] = v
-			}
+			l := maps.Clone(lbls)
 			out = append(out, &discovery.EndpointSlice{
 				ObjectMeta: metav1.ObjectMeta{
 					GenerateName: ep.Name + "-", Namespace: ep.Namespace, Labels: l,

@@ -178,12 +178,12 @@ func dropTypeDependentFields(s, old *corev1.Service) {
 		if slices.Equal(spec.IPFamilies, was.IPFamilies) {
 			spec.IPFamilies = nil
 		}
-		if ptrEqual(spec.IPFamilyPolicy, was.IPFamilyPolicy) {
+		if ptr.Equal(spec.IPFamilyPolicy, was.IPFamilyPolicy) {
 			spec.IPFamilyPolicy = nil
 		}
 	}
 	needsNodePorts := spec.Type == corev1.ServiceTypeNodePort ||
-		(spec.Type == corev1.ServiceTypeLoadBalancer && (spec.AllocateLoadBalancerNodePorts == nil || *spec.AllocateLoadBalancerNodePorts))
+		(spec.Type == corev1.ServiceTypeLoadBalancer && ptr.Deref(spec.AllocateLoadBalancerNodePorts, true))
 	if !needsNodePorts {
 		for i := range spec.Ports {
 			np := &spec.Ports[i]
@@ -199,21 +199,16 @@ func dropTypeDependentFields(s, old *corev1.Service) {
 		spec.HealthCheckNodePort = 0
 	}
 	if spec.Type != corev1.ServiceTypeLoadBalancer {
-		if ptrEqual(spec.AllocateLoadBalancerNodePorts, was.AllocateLoadBalancerNodePorts) {
+		if ptr.Equal(spec.AllocateLoadBalancerNodePorts, was.AllocateLoadBalancerNodePorts) {
 			spec.AllocateLoadBalancerNodePorts = nil
 		}
-		if ptrEqual(spec.LoadBalancerClass, was.LoadBalancerClass) {
+		if ptr.Equal(spec.LoadBalancerClass, was.LoadBalancerClass) {
 			spec.LoadBalancerClass = nil
 		}
 	}
 	if !externallyAccessible(s) && spec.ExternalTrafficPolicy == was.ExternalTrafficPolicy {
 		spec.ExternalTrafficPolicy = ""
 	}
-}
-
-// ptrEqual reports whether two optional values are both unset or equal.
-func ptrEqual[T comparable](a, b *T) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 var serviceTypes = []corev1.ServiceType{corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName}

@@ -79,14 +79,6 @@ func keepAnnotations(h, old *autoscalingv1.HorizontalPodAutoscaler, keys ...stri
 // versions accept the same objects; errors name the v2 fields, as
 // upstream's (which validates its internal form) do.
 func hpaV1Strategy() registry.Strategy {
-	asV2 := func(h *autoscalingv1.HorizontalPodAutoscaler) (*autoscalingv2.HorizontalPodAutoscaler, *field.Error) {
-		out, err := hpaV1ToV2(h)
-		if err != nil {
-			return nil, field.Invalid(field.NewPath("metadata", "annotations"), "", err.Error())
-		}
-		defaultHPA(out)
-		return out, nil
-	}
 	return registry.Define(registry.Typed[*autoscalingv1.HorizontalPodAutoscaler, *autoscalingv1.HorizontalPodAutoscalerList]{
 		New:     func() *autoscalingv1.HorizontalPodAutoscaler { return &autoscalingv1.HorizontalPodAutoscaler{} },
 		NewList: func() *autoscalingv1.HorizontalPodAutoscalerList { return &autoscalingv1.HorizontalPodAutoscalerList{} },
@@ -108,11 +100,11 @@ func hpaV1Strategy() registry.Strategy {
 			}
 		},
 		Validate: func(h *autoscalingv1.HorizontalPodAutoscaler) field.ErrorList {
-			v2, ferr := asV2(h)
-			if ferr != nil {
-				return field.ErrorList{ferr}
+			stored, err := hpaToStored(h)
+			if err != nil {
+				return field.ErrorList{field.Invalid(field.NewPath("metadata", "annotations"), "", err.Error())}
 			}
-			return validateHPASpec(&v2.Spec, field.NewPath("spec"))
+			return validateHPASpec(&stored.(*autoscalingv2.HorizontalPodAutoscaler).Spec, field.NewPath("spec"))
 		},
 		ValidateStatusUpdate: func(h, _ *autoscalingv1.HorizontalPodAutoscaler) field.ErrorList {
 			var allErrs field.ErrorList
