@@ -140,7 +140,11 @@ func prepareServiceForUpdate(s, old *corev1.Service) {
 	if len(s.Spec.IPFamilies) == 0 {
 		s.Spec.IPFamilies = slices.Clone(old.Spec.IPFamilies)
 	}
-	if s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+	// Node ports and the health check node port are carried over only where
+	// both the old and the new service use them: a change to a type (or an
+	// allocateLoadBalancerNodePorts or traffic policy) without them releases
+	// them, as upstream does.
+	if needsNodePorts(old) && needsNodePorts(s) {
 		for i := range s.Spec.Ports {
 			np := &s.Spec.Ports[i]
 			if np.NodePort != 0 {
@@ -153,10 +157,23 @@ func prepareServiceForUpdate(s, old *corev1.Service) {
 				}
 			}
 		}
-		if s.Spec.HealthCheckNodePort == 0 {
-			s.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
-		}
 	}
+	if needsHealthCheckNodePort(old) && needsHealthCheckNodePort(s) && s.Spec.HealthCheckNodePort == 0 {
+		s.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+	}
+}
+
+// needsNodePorts reports whether the service is given node ports: a NodePort
+// service, or a LoadBalancer that does not opt out of them.
+func needsNodePorts(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeNodePort ||
+		(s.Spec.Type == corev1.ServiceTypeLoadBalancer && ptr.Deref(s.Spec.AllocateLoadBalancerNodePorts, true))
+}
+
+// needsHealthCheckNodePort reports whether the service is given a health
+// check node port: a LoadBalancer with the Local external traffic policy.
+func needsHealthCheckNodePort(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
 }
 
 // dropTypeDependentFields clears, as upstream does on a type change, the
@@ -182,9 +199,7 @@ func dropTypeDependentFields(s, old *corev1.Service) {
 			spec.IPFamilyPolicy = nil
 		}
 	}
-	needsNodePorts := spec.Type == corev1.ServiceTypeNodePort ||
-		(spec.Type == corev1.ServiceTypeLoadBalancer && ptr.Deref(spec.AllocateLoadBalancerNodePorts, true))
-	if !needsNodePorts {
+	if !needsNodePorts(s) {
 		for i := range spec.Ports {
 			np := &spec.Ports[i]
 			for _, op := range was.Ports {
@@ -194,8 +209,7 @@ func dropTypeDependentFields(s, old *corev1.Service) {
 			}
 		}
 	}
-	needsHealthCheck := spec.Type == corev1.ServiceTypeLoadBalancer && spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
-	if !needsHealthCheck && spec.HealthCheckNodePort == was.HealthCheckNodePort {
+	if !needsHealthCheckNodePort(s) && spec.HealthCheckNodePort == was.HealthCheckNodePort {
 		spec.HealthCheckNodePort = 0
 	}
 	if spec.Type != corev1.ServiceTypeLoadBalancer {

@@ -240,6 +240,33 @@ func TestServiceUpdate(t *testing.T) {
 	if sp := toClusterIP.Spec; sp.ClusterIP != "10.96.0.10" || sp.Ports[0].NodePort != 0 || sp.ExternalTrafficPolicy != "" {
 		t.Errorf("NodePort to ClusterIP: %+v, want the cluster IP kept, the node port and traffic policy gone", sp)
 	}
+	// A LoadBalancer without node ports does not get the old ones back.
+	noNodePorts := old.DeepCopy()
+	noNodePorts.Spec.Type = corev1.ServiceTypeLoadBalancer
+	noNodePorts.Spec.AllocateLoadBalancerNodePorts = ptr.To(false)
+	s.PrepareForUpdate(context.Background(), noNodePorts, old)
+	s.Default(noNodePorts)
+	if errs := s.ValidateUpdate(context.Background(), noNodePorts, old); len(errs) != 0 {
+		t.Errorf("NodePort to LoadBalancer without node ports: unexpected errors %v", errs)
+	}
+	if np := noNodePorts.Spec.Ports[0].NodePort; np != 0 {
+		t.Errorf("NodePort to LoadBalancer without node ports kept node port %d", np)
+	}
+	// Nor a NodePort service the health check node port of a Local LoadBalancer.
+	local := old.DeepCopy()
+	local.Spec.Type = corev1.ServiceTypeLoadBalancer
+	local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	local.Spec.HealthCheckNodePort = 31000
+	s.Default(local)
+	toNodePort := local.DeepCopy()
+	toNodePort.Spec.Type = corev1.ServiceTypeNodePort
+	toNodePort.Spec.HealthCheckNodePort = 0
+	s.PrepareForUpdate(context.Background(), toNodePort, local)
+	s.Default(toNodePort)
+	if sp := toNodePort.Spec; sp.HealthCheckNodePort != 0 || sp.Ports[0].NodePort != 30080 {
+		t.Errorf("Local LoadBalancer to NodePort: health check node port %d, node port %d; want 0 and 30080",
+			sp.HealthCheckNodePort, sp.Ports[0].NodePort)
+	}
 	// A value the client set on purpose stays, and is judged.
 	explicit := old.DeepCopy()
 	explicit.Spec.Type = corev1.ServiceTypeExternalName
