@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -56,8 +55,12 @@ const (
 type Config struct {
 	// Dynamic writes APIServices.
 	Dynamic dynamic.Interface
-	// Discovery lists the group versions the API server serves.
-	Discovery discovery.DiscoveryInterface
+	// Served returns the group versions the API server serves itself (not
+	// those of extension servers): the server's discovery handler's
+	// LocalGroupVersions. Discovery through the API would list an extension
+	// server's group until the aggregator drops it, and registration would
+	// then make a local APIService for it.
+	Served func() []schema.GroupVersion
 	// Core reads the services and endpoint slices of remote APIServices.
 	Core kubernetes.Interface
 	// APIServices is the informer of APIServices (shared with the
@@ -173,16 +176,9 @@ func desired(gv schema.GroupVersion) *apiregistrationv1.APIService {
 // register creates, updates and deletes the local automanaged APIServices
 // so that there is one per group version the API server serves.
 func (c *Controller) register(ctx context.Context) error {
-	groups, err := c.cfg.Discovery.ServerGroups()
-	if err != nil {
-		return fmt.Errorf("listing served API groups: %w", err)
-	}
 	served := map[string]schema.GroupVersion{}
-	for _, g := range groups.Groups {
-		for _, v := range g.Versions {
-			gv := schema.GroupVersion{Group: g.Name, Version: v.Version}
-			served[gv.Version+"."+gv.Group] = gv
-		}
+	for _, gv := range c.cfg.Served() {
+		served[gv.Version+"."+gv.Group] = gv
 	}
 	existing := map[string]*apiregistrationv1.APIService{}
 	objs, err := c.lister.List(labels.Everything())

@@ -22,10 +22,11 @@
 //     APIServices are re-checked every 30 seconds (every 5 while
 //     unavailable).
 //
-// Inputs, all through the API server: the discovery documents (what is
-// served locally), APIServices (an informer the server shares with the
-// aggregator), services and endpoint slices (read for remote APIServices);
-// a CRD's change re-runs registration (ServedChanged, called by the CRD
+// Inputs: the group versions the server serves itself (from its discovery
+// handler, not through the API: an extension server's group must not be
+// taken for a local one); through the API server, APIServices (an
+// informer the server shares with the aggregator), services and endpoint
+// slices (read for remote APIServices); a CRD's change re-runs registration (ServedChanged, called by the CRD
 // controller's informer). Outputs: APIService creates, spec updates,
 // deletes and status updates.
 package apiservice

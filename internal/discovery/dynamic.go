@@ -58,6 +58,29 @@ func (d *Dynamic) SetRemoteGroups(remote []ExtraGroup) {
 	d.rebuild()
 }
 
+// LocalGroupVersions returns the group versions the server itself serves:
+// the built-in resources', the extra groups' and the custom resources',
+// including any an extension server currently hides; not the remote ones.
+func (d *Dynamic) LocalGroupVersions() []schema.GroupVersion {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := map[schema.GroupVersion]bool{}
+	var gvs []schema.GroupVersion
+	add := func(gv schema.GroupVersion) {
+		if !seen[gv] {
+			seen[gv] = true
+			gvs = append(gvs, gv)
+		}
+	}
+	for _, r := range slices.Concat(d.base, d.custom) {
+		add(r.GVR.GroupVersion())
+	}
+	for _, g := range d.extra {
+		add(g.GroupVersion)
+	}
+	return gvs
+}
+
 // rebuild computes the documents; d.mu is held. A group version an
 // extension server serves hides the local one (requests go there too).
 func (d *Dynamic) rebuild() {

@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientdiscovery "k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
+
+	"github.com/skiff-dev/skiff/internal/registry"
 )
 
 func metricsGroup() ExtraGroup {
@@ -97,5 +99,31 @@ func TestExtraGroup(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("GET /apis/metrics.k8s.io/v1beta1 without the extra group: %s, want 404", resp.Status)
+	}
+}
+
+// TestLocalGroupVersions: the group versions the server serves itself are
+// the built-in, extra and custom ones, whether or not an extension server
+// hides one; the extension servers' own are not among them.
+func TestLocalGroupVersions(t *testing.T) {
+	t.Parallel()
+	d := NewDynamic(testResources(), metricsGroup())
+	crontabs := schema.GroupVersionResource{Group: "stable.example.com", Version: "v1", Resource: "crontabs"}
+	d.SetCustomResources([]*registry.Resource{{GVR: crontabs, Kind: "CronTab", ListKind: "CronTabList", Singular: "crontab", Namespaced: true}})
+	d.SetRemoteGroups([]ExtraGroup{
+		{GroupVersion: schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1beta1"}},
+		{GroupVersion: schema.GroupVersion{Group: "remote.example.com", Version: "v1"}},
+	})
+	var want []schema.GroupVersion
+	seen := map[schema.GroupVersion]bool{}
+	for _, r := range testResources() {
+		if gv := r.GVR.GroupVersion(); !seen[gv] {
+			seen[gv] = true
+			want = append(want, gv)
+		}
+	}
+	want = append(want, crontabs.GroupVersion(), schema.GroupVersion{Group: "metrics.k8s.io", Version: "v1beta1"})
+	if diff := cmp.Diff(want, d.LocalGroupVersions()); diff != "" {
+		t.Errorf("LocalGroupVersions (-want +got):\n%s", diff)
 	}
 }

@@ -480,7 +480,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		metav1.NamespaceAll, 0, cache.Indexers{}, nil)
 	apiServicesCtl.Store(apiservice.New(apiservice.Config{
 		Dynamic:     dyn,
-		Discovery:   clients.Discovery(),
+		Served:      disc.LocalGroupVersions,
 		Core:        clients,
 		APIServices: apiServiceInformer,
 		Logger:      log,
