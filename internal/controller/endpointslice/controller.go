@@ -22,6 +22,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/endpoints"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/controller/slicewrites"
 )
 
 const (
@@ -59,7 +60,7 @@ type Controller struct {
 	now      func() time.Time
 	loop     *reconcile.Loop
 	triggers *endpoints.TriggerTimes
-	writes   *writes
+	writes   *slicewrites.Tracker
 	// maxPerSlice is the most endpoints a slice holds; set before Run.
 	maxPerSlice int
 }
@@ -88,7 +89,7 @@ func New(deps controller.Deps) *Controller {
 		log:         log,
 		now:         deps.Clock(),
 		triggers:    endpoints.NewTriggerTimes(),
-		writes:      newWrites(),
+		writes:      slicewrites.New(),
 		maxPerSlice: DefaultMaxEndpointsPerSlice,
 	}
 	c.loop = reconcile.New(Name, c.sync, log)
@@ -156,11 +157,11 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			}
 		}
 		if len(existing) == 0 {
-			c.writes.forget(key)
+			c.writes.Forget(key)
 		}
 		return 0, errors.Join(errs...)
 	}
-	if c.writes.stale(key, existing, now) {
+	if c.writes.Stale(key, existing, now) {
 		return staleRetry, nil
 	}
 	pods, err := c.pods.Pods(ns).List(labels.SelectorFromSet(svc.Spec.Selector))
@@ -229,7 +230,7 @@ func (c *Controller) apply(ctx context.Context, key string, svc *corev1.Service,
 				errs = append(errs, fmt.Errorf("creating endpointslice for %s: %w", key, err))
 				continue
 			}
-			c.writes.wrote(key, got, now)
+			c.writes.Wrote(key, got, now)
 		}
 	}
 	for _, s := range plan.update {
@@ -239,7 +240,7 @@ func (c *Controller) apply(ctx context.Context, key string, svc *corev1.Service,
 			errs = append(errs, fmt.Errorf("updating endpointslice %s/%s: %w", s.Namespace, s.Name, err))
 			continue
 		}
-		c.writes.wrote(key, got, now)
+		c.writes.Wrote(key, got, now)
 	}
 	for _, s := range plan.delete {
 		if err := c.deleteSlice(ctx, key, s, now); err != nil {
@@ -256,7 +257,7 @@ func (c *Controller) deleteSlice(ctx context.Context, key string, s *discovery.E
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting endpointslice %s/%s: %w", s.Namespace, s.Name, err)
 	}
-	c.writes.deleted(key, s, now)
+	c.writes.Deleted(key, s, now)
 	return nil
 }
 

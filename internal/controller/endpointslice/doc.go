@@ -28,7 +28,8 @@
 // Never: it never touches slices another manager owns (a different
 // managed-by label), never writes a slice that is already right, never
 // mutates informer objects, and never acts on a cache that has not caught
-// up with its own writes (see writes), which would duplicate slices.
+// up with its own writes (see package slicewrites), which would duplicate
+// slices.
 //
 // # Usage
 //

@@ -14,6 +14,9 @@
 // labels), owned by the Endpoints. Otherwise the mirrored slices of that
 // name are deleted.
 //
+// It never acts on a slice cache that has not caught up with its own
+// writes (package slicewrites), which would mirror an Endpoints twice.
+//
 // Inputs: Endpoints, Services and EndpointSlices (informers). Outputs:
 // EndpointSlice creates, updates and deletes, only of slices it manages.
 package endpointslicemirroring
@@ -40,6 +43,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/controller/slicewrites"
 )
 
 const (
@@ -50,6 +54,9 @@ const (
 	ManagedBy = "endpointslicemirroring-controller.k8s.io"
 	// SkipMirrorLabel on Endpoints set to "true" stops the mirroring.
 	SkipMirrorLabel = "endpointslice.kubernetes.io/skip-mirror"
+	// staleRetry is how soon an Endpoints is looked at again when the
+	// slice cache has not caught up with this controller's writes.
+	staleRetry = 50 * time.Millisecond
 )
 
 // Controller mirrors Endpoints into EndpointSlices.
@@ -61,6 +68,9 @@ type Controller struct {
 	synced    []cache.InformerSynced
 	log       *slog.Logger
 	loop      *reconcile.Loop
+	// writes tells a slice cache that has not caught up with this
+	// controller's own writes: a sync acting on it would mirror twice.
+	writes *slicewrites.Tracker
 }
 
 // New registers the informers the controller needs on deps.Informers.
@@ -76,6 +86,7 @@ func New(deps controller.Deps) *Controller {
 		slices:    sliceInf.Lister(),
 		synced:    []cache.InformerSynced{epInf.Informer().HasSynced, svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced},
 		log:       log,
+		writes:    slicewrites.New(),
 	}
 	c.loop = reconcile.New(Name, c.sync, log)
 	for _, h := range []struct {
@@ -116,6 +127,10 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	if err != nil {
 		return 0, fmt.Errorf("listing the mirrored slices of %s: %w", key, err)
 	}
+	now := time.Now()
+	if c.writes.Stale(key, existing, now) {
+		return staleRetry, nil
+	}
 	var want []*discovery.EndpointSlice
 	svc, svcErr := c.services.Services(ns).Get(name)
 	ep, epErr := c.endpoints.Endpoints(ns).Get(name)
@@ -152,7 +167,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 			}
 		}
 		if idx < 0 {
-			if err := c.create(ctx, w); err != nil {
+			if err := c.create(ctx, key, w, now); err != nil {
 				return 0, err
 			}
 			continue
@@ -160,40 +175,48 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 		used[idx] = true
 		upd := existing[idx].DeepCopy()
 		upd.Endpoints, upd.Ports, upd.Labels, upd.OwnerReferences = w.Endpoints, w.Ports, w.Labels, w.OwnerReferences
-		if _, err := c.client.DiscoveryV1().EndpointSlices(ns).Update(ctx, upd, metav1.UpdateOptions{}); err != nil {
+		got, err := c.client.DiscoveryV1().EndpointSlices(ns).Update(ctx, upd, metav1.UpdateOptions{})
+		if err != nil {
 			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return 50 * time.Millisecond, nil // the cache catches up
+				return staleRetry, nil // the cache catches up
 			}
 			return 0, fmt.Errorf("updating mirrored slice %s/%s: %w", ns, upd.Name, err)
 		}
+		c.writes.Wrote(key, got, now)
 	}
 	for i, cur := range existing {
 		if !used[i] {
-			if err := c.delete(ctx, cur); err != nil {
+			if err := c.delete(ctx, key, cur, now); err != nil {
 				return 0, err
 			}
 		}
 	}
+	if len(want) == 0 && len(existing) == 0 {
+		c.writes.Forget(key)
+	}
 	return 0, nil
 }
 
-func (c *Controller) create(ctx context.Context, s *discovery.EndpointSlice) error {
-	if _, err := c.client.DiscoveryV1().EndpointSlices(s.Namespace).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+func (c *Controller) create(ctx context.Context, key string, s *discovery.EndpointSlice, now time.Time) error {
+	got, err := c.client.DiscoveryV1().EndpointSlices(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+	if err != nil {
 		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
 			return nil // the namespace is going away
 		}
 		return fmt.Errorf("creating a mirrored slice of %s/%s: %w", s.Namespace, s.Labels[discovery.LabelServiceName], err)
 	}
+	c.writes.Wrote(key, got, now)
 	return nil
 }
 
-func (c *Controller) delete(ctx context.Context, s *discovery.EndpointSlice) error {
+func (c *Controller) delete(ctx context.Context, key string, s *discovery.EndpointSlice, now time.Time) error {
 	err := c.client.DiscoveryV1().EndpointSlices(s.Namespace).Delete(ctx, s.Name, metav1.DeleteOptions{
 		Preconditions: &metav1.Preconditions{UID: &s.UID},
 	})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("deleting mirrored slice %s/%s: %w", s.Namespace, s.Name, err)
 	}
+	c.writes.Deleted(key, s, now)
 	return nil
 }
 

@@ -1,4 +1,8 @@
-package endpointslice
+// Package slicewrites remembers the EndpointSlice writes of a controller
+// (the EndpointSlice and EndpointSliceMirroring controllers), so that a
+// sync can tell an informer cache that has not caught up with them yet.
+// It reads and writes nothing itself.
+package slicewrites
 
 import (
 	"strconv"
@@ -14,16 +18,16 @@ import (
 // service forever.
 const expectationTTL = 10 * time.Second
 
-// writes remembers, per service, the slices this controller wrote and the
+// Tracker remembers, per service, the slices a controller wrote and the
 // resource version each write produced (or that it deleted them), so that
-// a sync can tell an informer cache that has not caught up with our own
+// a sync can tell an informer cache that has not caught up with its
 // writes yet: acting on it would create duplicate slices. This is the
 // role of upstream's endpointSliceTracker and "expectations". Safe for
 // concurrent use.
 //
 // Resource versions are compared as numbers, which holds for skiff's API
 // server (they are etcd revisions) though not promised by the API.
-type writes struct {
+type Tracker struct {
 	mu sync.Mutex
 	// services maps "namespace/name" to the slices written; guarded by mu.
 	services map[string]map[types.UID]expectation
@@ -34,12 +38,13 @@ type expectation struct {
 	expires time.Time
 }
 
-func newWrites() *writes {
-	return &writes{services: map[string]map[types.UID]expectation{}}
+// New returns an empty tracker.
+func New() *Tracker {
+	return &Tracker{services: map[string]map[types.UID]expectation{}}
 }
 
-// wrote records a create or update of s that the server answered with s.
-func (w *writes) wrote(key string, s *discovery.EndpointSlice, now time.Time) {
+// Wrote records a create or update of s that the server answered with s.
+func (w *Tracker) Wrote(key string, s *discovery.EndpointSlice, now time.Time) {
 	rv, err := strconv.ParseUint(s.ResourceVersion, 10, 64)
 	if err != nil {
 		return
@@ -47,12 +52,12 @@ func (w *writes) wrote(key string, s *discovery.EndpointSlice, now time.Time) {
 	w.set(key, s.UID, expectation{rv: rv, expires: now.Add(expectationTTL)})
 }
 
-// deleted records the deletion of s.
-func (w *writes) deleted(key string, s *discovery.EndpointSlice, now time.Time) {
+// Deleted records the deletion of s.
+func (w *Tracker) Deleted(key string, s *discovery.EndpointSlice, now time.Time) {
 	w.set(key, s.UID, expectation{expires: now.Add(expectationTTL)})
 }
 
-func (w *writes) set(key string, uid types.UID, e expectation) {
+func (w *Tracker) set(key string, uid types.UID, e expectation) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	m := w.services[key]
@@ -63,10 +68,10 @@ func (w *writes) set(key string, uid types.UID, e expectation) {
 	m[uid] = e
 }
 
-// stale reports whether cached (the service's slices in the informer
+// Stale reports whether cached (the service's slices in the informer
 // cache) misses one of our writes. Writes the cache has caught up with are
 // forgotten.
-func (w *writes) stale(key string, cached []*discovery.EndpointSlice, now time.Time) bool {
+func (w *Tracker) Stale(key string, cached []*discovery.EndpointSlice, now time.Time) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	m := w.services[key]
@@ -96,8 +101,8 @@ func (w *writes) stale(key string, cached []*discovery.EndpointSlice, now time.T
 	return stale
 }
 
-// forget drops what was remembered for the service key.
-func (w *writes) forget(key string) {
+// Forget drops what was remembered for the service key.
+func (w *Tracker) Forget(key string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.services, key)
