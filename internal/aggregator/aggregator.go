@@ -346,12 +346,7 @@ func (b *backend) endpoint() (*url.URL, error) {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return &url.URL{Scheme: "https", Host: net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(b.port)))}, nil
 	}
-	portName, found := "", false
-	for _, p := range svc.Spec.Ports {
-		if p.Port == b.port {
-			portName, found = p.Name, true
-		}
-	}
+	portName, found := svcendpoints.PortName(svc, b.port)
 	if !found {
 		return nil, fmt.Errorf("service %q has no port %d", b.service, b.port)
 	}

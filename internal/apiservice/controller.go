@@ -331,13 +331,7 @@ func (c *Controller) remoteCondition(ctx context.Context, a *apiregistrationv1.A
 	if svc.Port != nil {
 		port = *svc.Port
 	}
-	var portName string
-	found := false
-	for _, p := range s.Spec.Ports {
-		if p.Port == port {
-			portName, found = p.Name, true
-		}
-	}
+	portName, found := svcendpoints.PortName(s, port)
 	if !found && s.Spec.Type != "ExternalName" {
 		return condition(apiregistrationv1.ConditionFalse, "ServicePortError",
 			fmt.Sprintf("service/%s in %q is not listening on port %d", svc.Name, svc.Namespace, port)), nil

@@ -9,8 +9,21 @@ import (
 	"net"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
+
+// PortName returns the name of svc's TCP port numbered port (webhooks,
+// extension API servers and proxied services speak HTTP over TCP), which
+// names the slices' port for Ready, and whether there is one.
+func PortName(svc *corev1.Service, port int32) (string, bool) {
+	for _, p := range svc.Spec.Ports {
+		if p.Port == port && (p.Protocol == corev1.ProtocolTCP || p.Protocol == "") {
+			return p.Name, true
+		}
+	}
+	return "", false
+}
 
 // Ready returns "address:port" for every ready (or readiness-unknown)
 // endpoint address of slices that serve the port named portName ("" for an

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/utils/ptr"
 )
@@ -53,6 +54,27 @@ func TestReady(t *testing.T) {
 		}
 		if diff := cmp.Diff(tc.want, Ready(slices, tc.port)); diff != "" {
 			t.Errorf("port %q (-want +got):\n%s", tc.port, diff)
+		}
+	}
+}
+
+func TestPortName(t *testing.T) {
+	svc := &corev1.Service{Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{
+		{Name: "dns-udp", Port: 53, Protocol: corev1.ProtocolUDP},
+		{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP},
+		{Name: "https", Port: 443},
+	}}}
+	for _, tc := range []struct {
+		port     int32
+		want     string
+		wantFind bool
+	}{
+		{53, "dns-tcp", true}, // the TCP port of that number, not the UDP one listed first
+		{443, "https", true},  // no protocol means TCP
+		{8080, "", false},
+	} {
+		if got, ok := PortName(svc, tc.port); got != tc.want || ok != tc.wantFind {
+			t.Errorf("PortName(%d) = %q, %v; want %q, %v", tc.port, got, ok, tc.want, tc.wantFind)
 		}
 	}
 }

@@ -162,11 +162,11 @@ func (res resolver) resolve(cc *admissionregistrationv1.WebhookClientConfig) (ta
 	case corev1.ServiceTypeExternalName:
 		hostPort = net.JoinHostPort(svc.Spec.ExternalName, strconv.Itoa(int(port)))
 	case corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort, corev1.ServiceTypeLoadBalancer, "":
-		sp := servicePort(svc, port)
-		if sp == nil {
+		portName, ok := svcendpoints.PortName(svc, port)
+		if !ok {
 			return target{}, fmt.Errorf("no service port %d found for service %q", port, svc.Name)
 		}
-		hostPort, err = res.endpoint(svc, sp)
+		hostPort, err = res.endpoint(svc, portName)
 		if err != nil {
 			return target{}, err
 		}
@@ -177,25 +177,16 @@ func (res resolver) resolve(cc *admissionregistrationv1.WebhookClientConfig) (ta
 	return t, nil
 }
 
-func servicePort(svc *corev1.Service, port int32) *corev1.ServicePort {
-	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == port {
-			return &svc.Spec.Ports[i]
-		}
-	}
-	return nil
-}
-
 // endpoint picks a random ready endpoint address of svc's EndpointSlices
-// serving sp (the slice port of sp's name; its number is the target port).
-func (res resolver) endpoint(svc *corev1.Service, sp *corev1.ServicePort) (string, error) {
+// serving the service port named portName (its number is the target port).
+func (res resolver) endpoint(svc *corev1.Service, portName string) (string, error) {
 	var candidates []string
 	if res.slices != nil {
 		slices, err := res.slices.EndpointSlices(svc.Namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name}))
 		if err != nil {
 			return "", fmt.Errorf("listing endpoint slices of service %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
-		candidates = svcendpoints.Ready(slices, sp.Name)
+		candidates = svcendpoints.Ready(slices, portName)
 	}
 	if len(candidates) == 0 {
 		return "", fmt.Errorf("no endpoints available for service %q", svc.Name)
