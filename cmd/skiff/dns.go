@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -34,11 +35,16 @@ func dnsServiceIP(serviceCIDR string) (string, error) {
 	return a.String(), nil
 }
 
+// dnsListenRetry is how often the cluster DNS server tries port 53 again
+// while something else holds it.
+const dnsListenRetry = 5 * time.Second
+
 // clusterNetworkComponent is what "skiff server" runs for the cluster's
 // networking: the kube-dns Service (with its cluster IP) and the cluster
 // DNS server on the node's address port 53 behind it, and the default
 // IngressClass. A DNS server that cannot listen (port 53 taken) is
-// reported and skipped, not fatal: the control plane still works.
+// reported and tried again every dnsListenRetry, not fatal: the control
+// plane still works, and the DNS starts once the port is free.
 func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress io.Writer) (server.Component, error) {
 	dnsIP, err := dnsServiceIP(serviceCIDR)
 	if err != nil {
@@ -64,7 +70,12 @@ func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress
 					return fmt.Errorf("cluster DNS: detecting the node IP (set --node-ip): %w", err)
 				}
 			}
-			s, err := dns.New(dns.Config{Client: client, Domain: clusterDomain, Listen: net.JoinHostPort(ip, "53"), Logger: log})
+			listen := net.JoinHostPort(ip, "53")
+			s, err := dns.New(dns.Config{Client: client, Domain: clusterDomain, Listen: listen, Logger: log,
+				ListenRetry: dnsListenRetry,
+				OnListenError: func(err error) {
+					fmt.Fprintf(progress, "cluster DNS waiting for %s (retrying every %s): %v\n", listen, dnsListenRetry, err)
+				}})
 			if err != nil {
 				return err
 			}

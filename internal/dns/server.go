@@ -52,6 +52,13 @@ type Config struct {
 	TTL uint32
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// ListenRetry, when positive, makes Run try again this often when it
+	// cannot listen (another DNS server holds the port) instead of
+	// returning the error: the cluster gets its DNS once the port is free.
+	ListenRetry time.Duration
+	// OnListenError, if set, is called with the error when listening
+	// fails and will be retried (once per run of failures).
+	OnListenError func(error)
 }
 
 // Server is the cluster DNS server.
@@ -155,8 +162,12 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // Run syncs the caches, serves UDP and TCP until ctx ends, and returns
 // nil then, or the first serving error.
 func (s *Server) Run(ctx context.Context) error {
-	s.factory.StartWithContext(ctx)
+	// The informers stop when Run returns, whatever the reason: Shutdown
+	// waits for them.
 	defer s.factory.Shutdown()
+	informerCtx, stopInformers := context.WithCancel(ctx)
+	defer stopInformers()
+	s.factory.StartWithContext(informerCtx)
 	for typ, ok := range s.factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			if ctx.Err() != nil {
@@ -166,8 +177,22 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	pc, ln, err := listenBoth(s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("dns: %w", err)
+	for reported := false; err != nil; pc, ln, err = listenBoth(s.cfg.Listen) {
+		if s.cfg.ListenRetry <= 0 {
+			return fmt.Errorf("dns: %w", err)
+		}
+		if !reported {
+			reported = true
+			s.log.Error("cluster DNS cannot listen; retrying", "addr", s.cfg.Listen, "every", s.cfg.ListenRetry, "err", err)
+			if s.cfg.OnListenError != nil {
+				s.cfg.OnListenError(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.cfg.ListenRetry):
+		}
 	}
 	s.addr = pc.LocalAddr()
 	handler := mdns.HandlerFunc(s.serveDNS)

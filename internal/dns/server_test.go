@@ -247,3 +247,61 @@ func TestEnsureServiceAndEndpoints(t *testing.T) {
 		t.Errorf("endpoint addresses = %v, want the latest", got)
 	}
 }
+
+// TestPortTaken: without ListenRetry, Run returns the listen error (it
+// used to hang waiting for informers it had not stopped); with it, the
+// error is reported once and the server starts when the port is free.
+func TestPortTaken(t *testing.T) {
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := taken.LocalAddr().String()
+
+	s, err := New(Config{Client: fake.NewClientset(), Listen: addr, ResolvConf: "/nonexistent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "address already in use") {
+			t.Errorf("Run with the port taken = %v, want address already in use", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run with the port taken did not return")
+	}
+
+	reported := make(chan error, 10)
+	s, err = New(Config{Client: fake.NewClientset(), Listen: addr, ResolvConf: "/nonexistent",
+		ListenRetry: 20 * time.Millisecond, OnListenError: func(err error) { reported <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-reported:
+	case <-time.After(10 * time.Second):
+		t.Fatal("listen error not reported")
+	}
+	taken.Close()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run returned: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not serving after the port was freed")
+	}
+	if got := s.Addr().String(); got != addr {
+		t.Errorf("serving on %s, want %s", got, addr)
+	}
+	if n := len(reported); n != 0 {
+		t.Errorf("listen error reported %d more times, want once", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
