@@ -16,6 +16,9 @@
 //	                                     or dashed IP (10-42-0-5) is <host>
 //	_<port>._<proto>.<svc>.<ns>.svc.<domain>  SRV for a named port
 //	<a-b-c-d>.<ns>.pod.<domain>          A a.b.c.d
+//	<reversed ip>.in-addr.arpa (ip6.arpa) PTR: <svc>.<ns>.svc.<domain> for a cluster IP,
+//	                                     else <host>.<svc>.<ns>.svc.<domain> for a serving
+//	                                     endpoint; other addresses are forwarded
 //
 // Other names inside the domain are NXDOMAIN, with the domain's SOA in the
 // authority section, and are never forwarded: a pod's search path (ndots:5)

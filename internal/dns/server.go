@@ -30,6 +30,9 @@ const (
 	DefaultTTL    = 5
 	// serviceIndex indexes EndpointSlices by "<ns>/<service>".
 	serviceIndex = "service"
+	// addressIndex indexes services by cluster IP and EndpointSlices by
+	// endpoint address, for reverse (PTR) lookups.
+	addressIndex = "address"
 	// forwardTimeout bounds one upstream exchange.
 	forwardTimeout = 2 * time.Second
 )
@@ -69,6 +72,7 @@ type Server struct {
 	upstreams []string
 
 	services  corelisters.ServiceLister
+	svcIndex  cache.Indexer
 	slices    cache.Indexer
 	factory   informers.SharedInformerFactory
 	ready     chan struct{}
@@ -132,22 +136,57 @@ func New(cfg Config) (*Server, error) {
 		forwarder: &mdns.Client{Net: "udp", Timeout: forwardTimeout},
 		tcpFwd:    &mdns.Client{Net: "tcp", Timeout: forwardTimeout},
 	}
-	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
-	if err := sliceInformer.AddIndexers(cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
-		es, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok {
+	svcInformer := factory.Core().V1().Services().Informer()
+	if err := svcInformer.AddIndexers(cache.Indexers{addressIndex: func(obj any) ([]string, error) {
+		svc, ok := obj.(*corev1.Service)
+		if !ok || headless(svc) {
 			return nil, nil
 		}
-		svc := es.Labels[discoveryv1.LabelServiceName]
-		if svc == "" {
-			return nil, nil
-		}
-		return []string{es.Namespace + "/" + svc}, nil
+		return canonicalAddrs(svc.Spec.ClusterIPs), nil
 	}}); err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	s.svcIndex = svcInformer.GetIndexer()
+	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
+	if err := sliceInformer.AddIndexers(cache.Indexers{
+		serviceIndex: func(obj any) ([]string, error) {
+			es, ok := obj.(*discoveryv1.EndpointSlice)
+			if !ok {
+				return nil, nil
+			}
+			svc := es.Labels[discoveryv1.LabelServiceName]
+			if svc == "" {
+				return nil, nil
+			}
+			return []string{es.Namespace + "/" + svc}, nil
+		},
+		addressIndex: func(obj any) ([]string, error) {
+			es, ok := obj.(*discoveryv1.EndpointSlice)
+			if !ok || es.Labels[discoveryv1.LabelServiceName] == "" {
+				return nil, nil
+			}
+			var out []string
+			for _, ep := range es.Endpoints {
+				out = append(out, canonicalAddrs(ep.Addresses)...)
+			}
+			return out, nil
+		},
+	}); err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
 	s.slices = sliceInformer.GetIndexer()
 	return s, nil
+}
+
+// canonicalAddrs returns the addresses that parse, in netip's form.
+func canonicalAddrs(addrs []string) []string {
+	var out []string
+	for _, a := range addrs {
+		if addr, err := netip.ParseAddr(a); err == nil {
+			out = append(out, addr.String())
+		}
+	}
+	return out
 }
 
 // Collectors returns the server's Prometheus metrics.
@@ -256,6 +295,27 @@ func (s *Server) serveDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		m := s.answer(req, name, q.Qtype)
 		s.write(w, req, m, "cluster")
 		return
+	}
+	if addr, ok := reverseAddr(name); ok {
+		if targets := s.reverse(addr); len(targets) > 0 {
+			m := new(mdns.Msg)
+			m.SetReply(req)
+			m.Authoritative = true
+			if q.Qtype == mdns.TypePTR || q.Qtype == mdns.TypeANY {
+				for _, t := range targets {
+					m.Answer = append(m.Answer, &mdns.PTR{Hdr: s.hdr(q.Name, mdns.TypePTR), Ptr: t})
+				}
+			} else {
+				zone := "in-addr.arpa."
+				if addr.Is6() {
+					zone = "ip6.arpa."
+				}
+				m.Ns = []mdns.RR{s.soaOf(zone)}
+			}
+			s.write(w, req, m, "cluster")
+			return
+		}
+		// Not a cluster address: upstream may know it.
 	}
 	m, err := s.forward(req)
 	if err != nil {
@@ -481,14 +541,97 @@ func (s *Server) hdr(name string, t uint16) mdns.RR_Header {
 	return mdns.RR_Header{Name: name, Rrtype: t, Class: mdns.ClassINET, Ttl: s.cfg.TTL}
 }
 
-func (s *Server) soa() mdns.RR {
+func (s *Server) soa() mdns.RR { return s.soaOf(s.domain) }
+
+// soaOf is the SOA the server gives for zone (the cluster domain, or the
+// reverse zone it answers a cluster address in).
+func (s *Server) soaOf(zone string) mdns.RR {
 	return &mdns.SOA{
-		Hdr:     mdns.RR_Header{Name: s.domain, Rrtype: mdns.TypeSOA, Class: mdns.ClassINET, Ttl: s.cfg.TTL},
+		Hdr:     mdns.RR_Header{Name: zone, Rrtype: mdns.TypeSOA, Class: mdns.ClassINET, Ttl: s.cfg.TTL},
 		Ns:      "ns.dns." + s.domain,
 		Mbox:    "hostmaster." + s.domain,
 		Serial:  uint32(time.Now().Unix()),
 		Refresh: 7200, Retry: 1800, Expire: 86400, Minttl: s.cfg.TTL,
 	}
+}
+
+// reverseAddr parses a reverse lookup name (d.c.b.a.in-addr.arpa., or the
+// 32 nibbles of an ip6.arpa. name) into its address.
+func reverseAddr(name string) (netip.Addr, bool) {
+	switch {
+	case strings.HasSuffix(name, ".in-addr.arpa."):
+		labels := strings.Split(strings.TrimSuffix(name, ".in-addr.arpa."), ".")
+		if len(labels) != 4 {
+			return netip.Addr{}, false
+		}
+		var b [4]byte
+		for i, l := range labels {
+			n, err := strconv.ParseUint(l, 10, 8)
+			if err != nil || (len(l) > 1 && l[0] == '0') {
+				return netip.Addr{}, false
+			}
+			b[3-i] = byte(n)
+		}
+		return netip.AddrFrom4(b), true
+	case strings.HasSuffix(name, ".ip6.arpa."):
+		labels := strings.Split(strings.TrimSuffix(name, ".ip6.arpa."), ".")
+		if len(labels) != 32 {
+			return netip.Addr{}, false
+		}
+		var b [16]byte
+		for i, l := range labels {
+			n, err := strconv.ParseUint(l, 16, 4)
+			if err != nil || len(l) != 1 {
+				return netip.Addr{}, false
+			}
+			nibble := 31 - i
+			b[nibble/2] |= byte(n) << (4 * (1 - nibble%2))
+		}
+		return netip.AddrFrom16(b), true
+	}
+	return netip.Addr{}, false
+}
+
+// reverse returns the names of a cluster address, as upstream's cluster
+// DNS does: <service>.<ns>.svc.<domain> for a service's cluster IP, else
+// <host>.<service>.<ns>.svc.<domain> for a serving endpoint of a service
+// (its hostname, or its address with dashes).
+func (s *Server) reverse(addr netip.Addr) []string {
+	key := addr.String()
+	var out []string
+	objs, _ := s.svcIndex.ByIndex(addressIndex, key)
+	for _, o := range objs {
+		svc := o.(*corev1.Service)
+		out = append(out, svc.Name+"."+svc.Namespace+".svc."+s.domain)
+	}
+	if len(out) > 0 {
+		return out
+	}
+	objs, _ = s.slices.ByIndex(addressIndex, key)
+	seen := map[string]bool{}
+	for _, o := range objs {
+		es := o.(*discoveryv1.EndpointSlice)
+		svc, err := s.services.Services(es.Namespace).Get(es.Labels[discoveryv1.LabelServiceName])
+		if err != nil {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if !svc.Spec.PublishNotReadyAddresses && ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if got, err := netip.ParseAddr(a); err != nil || got != addr {
+					continue
+				}
+				name := endpointHost(ep, addr) + "." + svc.Name + "." + svc.Namespace + ".svc." + s.domain
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, name)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // eachEndpoint calls fn for every address of svc's endpoints that serves:

@@ -95,6 +95,8 @@ func summary(m *mdns.Msg) []string {
 			out = append(out, "CNAME "+r.Target)
 		case *mdns.SRV:
 			out = append(out, "SRV "+r.Target+" "+strconv.Itoa(int(r.Port)))
+		case *mdns.PTR:
+			out = append(out, "PTR "+r.Ptr)
 		default:
 			out = append(out, rr.String())
 		}
@@ -141,6 +143,12 @@ func TestClusterNames(t *testing.T) {
 		{"example.org.shop.svc.cluster.local.", mdns.TypeA, mdns.RcodeNameError, nil},
 		{"example.org.cluster.local.", mdns.TypeA, mdns.RcodeNameError, nil},
 		{"cluster.local.", mdns.TypeSOA, mdns.RcodeSuccess, []string{"SOA"}},
+		// Reverse lookups: a cluster IP names its service, an endpoint
+		// its hostname (or dashed address) under its service.
+		{"20.0.96.10.in-addr.arpa.", mdns.TypePTR, mdns.RcodeSuccess, []string{"PTR api.shop.svc.cluster.local."}},
+		{"7.0.42.10.in-addr.arpa.", mdns.TypePTR, mdns.RcodeSuccess, []string{"PTR web-0.web.shop.svc.cluster.local."}},
+		{"5.0.42.10.in-addr.arpa.", mdns.TypePTR, mdns.RcodeSuccess, []string{"PTR 10-42-0-5.api.shop.svc.cluster.local."}},
+		{"20.0.96.10.in-addr.arpa.", mdns.TypeA, mdns.RcodeSuccess, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name+"/"+mdns.TypeToString[tc.qtype], func(t *testing.T) {
@@ -303,5 +311,30 @@ func TestPortTaken(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
+	}
+}
+
+func TestReverseAddr(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want string // "" for not a reverse name
+	}{
+		{"5.0.42.10.in-addr.arpa.", "10.42.0.5"},
+		{"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "2001:db8::1"},
+		{"0.42.10.in-addr.arpa.", ""},     // a network, not an address
+		{"256.0.42.10.in-addr.arpa.", ""}, // not a byte
+		{"05.0.42.10.in-addr.arpa.", ""},  // leading zero
+		{"10.in-addr.arpa.", ""},
+		{"x.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", ""},
+		{"example.org.", ""},
+	} {
+		addr, ok := reverseAddr(tc.name)
+		got := ""
+		if ok {
+			got = addr.String()
+		}
+		if got != tc.want {
+			t.Errorf("reverseAddr(%q) = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
