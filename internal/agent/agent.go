@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -343,11 +347,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	srv, err := kubeletserver.New(kubeletserver.Config{
-		Runtime:   rt,
-		ClientCAs: cfg.ClientCAs,
-		Summary:   func(ctx context.Context) (any, error) { return statsProvider.Summary(ctx) },
-		Pods:      mgr.ActivePods,
-		Logger:    log.With("component", "kubeletserver"),
+		Runtime:         rt,
+		ClientCAs:       cfg.ClientCAs,
+		Summary:         func(ctx context.Context) (any, error) { return statsProvider.Summary(ctx) },
+		Pods:            mgr.ActivePods,
+		Metrics:         kubeletMetrics(cfg.NodeName, mgr.ActivePods),
+		ResourceMetrics: resourceMetrics(statsProvider),
+		Logger:          log.With("component", "kubeletserver"),
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -494,4 +500,30 @@ func podUsage(p *stats.Provider) func(ctx context.Context) (map[types.UID]evicti
 		}
 		return out, nil
 	}
+}
+
+// kubeletMetrics is the handler of the kubelet API's /metrics: the
+// agent's process and Go runtime metrics and upstream kubelet's
+// kubelet_node_name and kubelet_running_pods.
+func kubeletMetrics(nodeName string, pods func() []*corev1.Pod) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kubelet_node_name", Help: "[ALPHA] The node's name. The count is always 1.",
+			ConstLabels: prometheus.Labels{"node": nodeName},
+		}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kubelet_running_pods", Help: "[ALPHA] Number of pods that have a running pod sandbox",
+		}, func() float64 { return float64(len(pods())) }),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// resourceMetrics is the handler of /metrics/resource.
+func resourceMetrics(p *stats.Provider) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(p.ResourceCollector())
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

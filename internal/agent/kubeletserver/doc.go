@@ -8,6 +8,8 @@
 //	GET|POST /attach/{ns}/{pod}[/{uid}]/{container} ?stdin=1&stdout=1&stderr=1&tty=1
 //	GET|POST /portForward/{ns}/{pod}[/{uid}]        ?port=.. (optional, as websocket clients send it)
 //	GET  /stats/summary                             Config.Summary as JSON
+//	GET  /pods                                      Config.Pods as a PodList
+//	GET  /metrics, /metrics/resource                Config.Metrics, Config.ResourceMetrics (Prometheus)
 //
 // Inputs: the container runtime (Runtime: sandboxes and containers found by
 // the CRI labels io.kubernetes.pod.namespace, io.kubernetes.pod.name,

@@ -59,6 +59,13 @@ type Config struct {
 	// Pods returns the pods the node runs, for /pods (upstream's kubelet
 	// answers it with a PodList); nil answers 404.
 	Pods func() []*corev1.Pod
+	// Metrics serves /metrics (the node agent's own Prometheus metrics);
+	// nil answers 404.
+	Metrics http.Handler
+	// ResourceMetrics serves /metrics/resource (the node's, pods' and
+	// containers' CPU and memory usage, as metrics-server scrapes it);
+	// nil answers 404.
+	ResourceMetrics http.Handler
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// LogPollInterval is how often a followed log is checked for growth;
@@ -101,6 +108,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /stats/summary", s.summary)
 	s.mux.HandleFunc("GET /pods", s.pods)
+	for path, h := range map[string]http.Handler{"/metrics": cfg.Metrics, "/metrics/resource": cfg.ResourceMetrics} {
+		if h != nil {
+			s.mux.Handle("GET "+path, h)
+		}
+	}
 	return s, nil
 }
 

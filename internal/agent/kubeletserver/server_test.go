@@ -599,3 +599,23 @@ func TestPods(t *testing.T) {
 		t.Errorf("GET /pods without a source: %d, want 404", code)
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	text := func(s string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, s) })
+	}
+	ts := newServer(t, Config{Runtime: n.rt, Metrics: text("kubelet_running_pods 2\n"), ResourceMetrics: text("resource_scrape_error 0\n")})
+	for path, want := range map[string]string{"/metrics": "kubelet_running_pods 2\n", "/metrics/resource": "resource_scrape_error 0\n"} {
+		if code, body := get(t, ts.URL+path); code != http.StatusOK || body != want {
+			t.Errorf("GET %s: %d %q, want 200 %q", path, code, body, want)
+		}
+	}
+	bare := newServer(t, Config{Runtime: n.rt})
+	for _, path := range []string{"/metrics", "/metrics/resource"} {
+		if code, _ := get(t, bare.URL+path); code != http.StatusNotFound {
+			t.Errorf("GET %s without a handler: %d, want 404", path, code)
+		}
+	}
+}
