@@ -28,6 +28,12 @@ const HashLabel = appsv1.ControllerRevisionHashLabelKey
 
 // TemplatePatch returns the revision data of a pod template: a strategic
 // merge patch that replaces the parent's spec.template with it.
+//
+// The bytes are those of the Kubernetes version skiff serves (1.33), whose
+// metadata encoding wrote a zero creationTimestamp as null (newer
+// apimachinery omits it): clients compare revision data with their own
+// encoding of the parent byte for byte (the DaemonSet conformance specs
+// do), and the hash names the revision.
 func TemplatePatch(tmpl *corev1.PodTemplateSpec) ([]byte, error) {
 	raw, err := json.Marshal(tmpl)
 	if err != nil {
@@ -36,6 +42,11 @@ func TemplatePatch(tmpl *corev1.PodTemplateSpec) ([]byte, error) {
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return nil, fmt.Errorf("decoding pod template: %w", err)
+	}
+	if md, ok := obj["metadata"].(map[string]any); ok {
+		if _, set := md["creationTimestamp"]; !set {
+			md["creationTimestamp"] = nil
+		}
 	}
 	obj["$patch"] = "replace"
 	data, err := json.Marshal(map[string]any{"spec": map[string]any{"template": obj}})
@@ -102,12 +113,36 @@ func Equal(a, b *appsv1.ControllerRevision) bool {
 	return apiequality.Semantic.DeepEqual(a.Data.Raw, b.Data.Raw) || jsonEqual(a.Data.Raw, b.Data.Raw)
 }
 
+// jsonEqual compares revision data as JSON values, taking a template
+// metadata without creationTimestamp (revisions skiff wrote before
+// TemplatePatch wrote it as null) for one with null, so that those
+// revisions are still found and their pods not replaced.
 func jsonEqual(a, b []byte) bool {
 	var x, y any
 	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
 		return false
 	}
-	return apiequality.Semantic.DeepEqual(x, y)
+	return apiequality.Semantic.DeepEqual(dropNullCreationTimestamp(x), dropNullCreationTimestamp(y))
+}
+
+func dropNullCreationTimestamp(v any) any {
+	spec, _ := mapAt(v, "spec")
+	tmpl, _ := mapAt(spec, "template")
+	if md, ok := mapAt(tmpl, "metadata"); ok {
+		if ts, set := md["creationTimestamp"]; set && ts == nil {
+			delete(md, "creationTimestamp")
+		}
+	}
+	return v
+}
+
+func mapAt(v any, key string) (map[string]any, bool) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	child, ok := m[key].(map[string]any)
+	return child, ok
 }
 
 // Sort orders revisions by Revision number, then by name.

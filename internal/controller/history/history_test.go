@@ -36,6 +36,32 @@ func TestTemplatePatchRoundTrip(t *testing.T) {
 	}
 }
 
+// TestTemplatePatchBytes: the data is what Kubernetes 1.33's controllers
+// write (and its DaemonSet conformance specs compare byte for byte), and a
+// revision written without the null creationTimestamp is still equal.
+func TestTemplatePatchBytes(t *testing.T) {
+	data, err := TemplatePatch(template("nginx:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"spec":{"template":{"$patch":"replace","metadata":{"creationTimestamp":null,"labels":{"app":"web"}},` +
+		`"spec":{"containers":[{"image":"nginx:1","name":"c","resources":{}}]}}}}`
+	if string(data) != want {
+		t.Errorf("TemplatePatch =\n%s\nwant\n%s", data, want)
+	}
+	older := `{"spec":{"template":{"$patch":"replace","metadata":{"labels":{"app":"web"}},` +
+		`"spec":{"containers":[{"image":"nginx:1","name":"c","resources":{}}]}}}}`
+	a := &appsv1.ControllerRevision{Data: rawExtension(data)}
+	b := &appsv1.ControllerRevision{Data: rawExtension([]byte(older))}
+	if !Equal(a, b) {
+		t.Error("a revision without creationTimestamp is not equal to one with null")
+	}
+	other, _ := TemplatePatch(template("nginx:2"))
+	if Equal(a, &appsv1.ControllerRevision{Data: rawExtension(other)}) {
+		t.Error("revisions of different templates are equal")
+	}
+}
+
 func TestHashAndNew(t *testing.T) {
 	a, _ := TemplatePatch(template("nginx:1"))
 	b, _ := TemplatePatch(template("nginx:2"))
