@@ -117,6 +117,15 @@ func setStatus(node *corev1.Node, o *observation) []string {
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(o.machine.storageBytes, resource.BinarySI),
 		corev1.ResourcePods:             *resource.NewQuantity(int64(o.maxPods), resource.DecimalSI),
 	}
+	// Extended resources someone advertised on the node (a device plugin,
+	// or an administrator patching the status, as Kubernetes' "advertise
+	// extended resources" task does) are kept: the agent owns only the
+	// four it measures. Their allocatable is their capacity, as upstream.
+	for name, q := range st.Capacity {
+		if _, ours := capacity[name]; !ours {
+			capacity[name] = q.DeepCopy()
+		}
+	}
 	held := o.held
 	allocatable := corev1.ResourceList{}
 	for name, c := range capacity {

@@ -178,6 +178,22 @@ func TestSetStatusResourcesAndInfo(t *testing.T) {
 		t.Errorf("kubelet port = %d, want 10250", got)
 	}
 
+	// An extended resource advertised on the node (patched into its
+	// status by someone else) survives the next status, with its capacity
+	// as allocatable; a measured resource the patch changed does not.
+	node.Status.Capacity["example.com/dongle"] = resource.MustParse("4")
+	node.Status.Capacity[corev1.ResourceCPU] = resource.MustParse("64")
+	node.Status.Allocatable["example.com/dongle"] = resource.MustParse("1")
+	setStatus(node, o)
+	wantCapacity["example.com/dongle"] = "4"
+	if diff := cmp.Diff(wantCapacity, quantities(node.Status.Capacity)); diff != "" {
+		t.Errorf("capacity with an extended resource (-want +got):\n%s", diff)
+	}
+	wantAllocatable["example.com/dongle"] = "4"
+	if diff := cmp.Diff(wantAllocatable, quantities(node.Status.Allocatable)); diff != "" {
+		t.Errorf("allocatable with an extended resource (-want +got):\n%s", diff)
+	}
+
 	// A runtime that is down keeps the runtime version and images known.
 	node.Status.Images = []corev1.ContainerImage{{Names: []string{"a"}, SizeBytes: 1}}
 	down := testObservation(t1)
