@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -49,6 +50,9 @@ func (s *Scheduler) preempt(ctx context.Context, log *slog.Logger, pi *framework
 	}
 	for _, victim := range v.Pods {
 		vp := victim.Pod
+		if err := s.markPreempted(ctx, vp, pod.Spec.SchedulerName); err != nil {
+			log.Info("marking preempted pod failed", "victim", vp.Namespace+"/"+vp.Name, "err", err)
+		}
 		err := s.client.CoreV1().Pods(vp.Namespace).Delete(ctx, vp.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &vp.UID},
 		})
@@ -70,6 +74,32 @@ func (s *Scheduler) preempt(ctx context.Context, log *slog.Logger, pi *framework
 	s.nominated.set(pod, v.Node)
 	log.Info("preempting", "node", v.Node, "victims", len(v.Pods), "pdbViolations", v.PDBViolations)
 	return v.Node
+}
+
+// markPreempted sets the victim's DisruptionTarget condition before it is
+// deleted, as upstream's scheduler does, so that its owner (a Job's pod
+// failure policy, say) and its user see why it went.
+func (s *Scheduler) markPreempted(ctx context.Context, victim *v1.Pod, schedulerName string) error {
+	for _, c := range victim.Status.Conditions {
+		if c.Type == v1.DisruptionTarget && c.Status == v1.ConditionTrue && c.Reason == v1.PodReasonPreemptionByScheduler {
+			return nil
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []any{map[string]any{
+		"type":               v1.DisruptionTarget,
+		"status":             v1.ConditionTrue,
+		"reason":             v1.PodReasonPreemptionByScheduler,
+		"message":            schedulerName + ": preempting to accommodate a higher priority pod",
+		"lastTransitionTime": metav1.NewTime(s.cfg.Now()).Rfc3339Copy(),
+	}}}})
+	if err != nil {
+		return fmt.Errorf("encoding the DisruptionTarget condition: %w", err)
+	}
+	_, err = s.client.CoreV1().Pods(victim.Namespace).Patch(ctx, victim.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	if err != nil {
+		return fmt.Errorf("patching status of pod %s/%s: %w", victim.Namespace, victim.Name, err)
+	}
+	return nil
 }
 
 // clearNomination removes status.nominatedNodeName from pod. The status

@@ -298,6 +298,14 @@ func TestPreemption(t *testing.T) {
 		if p.DeletionTimestamp == nil {
 			return fmt.Errorf("victim not evicted yet")
 		}
+		// It was told why first (upstream's DisruptionTarget condition).
+		for _, c := range p.Status.Conditions {
+			if c.Type == v1.DisruptionTarget && c.Status == v1.ConditionTrue && c.Reason == v1.PodReasonPreemptionByScheduler &&
+				c.Message == "default-scheduler: preempting to accommodate a higher priority pod" {
+				return nil
+			}
+		}
+		t.Fatalf("evicted victim without the DisruptionTarget condition: %+v", p.Status.Conditions)
 		return nil
 	})
 	// A lower-priority pod arriving now must not take the room freed for high.
