@@ -16,6 +16,7 @@ import (
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/skiff-dev/skiff/internal/cachetrim"
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/informers"
@@ -149,17 +150,7 @@ func New(cfg Config) (*Server, error) {
 	s.svcIndex = svcInformer.GetIndexer()
 	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
 	if err := sliceInformer.AddIndexers(cache.Indexers{
-		serviceIndex: func(obj any) ([]string, error) {
-			es, ok := obj.(*discoveryv1.EndpointSlice)
-			if !ok {
-				return nil, nil
-			}
-			svc := es.Labels[discoveryv1.LabelServiceName]
-			if svc == "" {
-				return nil, nil
-			}
-			return []string{es.Namespace + "/" + svc}, nil
-		},
+		serviceIndex: svcendpoints.ServiceKey,
 		addressIndex: func(obj any) ([]string, error) {
 			es, ok := obj.(*discoveryv1.EndpointSlice)
 			if !ok || es.Labels[discoveryv1.LabelServiceName] == "" {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/cachetrim"
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -140,7 +141,7 @@ func New(cfg Config) (*Controller, error) {
 	classInf := c.factory.Networking().V1().IngressClasses()
 	svcInf := c.factory.Core().V1().Services()
 	sliceInf := c.factory.Discovery().V1().EndpointSlices()
-	if err := sliceInf.Informer().AddIndexers(cache.Indexers{serviceIndex: sliceServiceKey}); err != nil {
+	if err := sliceInf.Informer().AddIndexers(cache.Indexers{serviceIndex: svcendpoints.ServiceKey}); err != nil {
 		return nil, fmt.Errorf("ingress: indexing endpoint slices: %w", err)
 	}
 	c.ingresses = ingInf.Lister()
@@ -403,16 +404,4 @@ func (s cacheState) certificate(namespace, name string) (*tls.Certificate, error
 		return nil, errors.New("not found (or not readable)")
 	}
 	return s.c.certs.get(secret)
-}
-
-func sliceServiceKey(obj any) ([]string, error) {
-	es, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return nil, nil
-	}
-	svc := es.Labels[discoveryv1.LabelServiceName]
-	if svc == "" {
-		return nil, nil
-	}
-	return []string{es.Namespace + "/" + svc}, nil
 }

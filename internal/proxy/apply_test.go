@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/knftables"
+
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 )
 
 // state is a set of services and slices.
@@ -21,7 +23,7 @@ type state struct {
 func desiredRules(s state, n node) map[string]*serviceRules {
 	bySvc := map[string][]*discoveryv1.EndpointSlice{}
 	for _, es := range s.slices {
-		keys, _ := sliceServiceKeys(es)
+		keys, _ := svcendpoints.ServiceKey(es)
 		bySvc[keys[0]] = append(bySvc[keys[0]], es)
 	}
 	out := map[string]*serviceRules{}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/cachetrim"
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -149,7 +150,7 @@ func newProxier(cfg Config) (*proxier, error) {
 		kick:     make(chan struct{}, 1),
 	}
 	sliceInformer := factory.Discovery().V1().EndpointSlices().Informer()
-	if err := sliceInformer.AddIndexers(cache.Indexers{serviceIndex: sliceServiceKeys}); err != nil {
+	if err := sliceInformer.AddIndexers(cache.Indexers{serviceIndex: svcendpoints.ServiceKey}); err != nil {
 		return nil, fmt.Errorf("proxy: indexing endpoint slices: %w", err)
 	}
 	p.slices = sliceInformer.GetIndexer()
@@ -286,7 +287,7 @@ func (p *proxier) sliceChanged(obj any) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	keys, _ := sliceServiceKeys(obj)
+	keys, _ := svcendpoints.ServiceKey(obj)
 	p.markDirty(keys...)
 }
 
@@ -300,19 +301,6 @@ func (p *proxier) nodeChanged(old, obj any) {
 }
 
 func sameAddresses(a, b []corev1.NodeAddress) bool { return slices.Equal(a, b) }
-
-// sliceServiceKeys is the serviceIndex function.
-func sliceServiceKeys(obj any) ([]string, error) {
-	es, ok := obj.(*discoveryv1.EndpointSlice)
-	if !ok {
-		return nil, nil
-	}
-	svc := es.Labels[discoveryv1.LabelServiceName]
-	if svc == "" {
-		return nil, nil
-	}
-	return []string{es.Namespace + "/" + svc}, nil
-}
 
 // syncLoop runs syncs until ctx ends: the first one full, then
 // incremental, each at least MinSyncInterval after the previous one.

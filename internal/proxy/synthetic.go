@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/knftables"
+
+	"github.com/skiff-dev/skiff/internal/svcendpoints"
 )
 
 // SyntheticServices returns n ClusterIP services in namespace "bench"
@@ -82,7 +84,7 @@ func FullSync(ctx context.Context, cfg Config, services []*corev1.Service, slice
 	}
 	bySvc := map[string][]*discoveryv1.EndpointSlice{}
 	for _, es := range slices {
-		if keys, _ := sliceServiceKeys(es); len(keys) == 1 {
+		if keys, _ := svcendpoints.ServiceKey(es); len(keys) == 1 {
 			bySvc[keys[0]] = append(bySvc[keys[0]], es)
 		}
 	}

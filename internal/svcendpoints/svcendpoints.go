@@ -1,8 +1,9 @@
 // Package svcendpoints picks where a Service's traffic goes from its
 // EndpointSlices: the ready addresses of the endpoints serving one of its
 // ports, as "host:port". The API server uses it to reach webhooks,
-// extension API servers and proxied services; it reads slices its callers
-// give it and writes nothing.
+// extension API servers and proxied services; the service proxy, the
+// ingress controller and cluster DNS index slices by service with
+// ServiceKey. It reads slices its callers give it and writes nothing.
 package svcendpoints
 
 import (
@@ -73,4 +74,19 @@ func portNumber(s *discoveryv1.EndpointSlice, name string) int32 {
 		}
 	}
 	return 0
+}
+
+// ServiceKey is an informer index function of EndpointSlices: the
+// "namespace/name" of the service a slice belongs to (its
+// kubernetes.io/service-name label), none for a slice without one.
+func ServiceKey(obj any) ([]string, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	svc := es.Labels[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil, nil
+	}
+	return []string{es.Namespace + "/" + svc}, nil
 }
