@@ -184,14 +184,11 @@ func Ensure(opts Options) (*Bundle, error) {
 	}
 
 	// Admin client certificate.
-	admCert, admKey, err := loadPair(opts.Dir, adminCertFile, adminKeyFile)
-	if err != nil || !leafUsable(admCert, caCert, now()) {
-		admCert, admKey, err = issue(opts.Dir, adminCertFile, adminKeyFile, caCert, caKey, now(), leafTemplate{
-			cn: AdminUser, org: []string{AdminGroup}, usage: x509.ExtKeyUsageClientAuth,
-		})
-		if err != nil {
-			return nil, err
-		}
+	admCert, admKey, issued, err := clientLeaf(opts.Dir, adminCertFile, adminKeyFile, caCert, caKey, now(), AdminUser, []string{AdminGroup})
+	if err != nil {
+		return nil, err
+	}
+	if issued {
 		b.Issued = append(b.Issued, adminCertFile)
 	}
 	b.AdminCertPEM = encodeCert(admCert)
@@ -214,15 +211,9 @@ func (b *Bundle) ClientCert(name, cn string, orgs []string) (certPEM, keyPEM []b
 	if name == "" || strings.ContainsAny(name, "/\\") || strings.HasPrefix(name, ".") {
 		return nil, nil, fmt.Errorf("pki: invalid certificate name %q", name)
 	}
-	certFile, keyFile := name+".crt", name+".key"
-	cert, key, err := loadPair(b.dir, certFile, keyFile)
-	if err != nil || !leafUsable(cert, b.CA, b.now()) || cert.Subject.CommonName != cn || !slices.Equal(cert.Subject.Organization, orgs) {
-		cert, key, err = issue(b.dir, certFile, keyFile, b.CA, b.caKey, b.now(), leafTemplate{
-			cn: cn, org: orgs, usage: x509.ExtKeyUsageClientAuth,
-		})
-		if err != nil {
-			return nil, nil, err
-		}
+	cert, key, _, err := clientLeaf(b.dir, name+".crt", name+".key", b.CA, b.caKey, b.now(), cn, orgs)
+	if err != nil {
+		return nil, nil, err
 	}
 	keyPEM, err = encodeKey(key)
 	if err != nil {
@@ -257,19 +248,30 @@ func (b *Bundle) FrontProxy() (*FrontProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, key, err := loadPair(b.dir, frontProxyCertFile, frontProxyKeyFile)
-	if err != nil || !leafUsable(cert, ca, b.now()) || cert.Subject.CommonName != FrontProxyClientUser {
-		cert, key, err = issue(b.dir, frontProxyCertFile, frontProxyKeyFile, ca, caKey, b.now(), leafTemplate{
-			cn: FrontProxyClientUser, usage: x509.ExtKeyUsageClientAuth,
-		})
-		if err != nil {
-			return nil, err
-		}
+	cert, key, _, err := clientLeaf(b.dir, frontProxyCertFile, frontProxyKeyFile, ca, caKey, b.now(), FrontProxyClientUser, nil)
+	if err != nil {
+		return nil, err
 	}
 	return &FrontProxy{
 		CAPEM:  encodeCert(ca),
 		Client: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert},
 	}, nil
+}
+
+// clientLeaf loads the client certificate certFile/keyFile from dir, or
+// issues it from ca when it is missing, expiring, signed by another CA or
+// for another identity (common name cn, organizations orgs). issued
+// reports a new one.
+func clientLeaf(dir, certFile, keyFile string, ca *x509.Certificate, caKey crypto.Signer, now time.Time, cn string, orgs []string) (cert *x509.Certificate, key crypto.Signer, issued bool, err error) {
+	cert, key, err = loadPair(dir, certFile, keyFile)
+	if err == nil && leafUsable(cert, ca, now) && cert.Subject.CommonName == cn && slices.Equal(cert.Subject.Organization, orgs) {
+		return cert, key, false, nil
+	}
+	cert, key, err = issue(dir, certFile, keyFile, ca, caKey, now, leafTemplate{cn: cn, org: orgs, usage: x509.ExtKeyUsageClientAuth})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return cert, key, true, nil
 }
 
 // servingNames returns the de-duplicated SANs for the serving certificate.

@@ -349,3 +349,51 @@ func TestFrontProxy(t *testing.T) {
 		t.Error("a second call issued new material instead of reusing it")
 	}
 }
+
+// TestClientCertificatesReused: ClientCert and FrontProxy keep a valid
+// certificate of the same identity, and issue a new one for another
+// identity; the front-proxy client chains to its own CA, not the cluster's.
+func TestClientCertificatesReused(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "pki")
+	b, err := Ensure(Options{Dir: dir, Hostname: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _, err := b.ClientCert("agent", "system:node:h", []string{"system:nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _, err := b.ClientCert("agent", "system:node:h", []string{"system:nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c1) != string(c2) {
+		t.Error("ClientCert issued a new certificate for the same identity")
+	}
+	c3, _, err := b.ClientCert("agent", "system:node:other", []string{"system:nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(c3) == string(c1) {
+		t.Error("ClientCert kept the certificate of another identity")
+	}
+
+	f1, err := b.FrontProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := b.FrontProxy()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f1.Client.Leaf.Equal(f2.Client.Leaf) || string(f1.CAPEM) != string(f2.CAPEM) {
+		t.Error("FrontProxy issued anew")
+	}
+	if cn := f1.Client.Leaf.Subject.CommonName; cn != FrontProxyClientUser {
+		t.Errorf("front-proxy client CN %q, want %q", cn, FrontProxyClientUser)
+	}
+	if f1.Client.Leaf.CheckSignatureFrom(b.CA) == nil {
+		t.Error("front-proxy client signed by the cluster CA")
+	}
+}
