@@ -354,10 +354,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	g.OnStop("audit log", auditLog.Close) // after the API server
 	serverURL := (&url.URL{Scheme: "https", Host: clientHostPort(ln.Addr(), listenHost)}).String()
-	// Token verifiers outside the cluster fetch the keys from where
-	// clients reach this server, as upstream derives the JWKS URI from
-	// its external address.
-	issuerDiscovery, err := issuer.DiscoveryHandler(serverURL + tokens.JWKSPath)
+	// Token verifiers fetch the keys from the address the server
+	// advertises (where pods reach it; a loopback listen address is
+	// unreachable from them), as upstream derives the JWKS URI from its
+	// external address.
+	issuerDiscovery, err := issuer.DiscoveryHandler(advertiseURL(serverURL, advertise) + tokens.JWKSPath)
 	if err != nil {
 		return fmt.Errorf("service account issuer discovery: %w", err)
 	}

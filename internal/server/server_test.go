@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -421,8 +422,16 @@ func checkIssuerDiscovery(ctx context.Context, t *testing.T, admin *rest.Config,
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("decoding %s: %v", body, err)
 	}
-	if doc.Issuer != tokens.DefaultIssuer || doc.JWKSURI != admin.Host+tokens.JWKSPath {
-		t.Errorf("discovery document %s: want issuer %s and jwks_uri %s", body, tokens.DefaultIssuer, admin.Host+tokens.JWKSPath)
+	// The keys are fetched from where pods reach the server: the
+	// kubernetes service's endpoint (the advertised address), not a
+	// loopback listen address.
+	ep, err := cs.CoreV1().Endpoints("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil || len(ep.Subsets) == 0 || len(ep.Subsets[0].Addresses) == 0 || len(ep.Subsets[0].Ports) == 0 {
+		t.Fatalf("the kubernetes endpoints: %+v, %v", ep, err)
+	}
+	wantJWKS := "https://" + net.JoinHostPort(ep.Subsets[0].Addresses[0].IP, strconv.Itoa(int(ep.Subsets[0].Ports[0].Port))) + tokens.JWKSPath
+	if doc.Issuer != tokens.DefaultIssuer || doc.JWKSURI != wantJWKS {
+		t.Errorf("discovery document %s: want issuer %s and jwks_uri %s", body, tokens.DefaultIssuer, wantJWKS)
 	}
 	body, err = reader.Discovery().RESTClient().Get().AbsPath(tokens.JWKSPath).DoRaw(ctx)
 	if err != nil {
