@@ -607,7 +607,7 @@ func (s *Server) reverse(addr netip.Addr) []string {
 			continue
 		}
 		for _, ep := range es.Endpoints {
-			if !svc.Spec.PublishNotReadyAddresses && ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if !serves(svc, ep) {
 				continue
 			}
 			for _, a := range ep.Addresses {
@@ -625,6 +625,12 @@ func (s *Server) reverse(addr netip.Addr) []string {
 	return out
 }
 
+// serves reports whether ep answers for svc: ready, or readiness unknown,
+// or any with publishNotReadyAddresses.
+func serves(svc *corev1.Service, ep discoveryv1.Endpoint) bool {
+	return svc.Spec.PublishNotReadyAddresses || ep.Conditions.Ready == nil || *ep.Conditions.Ready
+}
+
 // eachEndpoint calls fn for every address of svc's endpoints that serves:
 // ready ones, or all with publishNotReadyAddresses.
 func (s *Server) eachEndpoint(svc *corev1.Service, fn func(discoveryv1.Endpoint, netip.Addr)) {
@@ -636,7 +642,7 @@ func (s *Server) eachEndpoint(svc *corev1.Service, fn func(discoveryv1.Endpoint,
 	for _, o := range objs {
 		es := o.(*discoveryv1.EndpointSlice)
 		for _, ep := range es.Endpoints {
-			if !svc.Spec.PublishNotReadyAddresses && ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+			if !serves(svc, ep) {
 				continue
 			}
 			for _, a := range ep.Addresses {

@@ -85,19 +85,25 @@ func (s *Scheduler) markPreempted(ctx context.Context, victim *v1.Pod, scheduler
 			return nil
 		}
 	}
-	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": []any{map[string]any{
+	return s.patchStatus(ctx, victim, map[string]any{"conditions": []any{map[string]any{
 		"type":               v1.DisruptionTarget,
 		"status":             v1.ConditionTrue,
 		"reason":             v1.PodReasonPreemptionByScheduler,
 		"message":            schedulerName + ": preempting to accommodate a higher priority pod",
 		"lastTransitionTime": metav1.NewTime(s.cfg.Now()).Rfc3339Copy(),
-	}}}})
+	}}})
+}
+
+// patchStatus applies status to pod's status as a strategic merge patch
+// (conditions merge by type).
+func (s *Scheduler) patchStatus(ctx context.Context, pod *v1.Pod, status map[string]any) error {
+	patch, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
-		return fmt.Errorf("encoding the DisruptionTarget condition: %w", err)
+		return fmt.Errorf("encoding status patch: %w", err)
 	}
-	_, err = s.client.CoreV1().Pods(victim.Namespace).Patch(ctx, victim.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	_, err = s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
-		return fmt.Errorf("patching status of pod %s/%s: %w", victim.Namespace, victim.Name, err)
+		return fmt.Errorf("patching status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	return nil
 }

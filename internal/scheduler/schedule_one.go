@@ -314,13 +314,5 @@ func (s *Scheduler) patchUnschedulable(ctx context.Context, pod *v1.Pod, msg, no
 	if nominated != "" {
 		status["nominatedNodeName"] = nominated
 	}
-	patch, err := json.Marshal(map[string]any{"status": status})
-	if err != nil {
-		return fmt.Errorf("encoding status patch: %w", err)
-	}
-	_, err = s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
-	if err != nil {
-		return fmt.Errorf("patching status of pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	return nil
+	return s.patchStatus(ctx, pod, status)
 }

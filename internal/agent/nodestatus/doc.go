@@ -21,7 +21,9 @@
 //   - the node's status: conditions MemoryPressure, DiskPressure,
 //     PIDPressure and Ready with upstream's reasons and messages, capacity
 //     and allocatable (cpu, memory, ephemeral-storage, pods; allocatable
-//     holds back Config.Reserved and the hard eviction thresholds),
+//     holds back Config.Reserved and the hard eviction thresholds;
+//     extended resources someone else advertised in capacity are kept,
+//     with allocatable equal to capacity),
 //     addresses (InternalIP, Hostname), nodeInfo, the 50 largest images,
 //     and the kubelet endpoint port. It is computed every 10 s and posted
 //     (UpdateStatus, conflicts retried from a fresh read) only when it
