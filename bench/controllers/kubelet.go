@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	listerscorev1 "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
 )
 
@@ -40,7 +41,7 @@ func registerNodes(ctx context.Context, cs kubernetes.Interface, n, podsPerNode 
 			corev1.ResourcePods:   *resource.NewQuantity(int64(podsPerNode), resource.DecimalSI),
 		}
 		now := metav1.Now()
-		created.Status = corev1.NodeStatus{
+		status := corev1.NodeStatus{
 			Capacity:    room,
 			Allocatable: room,
 			Phase:       corev1.NodeRunning,
@@ -51,7 +52,19 @@ func registerNodes(ctx context.Context, cs kubernetes.Interface, n, podsPerNode 
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("192.168.%d.%d", i/250, i%250+1)}},
 			NodeInfo:  corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64", KubeletVersion: "v1.33.0"},
 		}
-		if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		// The node IPAM controller writes the new node's pod CIDR at
+		// once: retry the status on a conflict with a fresh read.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			created.Status = status
+			_, err := cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+			if apierrors.IsConflict(err) {
+				if cur, gerr := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); gerr == nil {
+					created = cur
+				}
+			}
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("setting status of node %s: %w", name, err)
 		}
 		names = append(names, name)
