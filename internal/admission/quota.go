@@ -66,7 +66,9 @@ func NewResourceQuota(lister corelisters.ResourceQuotaLister, client kubernetes.
 }
 
 // mayApply reports whether the cache knows a quota of ns that limits a
-// resource the item is charged for (true without a cache).
+// resource the item is charged for (true without a cache). It looks at
+// spec.hard as well as status.hard: the cache may not yet hold the status
+// the quota controller just wrote, and the live read decides then.
 func (p *ResourceQuota) mayApply(ns string, it quotaItem) (bool, error) {
 	if p.lister == nil {
 		return true, nil
@@ -76,9 +78,11 @@ func (p *ResourceQuota) mayApply(ns string, it quotaItem) (bool, error) {
 		return false, fmt.Errorf("listing cached resource quotas of %s: %w", ns, err)
 	}
 	for _, q := range quotas {
-		for n := range q.Status.Hard {
-			if it.tracked(n) {
-				return true, nil
+		for _, hard := range []corev1.ResourceList{q.Spec.Hard, q.Status.Hard} {
+			for n := range hard {
+				if it.tracked(n) {
+					return true, nil
+				}
 			}
 		}
 	}

@@ -87,9 +87,14 @@ func New(deps controller.Deps) *Controller {
 		},
 	}
 	c.loop = reconcile.New("resourcequota", c.sync, logger)
-	// Creations and deletions in a namespace recompute all its quotas;
-	// updates only when they can change a usage (object counts never
-	// change on update). A quota's own update recomputes only itself.
+	// Deletions in a namespace recompute all its quotas, and so do updates
+	// that can change a usage (object counts never change on update).
+	// Creations do not: admission charged them into status.used before
+	// they were written, and a recompute from caches that have not yet
+	// seen the newest creations would hand their charge back, letting a
+	// concurrent creation through (a quota of 2 pods ended up with 3). A
+	// quota is computed when it is added and when its spec changes, not on
+	// its status writes (most of them admission's charges), as upstream.
 	c.synced = append(c.synced, c.pods.HasSynced, c.services.HasSynced, c.claims.HasSynced)
 	c.pods.AddEventHandler(c.handler(podChanged))
 	c.services.AddEventHandler(c.handler(serviceChanged))
@@ -97,8 +102,12 @@ func New(deps controller.Deps) *Controller {
 	for name, inf := range c.counted {
 		if name == "resourcequotas" {
 			inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-				AddFunc:    c.enqueueNamespace,
-				UpdateFunc: func(_, obj any) { c.loop.EnqueueObject(obj) },
+				AddFunc: c.loop.EnqueueObject,
+				UpdateFunc: func(old, obj any) {
+					if quotaSpecChangedObj(old, obj) {
+						c.loop.EnqueueObject(obj)
+					}
+				},
 				DeleteFunc: c.enqueueNamespace,
 			})
 		} else {
@@ -121,11 +130,11 @@ func NewForConfig(deps controller.Deps, cfg *rest.Config) (*Controller, error) {
 	return c, nil
 }
 
-// handler enqueues the quotas of an object's namespace when it is added
-// or deleted, and when changed (nil: never) says an update matters.
+// handler enqueues the quotas of an object's namespace when it is deleted,
+// and when changed (nil: never) says an update matters. Creations were
+// charged by admission (see New).
 func (c *Controller) handler(changed func(old, obj any) bool) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
-		AddFunc: c.enqueueNamespace,
 		UpdateFunc: func(old, obj any) {
 			if changed != nil && changed(old, obj) {
 				c.enqueueNamespace(obj)
@@ -142,6 +151,17 @@ func (c *Controller) enqueueNamespace(obj any) {
 	for _, key := range c.quotasOf(obj) {
 		c.loop.Enqueue(key)
 	}
+}
+
+// quotaSpecChangedObj reports a change of a quota's spec (what it limits
+// and which objects it selects), the only update that needs a recompute.
+func quotaSpecChangedObj(old, obj any) bool {
+	o, ok1 := old.(*corev1.ResourceQuota)
+	n, ok2 := obj.(*corev1.ResourceQuota)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return !equality.Semantic.DeepEqual(o.Spec, n.Spec)
 }
 
 // podChanged reports changes that can move a pod's usage or scopes.

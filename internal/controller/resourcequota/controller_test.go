@@ -66,11 +66,13 @@ func pod(name string, cpu, memLimit string, lbls map[string]string) *corev1.Pod 
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls}, Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}
 }
 
-func TestQuotaStatus(t *testing.T) {
+// startController runs the controller (with its metadata client) against
+// a fresh test server until the test ends.
+func startController(t *testing.T) (context.Context, kubernetes.Interface) {
+	t.Helper()
 	cfg := testserver.Start(t, testserver.Options{})
 	client := kubernetes.NewForConfigOrDie(cfg)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	ctx := t.Context()
 	factory := informers.NewSharedInformerFactory(client, 0)
 	c, err := NewForConfig(controller.Deps{Client: client, Informers: factory}, cfg)
 	if err != nil {
@@ -78,6 +80,11 @@ func TestQuotaStatus(t *testing.T) {
 	}
 	factory.StartWithContext(ctx)
 	go func() { _ = c.Run(ctx, 2) }()
+	return ctx, client
+}
+
+func TestQuotaStatus(t *testing.T) {
+	ctx, client := startController(t)
 
 	ns := "quota"
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
@@ -190,6 +197,62 @@ func TestPodChanged(t *testing.T) {
 		tt.change(n)
 		if got := podChanged(base, n); got != tt.want {
 			t.Errorf("%s: podChanged = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestCreatesStayWithinQuota creates pods in waves against a quota of two
+// while the controller runs. Admission charges each creation into
+// status.used; the controller must not recompute on those creations or on
+// the charges (its pod cache may not hold the newest pods yet), or it
+// hands a charge back and a third pod gets through.
+func TestCreatesStayWithinQuota(t *testing.T) {
+	ctx, client := startController(t)
+
+	for round := range 8 {
+		ns := fmt.Sprintf("waves-%d", round)
+		if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		q := &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: "two"},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("2")}},
+		}
+		if _, err := client.CoreV1().ResourceQuotas(ns).Create(ctx, q, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 20*time.Second, "the quota's status", func() error { return usedIs(ctx, client, ns, "two", map[string]string{"pods": "0"}) })
+
+		// One pod, then the rest at once while the controller sees the
+		// first pod's creation and charge.
+		created := 0
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, pod("p0", "", "", nil), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		created++
+		results := make(chan error)
+		for i := 1; i <= 4; i++ {
+			go func() {
+				_, err := client.CoreV1().Pods(ns).Create(ctx, pod(fmt.Sprintf("p%d", i), "", "", nil), metav1.CreateOptions{})
+				results <- err
+			}()
+		}
+		for range 4 {
+			if err := <-results; err == nil {
+				created++
+			}
+		}
+		// And one more after the controller had time to react.
+		time.Sleep(100 * time.Millisecond)
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, pod("late", "", "", nil), metav1.CreateOptions{}); err == nil {
+			created++
+		}
+		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created != 2 || len(list.Items) != 2 {
+			t.Fatalf("round %d: %d creations succeeded, %d pods stored, want 2 under a quota of 2 pods", round, created, len(list.Items))
 		}
 	}
 }
