@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -297,7 +298,10 @@ func Run(ctx context.Context, cfg Config) error {
 		RootDir:       root,
 		ClusterDNS:    cfg.ClusterDNS,
 		ClusterDomain: cfg.ClusterDomain,
-		Logger:        log,
+		ForgetNeighbor: func(ip netip.Addr) error {
+			return cni.ForgetNeighbor(cni.BridgeName, ip)
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

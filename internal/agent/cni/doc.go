@@ -16,6 +16,11 @@
 // over it) and only when its content changes, so containerd's watch on the
 // directory sees one complete change.
 //
+// ForgetNeighbor deletes the node's neighbor entry for one address on the
+// bridge (the agent calls it for every new sandbox): host-local reuses the
+// addresses of deleted pods, and a stale entry would send the node's
+// traffic for the new pod to the old pod's MAC for some seconds.
+//
 // Never: it never runs plugins, touches interfaces, routes or iptables, and
 // never removes other files of the conf dir (containerd reads at most one
 // file, the first by name: keep the dir to ourselves).

@@ -34,7 +34,8 @@
 //	                            delete the pod object (grace 0)
 //	terminal (Succeeded, Failed, past activeDeadlineSeconds, or done under
 //	its restartPolicy) ─> stop containers and sandbox, keep them for status
-//	otherwise ─> sandbox (new, Attempt+1, when the newest is not Ready)
+//	otherwise ─> sandbox (new, Attempt+1, when the newest is not Ready;
+//	             its address handed to Config.ForgetNeighbor)
 //	          ─> volumes ─> init containers in order, each to success
 //	             (sidecars, restartPolicy Always, started and kept running)
 //	          ─> app containers: start missing ones; restart exited ones

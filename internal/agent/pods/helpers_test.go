@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -222,6 +223,11 @@ type testEnv struct {
 	prober *fakeProber
 	status *recordingStatus
 	events *record.FakeRecorder
+
+	mu sync.Mutex
+	// forgot records Config.ForgetNeighbor's calls: the address and how
+	// many containers the runtime held then.
+	forgot []string
 }
 
 // newTestEnv returns a Manager over a cri.Fake holding the busybox image,
@@ -240,7 +246,14 @@ func newTestEnv(t *testing.T, client kubernetes.Interface) *testEnv {
 		Client: client, NodeName: "node-1", NodeIP: "192.0.2.10",
 		Runtime: e.rt, Prober: e.prober, Status: e.status, Writer: e.status, Recorder: e.events,
 		RootDir: t.TempDir(), ClusterDNS: []string{"10.96.0.10"}, ResolvConf: "/nonexistent",
-		Now:    e.clock.Now,
+		Now: e.clock.Now,
+		ForgetNeighbor: func(ip netip.Addr) error {
+			cs, _ := e.rt.ListContainers(context.Background(), cri.ContainerFilter{})
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.forgot = append(e.forgot, fmt.Sprintf("%s with %d containers", ip, len(cs)))
+			return nil
+		},
 		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,11 @@ type Config struct {
 	// HostsFile is the node's hosts file, read for host-network pods with
 	// hostAliases; "" means /etc/hosts.
 	HostsFile string
+	// ForgetNeighbor, when set, is called with every new pod sandbox's IP
+	// before its containers start, to drop the node's neighbor entry for
+	// an address an earlier pod had (cni.ForgetNeighbor on the bridge).
+	// Its errors are logged, not fatal.
+	ForgetNeighbor func(ip netip.Addr) error
 	// RelistPeriod is how often the runtime is listed to detect exits;
 	// 0 means one second.
 	RelistPeriod time.Duration

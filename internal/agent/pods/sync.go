@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -471,9 +472,26 @@ func (s *podSync) ensureSandbox(ctx context.Context) error {
 	s.m.statusMu.Lock()
 	s.m.sandboxIPs[id] = sb.IP
 	s.m.statusMu.Unlock()
+	s.forgetNeighbor(sb.IP)
 	s.rt.sandboxes = append([]cri.Sandbox{sb}, s.rt.sandboxes...)
 	s.sb, s.sbc = &s.rt.sandboxes[0], cfg
 	return s.writeHosts()
+}
+
+// forgetNeighbor drops the node's neighbor entry for a new sandbox's
+// address, which host-local may have handed out before (see
+// Config.ForgetNeighbor).
+func (s *podSync) forgetNeighbor(ip string) {
+	if s.m.cfg.ForgetNeighbor == nil || s.pod.Spec.HostNetwork || ip == "" {
+		return
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	if err := s.m.cfg.ForgetNeighbor(addr); err != nil {
+		s.m.log.Warn("forgetting a stale neighbor entry failed", "pod", s.pod.Namespace+"/"+s.pod.Name, "ip", ip, "err", err)
+	}
 }
 
 // podIP is the pod's IP: the sandbox's, or the node's with host network.

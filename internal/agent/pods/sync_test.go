@@ -631,3 +631,26 @@ func TestEphemeralContainers(t *testing.T) {
 		t.Fatalf("an exited ephemeral container was restarted or removed (-want +got):\n%s", diff)
 	}
 }
+
+// TestSyncForgetsNeighbor: a new sandbox's address is handed to
+// Config.ForgetNeighbor once, before any container starts; host-network
+// pods have no address of their own and are left out.
+func TestSyncForgetsNeighbor(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	pod := testPod("p")
+	e.sync(t, pod)
+	e.sync(t, pod)
+	hostNet := testPod("h", func(p *v1.Pod) { p.Spec.HostNetwork = true })
+	e.sync(t, hostNet)
+
+	obs := e.status.last(pod.UID)
+	if obs.Sandbox == nil || obs.Sandbox.IP == "" {
+		t.Fatalf("Observed.Sandbox = %+v, want one with an IP", obs.Sandbox)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if diff := cmp.Diff([]string{obs.Sandbox.IP + " with 0 containers"}, e.forgot); diff != "" {
+		t.Errorf("ForgetNeighbor calls (-want +got):\n%s", diff)
+	}
+}
