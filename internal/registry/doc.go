@@ -15,7 +15,9 @@
 //     lifecycle.
 //   - version views (NewView, Resource.StoredAs): a resource served in a
 //     second version over the storage of the stored one, converting each
-//     object both ways (autoscaling/v1 HorizontalPodAutoscalers over v2).
+//     object both ways and renaming field selector labels
+//     (autoscaling/v1 HorizontalPodAutoscalers over v2, events.k8s.io/v1
+//     events over core/v1 events).
 //
 // Inputs: decoded objects and options from the API server; the current
 // state read through storage.Interface; namespaces through a

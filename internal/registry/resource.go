@@ -91,6 +91,10 @@ type StoredAs struct {
 	// ToStored converts an object of the served version to the stored
 	// one, FromStored the other way.
 	ToStored, FromStored func(obj runtime.Object) (runtime.Object, error)
+	// FieldLabel, when not nil, renames a field selector's label of the
+	// served version to the stored version's (events.k8s.io's
+	// regarding.name is core's involvedObject.name); nil keeps the names.
+	FieldLabel func(label string) string
 }
 
 // Allocator reserves and releases what an object claims from a shared

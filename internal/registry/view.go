@@ -96,6 +96,24 @@ func (v *view) Delete(ctx context.Context, key string, pre *storage.Precondition
 	return v.outResult(v.Interface.Delete(ctx, key, pre, check))
 }
 
+// storedPredicate renames the predicate's field labels to the stored
+// version's (StoredAs.FieldLabel): the stored version's field sets answer
+// the selection.
+func (v *view) storedPredicate(p storage.Predicate) (storage.Predicate, error) {
+	rename := v.res.StoredAs.FieldLabel
+	if rename == nil || p.Field == nil || p.Field.Empty() {
+		return p, nil
+	}
+	sel, err := p.Field.Transform(func(label, value string) (string, string, error) {
+		return rename(label), value, nil
+	})
+	if err != nil {
+		return p, apierrors.NewBadRequest(err.Error())
+	}
+	p.Field = sel
+	return p, nil
+}
+
 // List converts every item. Encoded lists keep their own memoized
 // encodings of the converted items, apart from the stored version's.
 func (v *view) List(ctx context.Context, prefix string, opts storage.ListOptions) (runtime.Object, error) {
@@ -111,6 +129,10 @@ func (v *view) List(ctx context.Context, prefix string, opts storage.ListOptions
 				return enc.Encode(o)
 			},
 		}
+	}
+	var err error
+	if opts.Predicate, err = v.storedPredicate(opts.Predicate); err != nil {
+		return nil, err
 	}
 	list, err := v.Interface.List(ctx, prefix, opts)
 	if err != nil {
@@ -151,6 +173,10 @@ func (v *view) List(ctx context.Context, prefix string, opts storage.ListOptions
 // Watch converts each event's object (bookmarks too: they carry the
 // served kind). A failed conversion ends the watch with an Error event.
 func (v *view) Watch(ctx context.Context, prefix string, opts storage.WatchOptions) (watch.Interface, error) {
+	var err error
+	if opts.Predicate, err = v.storedPredicate(opts.Predicate); err != nil {
+		return nil, err
+	}
 	w, err := v.Interface.Watch(ctx, prefix, opts)
 	if err != nil {
 		return nil, err

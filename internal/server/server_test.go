@@ -491,7 +491,7 @@ func checkEventsExpire(ctx context.Context, t *testing.T, client *clientv3.Clien
 		}
 		return resp.Kvs[0].Lease
 	}
-	if lease("/registry/core/events/default/core-event") == 0 || lease("/registry/events.k8s.io/events/default/events-event") == 0 {
+	if lease("/registry/core/events/default/core-event") == 0 || lease("/registry/core/events/default/events-event") == 0 {
 		t.Error("an event was stored without a lease")
 	}
 	if lease("/registry/core/configmaps/default/kept") != 0 {

@@ -19,15 +19,19 @@ const (
 	eventShortStringMax = 128
 )
 
-// eventsResources returns events.k8s.io/v1 events. Upstream stores these
-// with the core/v1 events; here they are their own collection (a known
-// difference: an event written through one API is not seen through the
-// other).
+// eventsResources returns events.k8s.io/v1 events: as upstream, a view of
+// the core/v1 events (see eventsconvert.go).
 func eventsResources() []*registry.Resource {
 	return []*registry.Resource{{
 		GVR: eventsv1.SchemeGroupVersion.WithResource("events"), Kind: "Event", ListKind: "EventList",
 		Singular: "event", ShortNames: []string{"ev"}, Namespaced: true,
 		Strategy: eventsV1Strategy(),
+		StoredAs: &registry.StoredAs{
+			GVR:        corev1.SchemeGroupVersion.WithResource("events"),
+			ToStored:   eventToStored,
+			FromStored: eventFromStored,
+			FieldLabel: eventFieldLabel,
+		},
 	}}
 }
 
