@@ -26,9 +26,10 @@ func isCSRs(res *registry.Resource) bool {
 }
 
 // serveCSRApproval serves certificatesigningrequests/<name>/approval: GET
-// returns the CSR; PUT (kubectl certificate approve|deny, the approving
-// controller) changes status.conditions and nothing else. Besides the
-// filter's check of update on certificatesigningrequests/approval, the
+// returns the CSR; PUT and PATCH (kubectl certificate approve|deny, the
+// approving controller) change status.conditions and metadata, never the
+// spec or the certificate, as upstream's approval strategy. Besides the
+// filter's check of the verb on certificatesigningrequests/approval, the
 // user must be allowed to approve for the CSR's signer (verb approve on
 // signers/<signerName> or signers/<domain>/* in certificates.k8s.io), as
 // upstream's CertificateApproval admission plugin requires.
@@ -38,9 +39,41 @@ func (s *Server) serveCSRApproval(w http.ResponseWriter, r *http.Request, ri *re
 		s.get(w, r, ri, st)
 	case "update":
 		s.updateCSRApproval(w, r, ri, st)
+	case "patch":
+		stored, err := st.Get(r.Context(), "", ri.name)
+		if err == nil {
+			// spec.signerName is immutable: the stored one is the one to check.
+			err = s.authorizeSignerApproval(r.Context(), stored.(*certificatesv1.CertificateSigningRequest))
+		}
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		now := metav1.NewTime(time.Now())
+		s.patchWith(w, r, ri, st, registry.StatusSub, patchHook{
+			ctx: builtin.WithCSRApproval,
+			finish: func(current, patched runtime.Object) (runtime.Object, error) {
+				return csrApprovalNext(st.Resource, current, patched, now)
+			},
+		})
 	default:
 		s.writeError(w, methodNotAllowed())
 	}
+}
+
+// csrApprovalNext is the CSR an approval write stores: the request's
+// metadata and conditions (timestamps filled in, validated against the
+// current conditions) over the current spec and certificate.
+func csrApprovalNext(res *registry.Resource, current, requested runtime.Object, now metav1.Time) (runtime.Object, error) {
+	cur := current.(*certificatesv1.CertificateSigningRequest)
+	next := requested.(*certificatesv1.CertificateSigningRequest).DeepCopy()
+	next.Spec = *cur.Spec.DeepCopy()
+	next.Status.Certificate = cur.Status.Certificate
+	next.Status.Conditions = approvalConditions(next.Status.Conditions, cur.Status.Conditions, now)
+	if errs := ValidateCSRApproval(next.Status.Conditions, cur.Status.Conditions); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), cur.Name, errs)
+	}
+	return next, nil
 }
 
 func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
@@ -55,7 +88,6 @@ func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *r
 		s.fail(w, r, err)
 		return
 	}
-	in := obj.(*certificatesv1.CertificateSigningRequest)
 	ctx := r.Context()
 	stored, err := st.Get(ctx, "", ri.name)
 	if err != nil {
@@ -71,12 +103,9 @@ func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *r
 	now := metav1.NewTime(time.Now())
 	out, _, err := st.Update(builtin.WithCSRApproval(ctx), "", ri.name, registry.StatusSub,
 		func(_ context.Context, current runtime.Object) (runtime.Object, error) {
-			cur := current.(*certificatesv1.CertificateSigningRequest)
-			next := cur.DeepCopy()
-			next.ResourceVersion = in.ResourceVersion
-			next.Status.Conditions = approvalConditions(in.Status.Conditions, cur.Status.Conditions, now)
-			if errs := ValidateCSRApproval(next.Status.Conditions, cur.Status.Conditions); len(errs) > 0 {
-				return nil, apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), ri.name, errs)
+			next, err := csrApprovalNext(res, current, obj, now)
+			if err != nil {
+				return nil, err
 			}
 			return s.trackUpdate(fm, current, next, manager, res), nil
 		}, opts)

@@ -21,6 +21,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -119,7 +120,8 @@ func TestCSRApprovalSubresource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Only the conditions change through /approval.
+		// Through /approval the conditions and metadata change, not the
+		// spec nor the certificate (upstream's approval strategy).
 		csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 			Type: certificatesv1.CertificateApproved, Status: "True", Reason: "Test",
 		})
@@ -137,8 +139,8 @@ func TestCSRApprovalSubresource(t *testing.T) {
 		if c.LastUpdateTime.IsZero() || c.LastTransitionTime.IsZero() {
 			t.Errorf("condition timestamps not filled in: %+v", c)
 		}
-		if len(out.Status.Certificate) != 0 || out.Spec.SignerName != "example.com/signer" || out.Labels["sneaked"] != "" {
-			t.Errorf("approval changed more than the conditions: %+v", out)
+		if len(out.Status.Certificate) != 0 || out.Spec.SignerName != "example.com/signer" || out.Labels["sneaked"] != "in" {
+			t.Errorf("approval: spec or certificate changed, or labels not: %+v", out)
 		}
 		// Approved cannot turn into Denied, nor be removed.
 		out.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateDenied, Status: "True"}}
@@ -148,6 +150,34 @@ func TestCSRApprovalSubresource(t *testing.T) {
 		}
 		if _, err := api.UpdateApproval(ctx, "missing", out, metav1.UpdateOptions{}); err == nil {
 			t.Error("approving a missing CSR succeeded")
+		}
+	})
+
+	t.Run("patch", func(t *testing.T) {
+		csr, err := api.Create(ctx, newCSR(t, "patched", "example.com/signer"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := api.Patch(ctx, csr.Name, types.MergePatchType,
+			[]byte(`{"metadata":{"annotations":{"patched":"true"}},"spec":{"signerName":"example.com/other"},"status":{"conditions":[{"type":"Approved","status":"True","reason":"e2e"}]}}`),
+			metav1.PatchOptions{}, "approval")
+		if err != nil {
+			t.Fatalf("patching /approval: %v", err)
+		}
+		if got := conditionTypes(out); strings.Join(got, ",") != "Approved=True" || out.Status.Conditions[0].LastUpdateTime.IsZero() {
+			t.Errorf("conditions = %+v, want Approved=True with timestamps", out.Status.Conditions)
+		}
+		if out.Annotations["patched"] != "true" || out.Spec.SignerName != "example.com/signer" {
+			t.Errorf("patched CSR: annotations %v, signer %s; want the annotation, the signer unchanged", out.Annotations, out.Spec.SignerName)
+		}
+		if _, err := api.Patch(ctx, csr.Name, types.MergePatchType, []byte(`{"status":{"conditions":[{"type":"Denied","status":"True"}]}}`),
+			metav1.PatchOptions{}, "approval"); !apierrors.IsInvalid(err) {
+			t.Errorf("patching Approved into Denied: err = %v, want Invalid", err)
+		}
+		// The status subresource may not approve.
+		if out, err := api.Patch(ctx, "patched", types.MergePatchType, []byte(`{"status":{"conditions":[{"type":"Failed","status":"True","reason":"x"}]}}`),
+			metav1.PatchOptions{}, "status"); err != nil || strings.Join(conditionTypes(out), ",") != "Approved=True,Failed=True" {
+			t.Errorf("status patch: %v, %v", conditionTypes(out), err)
 		}
 	})
 

@@ -74,6 +74,20 @@ func applyPatch(pt types.PatchType, current, patch []byte, dataStruct any) ([]by
 // patch handles PATCH on an object or its status: the patch is applied to
 // the current object inside Store.Update, so a racing write re-applies it.
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store, sub registry.Subresource) {
+	s.patchWith(w, r, ri, st, sub, patchHook{})
+}
+
+// patchHook adapts the generic patch to a subresource with rules of its
+// own (certificatesigningrequests/approval). Both fields may be nil.
+type patchHook struct {
+	// ctx derives the context of the store update.
+	ctx func(context.Context) context.Context
+	// finish turns the patched object into the one to store, given the
+	// current one; it validates what the subresource may change.
+	finish func(current, patched runtime.Object) (runtime.Object, error)
+}
+
+func (s *Server) patchWith(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store, sub registry.Subresource, hook patchHook) {
 	res := st.Resource
 	fm := s.fieldManagersOf(st).forSub(sub)
 	pt, err := patchType(r, !res.Unstructured, fm != nil)
@@ -101,6 +115,10 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 		return
 	}
 	if pt == types.ApplyYAMLPatchType {
+		if hook.finish != nil {
+			s.fail(w, r, apierrors.NewBadRequest(fmt.Sprintf("server-side apply is not supported on %s/%s", res.GVR.Resource, ri.subresource)))
+			return
+		}
 		s.apply(w, r, ri, st, sub, fm, opts, rd, body)
 		return
 	}
@@ -143,10 +161,19 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ri *requestInfo, 
 		if err := ensureNamespace(obj, ri.namespace, res.Namespaced); err != nil {
 			return nil, err
 		}
+		if hook.finish != nil {
+			if obj, err = hook.finish(current, obj); err != nil {
+				return nil, err
+			}
+		}
 		return s.trackUpdate(fm, current, obj, manager, res), nil
 	}
 	uopts := metav1.UpdateOptions{DryRun: opts.DryRun, FieldManager: opts.FieldManager, FieldValidation: opts.FieldValidation}
-	out, _, err := st.Update(r.Context(), ri.namespace, ri.name, sub, fn, uopts)
+	ctx := r.Context()
+	if hook.ctx != nil {
+		ctx = hook.ctx(ctx)
+	}
+	out, _, err := st.Update(ctx, ri.namespace, ri.name, sub, fn, uopts)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -34,7 +34,7 @@ type subresource struct {
 func wellKnownSubresources(gr schema.GroupResource) []subresource {
 	core := func(kind string) schema.GroupVersionKind { return schema.GroupVersionKind{Version: "v1", Kind: kind} }
 	if gr == (schema.GroupResource{Group: "certificates.k8s.io", Resource: "certificatesigningrequests"}) {
-		return []subresource{{name: "approval", verbs: []string{"get", "update"}}}
+		return []subresource{{name: "approval", verbs: []string{"get", "patch", "update"}}}
 	}
 	if gr.Group != "" {
 		return nil
