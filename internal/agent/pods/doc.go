@@ -34,6 +34,9 @@
 //	                            delete the pod object (grace 0)
 //	terminal (Succeeded, Failed, past activeDeadlineSeconds, or done under
 //	its restartPolicy) ─> stop containers and sandbox, keep them for status
+//	refused at admission (once, before anything runs: a host port another
+//	running pod holds, for pods bound straight to the node) ─> Failed,
+//	reason NodePorts, as upstream's kubelet rejects them
 //	otherwise ─> sandbox (new, Attempt+1, when the newest is not Ready;
 //	             its address handed to Config.ForgetNeighbor)
 //	          ─> volumes ─> init containers in order, each to success

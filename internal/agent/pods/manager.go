@@ -27,6 +27,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/agent/cri"
 	"github.com/skiff-dev/skiff/internal/agent/podstatus"
 	"github.com/skiff-dev/skiff/internal/cachetrim"
+	"github.com/skiff-dev/skiff/internal/hostports"
 )
 
 // The CRI labels the agent sets on every sandbox and container it creates;
@@ -180,6 +181,9 @@ type podState struct {
 	evicted chan struct{}
 	// finished, guarded by Manager.mu, says a sync found the pod terminal.
 	finished bool
+	// admitted, guarded by Manager.mu, says the node took the pod (see
+	// admit); a refused pod is terminal from its first sync.
+	admitted bool
 
 	backoff   map[string]*backoff // container name →
 	probing   map[string]bool     // container IDs with probes started
@@ -444,6 +448,43 @@ func (m *Manager) stopped(ps *podState) {
 			close(ps.evicted)
 		}
 	}
+}
+
+// Upstream's kubelet rejection of a pod whose host ports are taken.
+const (
+	reasonNodePorts  = "NodePorts"
+	messageNodePorts = "Pod was rejected: Predicate NodePorts failed"
+)
+
+// admit decides once whether the node takes pod, as upstream's kubelet
+// admits a pod before it runs anything of it: a pod bound straight to the
+// node (its creator set spec.nodeName, so no scheduler checked it) is
+// refused when a host port it asks for is held by another pod the node
+// took and still runs. A pod that already has sandboxes (adopted after an
+// agent restart) was taken before. The check and the mark are one step
+// under Manager.mu, so two pods asking for one port are not both taken.
+func (m *Manager) admit(ps *podState, pod *v1.Pod, adopted bool) (ok bool, reason, message string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ps.admitted || adopted {
+		ps.admitted = true
+		return true, "", ""
+	}
+	if want := hostports.Of(pod); len(want) > 0 {
+		for _, o := range m.pods {
+			if o == ps || !o.admitted || o.pod == nil || o.gone || o.evict != nil || o.finished {
+				continue
+			}
+			if p := o.pod.Status.Phase; p == v1.PodSucceeded || p == v1.PodFailed {
+				continue
+			}
+			if hostports.Collide(want, hostports.Of(o.pod)) {
+				return false, reasonNodePorts, messageNodePorts
+			}
+		}
+	}
+	ps.admitted = true
+	return true, "", ""
 }
 
 // forget drops a pod that has been cleaned up after leaving the API.

@@ -372,6 +372,11 @@ func (s *podSync) terminal() bool {
 	if p := s.pod.Status.Phase; p == v1.PodSucceeded || p == v1.PodFailed {
 		return true
 	}
+	if ok, reason, message := s.m.admit(s.ps, s.pod, len(s.rt.sandboxes) > 0); !ok {
+		s.ps.terminal = &podstatus.Observed{Phase: v1.PodFailed, Reason: reason, Message: message}
+		s.event(v1.EventTypeWarning, reason, "%s", message)
+		return true
+	}
 	if d := s.pod.Spec.ActiveDeadlineSeconds; d != nil {
 		start := s.ps.firstSeen
 		if st := s.pod.Status.StartTime; st != nil {

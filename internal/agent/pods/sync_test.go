@@ -654,3 +654,53 @@ func TestSyncForgetsNeighbor(t *testing.T) {
 		t.Errorf("ForgetNeighbor calls (-want +got):\n%s", diff)
 	}
 }
+
+// TestSyncRefusesTakenHostPort: a pod bound straight to the node whose
+// host port another running pod holds is refused (Failed, NodePorts) and
+// never gets a sandbox; other ports, another protocol and, once the holder
+// is gone, the same port are taken.
+func TestSyncRefusesTakenHostPort(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	withPort := func(port int32, proto v1.Protocol) func(*v1.Pod) {
+		return func(p *v1.Pod) {
+			p.Spec.Containers[0].Ports = []v1.ContainerPort{{ContainerPort: 80, HostPort: port, Protocol: proto}}
+		}
+	}
+	holder := testPod("holder", withPort(8080, ""))
+	e.sync(t, holder)
+	clash := testPod("clash", withPort(8080, v1.ProtocolTCP))
+	e.sync(t, clash)
+	e.sync(t, clash) // stays refused
+	udp := testPod("udp", withPort(8080, v1.ProtocolUDP))
+	e.sync(t, udp)
+	other := testPod("other", withPort(9090, ""))
+	e.sync(t, other)
+
+	for name, want := range map[*v1.Pod]string{holder: "", clash: "Failed/NodePorts", udp: "", other: ""} {
+		obs := e.status.last(name.UID)
+		got := ""
+		if obs.Phase == v1.PodFailed {
+			got = string(obs.Phase) + "/" + obs.Reason
+		}
+		if got != want {
+			t.Errorf("%s: phase/reason %q (%s), want %q", name.Name, got, obs.Message, want)
+		}
+	}
+	if obs := e.status.last(clash.UID); obs.Sandbox != nil || obs.Message != "Pod was rejected: Predicate NodePorts failed" {
+		t.Errorf("refused pod: sandbox %+v, message %q", obs.Sandbox, obs.Message)
+	}
+	if !hasEvent(e.drainEvents(), "Warning NodePorts Pod was rejected: Predicate NodePorts failed") {
+		t.Error("no NodePorts event for the refused pod")
+	}
+
+	// Once the holder has finished, the port is free again.
+	done := holder.DeepCopy()
+	done.Status.Phase = v1.PodSucceeded
+	e.sync(t, done)
+	late := testPod("late", withPort(8080, ""))
+	e.sync(t, late)
+	if obs := e.status.last(late.UID); obs.Phase == v1.PodFailed || obs.Sandbox == nil {
+		t.Errorf("a pod asking for a freed port: %+v", obs)
+	}
+}

@@ -3,6 +3,8 @@ package framework
 import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/skiff-dev/skiff/internal/hostports"
 )
 
 // NodeInfo is a node with the aggregates of the pods on it (bound and
@@ -31,7 +33,7 @@ type NodeInfo struct {
 	// Allocatable is the node's status.allocatable.
 	Allocatable Resource
 	// UsedPorts are the host ports the Pods hold.
-	UsedPorts []HostPort
+	UsedPorts []hostports.HostPort
 	// Generation increases on every change (the cache sets it).
 	Generation int64
 	// version counts this NodeInfo's own mutations (SetNode, AddPod,
@@ -46,54 +48,6 @@ type NodeInfo struct {
 // pods and node, which lets plugins memoize per-node results across
 // scheduling cycles.
 func (n *NodeInfo) Version() uint64 { return n.version }
-
-// HostPort is one host port held on a node.
-type HostPort struct {
-	IP       string
-	Protocol v1.Protocol
-	Port     int32
-}
-
-// Conflicts reports whether two host ports cannot coexist: same protocol
-// and port, and the same IP or either bound to every address.
-func (p HostPort) Conflicts(o HostPort) bool {
-	if p.Port != o.Port || p.Protocol != o.Protocol {
-		return false
-	}
-	return p.IP == o.IP || p.IP == "0.0.0.0" || o.IP == "0.0.0.0"
-}
-
-// PodHostPorts returns the host ports a pod asks for, with the upstream
-// defaults (IP 0.0.0.0, protocol TCP).
-func PodHostPorts(pod *v1.Pod) []HostPort {
-	var out []HostPort
-	add := func(cs []v1.Container) {
-		for i := range cs {
-			for _, p := range cs[i].Ports {
-				if p.HostPort <= 0 {
-					continue
-				}
-				hp := HostPort{IP: p.HostIP, Protocol: p.Protocol, Port: p.HostPort}
-				if hp.IP == "" {
-					hp.IP = "0.0.0.0"
-				}
-				if hp.Protocol == "" {
-					hp.Protocol = v1.ProtocolTCP
-				}
-				out = append(out, hp)
-			}
-		}
-	}
-	add(pod.Spec.Containers)
-	// Restartable init containers (sidecars) keep their ports.
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		if c.RestartPolicy != nil && *c.RestartPolicy == v1.ContainerRestartPolicyAlways {
-			add(pod.Spec.InitContainers[i : i+1])
-		}
-	}
-	return out
-}
 
 // NewNodeInfo returns a NodeInfo for node (which may be nil while only
 // pods are known) holding pods.
@@ -142,7 +96,7 @@ func (n *NodeInfo) AddPod(p *PodInfo) {
 	n.Requested.Plus(&p.Requests)
 	n.Requested.AllowedPodNumber++
 	n.NonZeroRequested.Plus(&p.NonZeroRequests)
-	n.UsedPorts = append(n.UsedPorts, PodHostPorts(p.Pod)...)
+	n.UsedPorts = append(n.UsedPorts, hostports.Of(p.Pod)...)
 }
 
 // RemovePod removes the pod with uid; it reports whether it was there.
@@ -163,7 +117,7 @@ func (n *NodeInfo) RemovePod(uid types.UID) bool {
 	n.Requested.Minus(&p.Requests)
 	n.Requested.AllowedPodNumber--
 	n.NonZeroRequested.Minus(&p.NonZeroRequests)
-	for _, hp := range PodHostPorts(p.Pod) {
+	for _, hp := range hostports.Of(p.Pod) {
 		for k := range n.UsedPorts {
 			if n.UsedPorts[k] == hp {
 				n.UsedPorts = append(n.UsedPorts[:k:k], n.UsedPorts[k+1:]...)
@@ -204,7 +158,7 @@ func (n *NodeInfo) Clone() *NodeInfo {
 		Requested:                    n.Requested.Clone(),
 		NonZeroRequested:             n.NonZeroRequested.Clone(),
 		Allocatable:                  n.Allocatable.Clone(),
-		UsedPorts:                    append([]HostPort(nil), n.UsedPorts...),
+		UsedPorts:                    append([]hostports.HostPort(nil), n.UsedPorts...),
 		Generation:                   n.Generation,
 	}
 }

@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 
+	"github.com/skiff-dev/skiff/internal/hostports"
 	"github.com/skiff-dev/skiff/internal/scheduler/framework"
 )
 
@@ -22,12 +23,8 @@ func (NodePorts) Filter(_ context.Context, _ *framework.CycleState, pod *framewo
 	if len(node.UsedPorts) == 0 {
 		return nil
 	}
-	for _, want := range framework.PodHostPorts(pod.Pod) {
-		for _, used := range node.UsedPorts {
-			if want.Conflicts(used) {
-				return framework.NewStatus(framework.Unschedulable, ReasonNodePorts)
-			}
-		}
+	if hostports.Collide(hostports.Of(pod.Pod), node.UsedPorts) {
+		return framework.NewStatus(framework.Unschedulable, ReasonNodePorts)
 	}
 	return nil
 }
