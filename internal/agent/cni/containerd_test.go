@@ -21,6 +21,24 @@ import (
 // namespace.
 const netnsEnv = "SKIFF_CNI_TEST_NETNS"
 
+// inOwnNetns reports whether the test runs in a network namespace of its
+// own. When it does not, it re-executes the test under "unshare --net",
+// reports that run's outcome and returns false: the caller returns.
+func inOwnNetns(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(netnsEnv) != "" {
+		return true
+	}
+	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.timeout=5m")
+	cmd.Env = append(os.Environ(), netnsEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a new network namespace:\n%s", out)
+	if err != nil {
+		t.Fatalf("the test in its network namespace failed: %v", err)
+	}
+	return false
+}
+
 // TestPodNetworkWithContainerd checks the configuration against the real
 // plugins: a containerd started before the configuration exists picks it
 // up, and two pod sandboxes get distinct addresses from the pod CIDR on the
@@ -41,14 +59,7 @@ func TestPodNetworkWithContainerd(t *testing.T) {
 			t.Skipf("skipping: %s is absent", bin)
 		}
 	}
-	if os.Getenv(netnsEnv) == "" {
-		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run=^TestPodNetworkWithContainerd$", "-test.v", "-test.timeout=5m")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a new network namespace:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test in its network namespace failed: %v", err)
-		}
+	if !inOwnNetns(t) {
 		return
 	}
 

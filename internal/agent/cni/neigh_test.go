@@ -22,14 +22,7 @@ func TestForgetNeighbor(t *testing.T) {
 			t.Skipf("skipping: %s is absent", bin)
 		}
 	}
-	if os.Getenv(netnsEnv) == "" {
-		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run=^TestForgetNeighbor$", "-test.v")
-		cmd.Env = append(os.Environ(), netnsEnv+"=1")
-		out, err := cmd.CombinedOutput()
-		t.Logf("in a new network namespace:\n%s", out)
-		if err != nil {
-			t.Fatalf("the test in its network namespace failed: %v", err)
-		}
+	if !inOwnNetns(t) {
 		return
 	}
 
