@@ -92,9 +92,10 @@ func New(deps controller.Deps) *Controller {
 	// Creations do not: admission charged them into status.used before
 	// they were written, and a recompute from caches that have not yet
 	// seen the newest creations would hand their charge back, letting a
-	// concurrent creation through (a quota of 2 pods ended up with 3). A
-	// quota is computed when it is added and when its spec changes, not on
-	// its status writes (most of them admission's charges), as upstream.
+	// concurrent creation through (a quota of 2 pods ended up with 3).
+	// Quotas are the exception: a new one recomputes its namespace's. A
+	// quota is also computed when its spec changes, not on its status
+	// writes (most of them admission's charges), as upstream.
 	c.synced = append(c.synced, c.pods.HasSynced, c.services.HasSynced, c.claims.HasSynced)
 	c.pods.AddEventHandler(c.handler(podChanged))
 	c.services.AddEventHandler(c.handler(serviceChanged))
@@ -102,7 +103,11 @@ func New(deps controller.Deps) *Controller {
 	for name, inf := range c.counted {
 		if name == "resourcequotas" {
 			inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-				AddFunc: c.loop.EnqueueObject,
+				// A new quota is computed, and so are the others of its
+				// namespace: those counting resourcequotas may have been
+				// computed from a cache without it, and admission charged
+				// them nothing while they had no status yet.
+				AddFunc: c.enqueueNamespace,
 				UpdateFunc: func(old, obj any) {
 					if quotaSpecChangedObj(old, obj) {
 						c.loop.EnqueueObject(obj)

@@ -32,10 +32,10 @@
 // Writes: resourcequotas/status only. Never: writes any other object or a
 // quota's spec.
 //
-// Every quota is recomputed when it is added or its spec changes, when a
-// counted object of its namespace is deleted or changes its usage, and at
-// least every ResyncPeriod (5 min, upstream's
-// --resource-quota-sync-period). Not when an object is created nor when
+// Every quota is recomputed when it or another quota of its namespace is
+// added, when its spec changes, when a counted object of its namespace is
+// deleted or changes its usage, and at least every ResyncPeriod (5 min,
+// upstream's --resource-quota-sync-period). Not when an object is created nor when
 // the quota's status changes: admission has charged the creation into
 // status.used already, and recomputing then from caches that may not yet
 // hold the newest creations would undo their charges and let more through
