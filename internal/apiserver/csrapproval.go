@@ -40,12 +40,7 @@ func (s *Server) serveCSRApproval(w http.ResponseWriter, r *http.Request, ri *re
 	case "update":
 		s.updateCSRApproval(w, r, ri, st)
 	case "patch":
-		stored, err := st.Get(r.Context(), "", ri.name)
-		if err == nil {
-			// spec.signerName is immutable: the stored one is the one to check.
-			err = s.authorizeSignerApproval(r.Context(), stored.(*certificatesv1.CertificateSigningRequest))
-		}
-		if err != nil {
+		if err := s.authorizeStoredSigner(r.Context(), st, ri.name); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -89,13 +84,7 @@ func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *r
 		return
 	}
 	ctx := r.Context()
-	stored, err := st.Get(ctx, "", ri.name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// spec.signerName is immutable: the stored one is the one to check.
-	if err := s.authorizeSignerApproval(ctx, stored.(*certificatesv1.CertificateSigningRequest)); err != nil {
+	if err := s.authorizeStoredSigner(ctx, st, ri.name); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -115,6 +104,17 @@ func (s *Server) updateCSRApproval(w http.ResponseWriter, r *http.Request, ri *r
 	}
 	addWarnings(w, warnings)
 	s.writeObject(w, http.StatusOK, rd, out)
+}
+
+// authorizeStoredSigner reads the CSR name and requires the user to be
+// allowed to approve for its signer: spec.signerName is immutable, so the
+// stored one is the one to check.
+func (s *Server) authorizeStoredSigner(ctx context.Context, st *registry.Store, name string) error {
+	stored, err := st.Get(ctx, "", name)
+	if err != nil {
+		return err
+	}
+	return s.authorizeSignerApproval(ctx, stored.(*certificatesv1.CertificateSigningRequest))
 }
 
 // authorizeSignerApproval requires the request's user to be allowed to

@@ -32,7 +32,8 @@
 //
 // A pod that fits nowhere may preempt: the pods of lower priority on one
 // node (the cheapest set, budgets honoured where possible) are marked
-// with the DisruptionTarget condition and deleted, and the pod is nominated to the node (status.nominatedNodeName); until
+// with the DisruptionTarget condition and deleted, and the pod is
+// nominated to the node (status.nominatedNodeName); until
 // it is placed, pods of lower priority do not get the room it waits for,
 // and pods of lower priority nominated to the same node lose their
 // nomination. The victims of one disruption budget use up its allowed

@@ -109,7 +109,7 @@ func New(deps controller.Deps) *Controller {
 				// them nothing while they had no status yet.
 				AddFunc: c.enqueueNamespace,
 				UpdateFunc: func(old, obj any) {
-					if quotaSpecChangedObj(old, obj) {
+					if quotaChanged(old, obj) {
 						c.loop.EnqueueObject(obj)
 					}
 				},
@@ -158,28 +158,29 @@ func (c *Controller) enqueueNamespace(obj any) {
 	}
 }
 
-// quotaSpecChangedObj reports a change of a quota's spec (what it limits
-// and which objects it selects), the only update that needs a recompute.
-func quotaSpecChangedObj(old, obj any) bool {
-	o, ok1 := old.(*corev1.ResourceQuota)
-	n, ok2 := obj.(*corev1.ResourceQuota)
-	if !ok1 || !ok2 {
-		return true
+// changedAs adapts a comparison of two T to an informer update's
+// arguments; anything that is not a T (a tombstone) counts as a change.
+func changedAs[T any](differ func(o, n T) bool) func(old, obj any) bool {
+	return func(old, obj any) bool {
+		o, ok1 := old.(T)
+		n, ok2 := obj.(T)
+		return !ok1 || !ok2 || differ(o, n)
 	}
-	return !equality.Semantic.DeepEqual(o.Spec, n.Spec)
 }
 
+// quotaChanged reports a change of a quota's spec (what it limits and
+// which objects it selects), the only update of a quota that needs a
+// recompute.
+var quotaChanged = changedAs(func(o, n *corev1.ResourceQuota) bool {
+	return !equality.Semantic.DeepEqual(o.Spec, n.Spec)
+})
+
 // podChanged reports changes that can move a pod's usage or scopes.
-func podChanged(old, obj any) bool {
-	o, ok1 := old.(*corev1.Pod)
-	n, ok2 := obj.(*corev1.Pod)
-	if !ok1 || !ok2 {
-		return true
-	}
+var podChanged = changedAs(func(o, n *corev1.Pod) bool {
 	return o.Status.Phase != n.Status.Phase ||
 		!equality.Semantic.DeepEqual(o.DeletionTimestamp, n.DeletionTimestamp) ||
 		quotaSpecChanged(&o.Spec, &n.Spec)
-}
+})
 
 // quotaSpecChanged reports a change of what a pod's usage and scopes are
 // computed from: its containers' resources, overhead, pod-level resources,
@@ -229,25 +230,15 @@ func equalInt64Ptr(a, b *int64) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
-func claimChanged(old, obj any) bool {
-	o, ok1 := old.(*corev1.PersistentVolumeClaim)
-	n, ok2 := obj.(*corev1.PersistentVolumeClaim)
-	if !ok1 || !ok2 {
-		return true
-	}
+var claimChanged = changedAs(func(o, n *corev1.PersistentVolumeClaim) bool {
 	return !equality.Semantic.DeepEqual(o.Spec, n.Spec) ||
 		!equality.Semantic.DeepEqual(o.Status.AllocatedResources, n.Status.AllocatedResources) ||
 		!equality.Semantic.DeepEqual(o.Annotations, n.Annotations)
-}
+})
 
-func serviceChanged(old, obj any) bool {
-	o, ok1 := old.(*corev1.Service)
-	n, ok2 := obj.(*corev1.Service)
-	if !ok1 || !ok2 {
-		return true
-	}
+var serviceChanged = changedAs(func(o, n *corev1.Service) bool {
 	return !equality.Semantic.DeepEqual(o.Spec, n.Spec)
-}
+})
 
 // quotasOf returns the keys of the quotas of obj's namespace.
 func (c *Controller) quotasOf(obj any) []string {
