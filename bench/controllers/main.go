@@ -360,9 +360,9 @@ func updateTemplate(ctx context.Context, cs kubernetes.Interface, name string) (
 // label, and returns an admin config and a stop function.
 func startInProcess(ctx context.Context, dir string) (*rest.Config, func() error, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	labeled := func(name string, run func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error) server.Component {
-		return server.Component{Name: name, Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) (err error) {
-			pprof.Do(ctx, pprof.Labels("component", name), func(ctx context.Context) { err = run(ctx, cfg, log) })
+	labeled := func(name string, run func(ctx context.Context, env server.Env) error) server.Component {
+		return server.Component{Name: name, Run: func(ctx context.Context, env server.Env) (err error) {
+			pprof.Do(ctx, pprof.Labels("component", name), func(ctx context.Context) { err = run(ctx, env) })
 			return err
 		}}
 	}
@@ -378,11 +378,13 @@ func startInProcess(ctx context.Context, dir string) (*rest.Config, func() error
 			Listen:  fmt.Sprintf("127.0.0.1:%d", port),
 			Logger:  slog.New(slog.DiscardHandler),
 			Components: []server.Component{
-				labeled("scheduler", func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-					return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+				labeled("scheduler", func(ctx context.Context, env server.Env) error {
+					return scheduler.Run(ctx, scheduler.Config{RestConfig: env.Config, Logger: env.Logger, LeaderElection: true,
+						NewInformers: env.Informers.Scope})
 				}),
-				labeled("controller-manager", func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-					return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+				labeled("controller-manager", func(ctx context.Context, env server.Env) error {
+					return controllermanager.Run(ctx, controllermanager.Config{RestConfig: env.Config, Logger: env.Logger, LeaderElection: true,
+						NewInformers: env.Informers.Scope})
 				}),
 			},
 			Progress: io.Discard,

@@ -221,8 +221,10 @@ func agentComponent(dataDir string, f nodeFlags, dnsIP string, progress io.Write
 	return server.Component{
 		Name:     "agent",
 		Identity: &server.Identity{CertName: "node-" + name, User: "system:node:" + name, Groups: []string{pki.NodesGroup}},
-		Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			ac := f.config(dataDir, cfg, log, progress)
+		// The agent keeps informers of its own: it reads as the node, as
+		// on any other machine.
+		Run: func(ctx context.Context, env server.Env) error {
+			ac := f.config(dataDir, env.Config, env.Logger, progress)
 			ac.NodeName = name
 			ac.ClusterDNS = clusterDNS(f.clusterDNS, dnsIP)
 			return agent.Run(ctx, ac)

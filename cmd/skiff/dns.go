@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"time"
-
-	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/dns"
 	"github.com/skiff-dev/skiff/internal/ingress"
@@ -53,8 +50,9 @@ func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress
 	return server.Component{
 		Name:     "cluster-dns",
 		Identity: clusterNetworkIdentity(),
-		Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			client, err := lazyclient.New(cfg)
+		Run: func(ctx context.Context, env server.Env) error {
+			log := env.Logger
+			client, err := lazyclient.New(env.Config)
 			if err != nil {
 				return err
 			}
@@ -71,7 +69,7 @@ func clusterNetworkComponent(serviceCIDR, nodeIP, clusterDomain string, progress
 				}
 			}
 			listen := net.JoinHostPort(ip, "53")
-			s, err := dns.New(dns.Config{Client: client, Domain: clusterDomain, Listen: listen, Logger: log,
+			s, err := dns.New(dns.Config{Client: client, Informers: env.Informers.Scope(), Domain: clusterDomain, Listen: listen, Logger: log,
 				ListenRetry: dnsListenRetry,
 				OnListenError: func(err error) {
 					fmt.Fprintf(progress, "cluster DNS waiting for %s (retrying every %s): %v\n", listen, dnsListenRetry, err)

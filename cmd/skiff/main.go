@@ -10,14 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/audit"
 	"github.com/skiff-dev/skiff/internal/controller/csrsigning"
@@ -233,19 +230,20 @@ func splitList(s string) []string {
 func controlPlaneComponents(dataDir string, withScheduler, withControllers bool) []server.Component {
 	var out []server.Component
 	if withScheduler {
-		out = append(out, server.Component{Name: "scheduler", Identity: schedulerIdentity(), Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log, LeaderElection: true})
+		out = append(out, server.Component{Name: "scheduler", Identity: schedulerIdentity(), Run: func(ctx context.Context, env server.Env) error {
+			return scheduler.Run(ctx, scheduler.Config{RestConfig: env.Config, Logger: env.Logger, LeaderElection: true, NewInformers: env.Informers.Scope})
 		}})
 	}
 	if withControllers {
-		out = append(out, server.Component{Name: "controller-manager", Identity: controllerManagerIdentity(), Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+		out = append(out, server.Component{Name: "controller-manager", Identity: controllerManagerIdentity(), Run: func(ctx context.Context, env server.Env) error {
 			// The CA is created before components start; it signs approved
 			// certificate signing requests.
 			signer, err := csrsigning.FileSigner(filepath.Join(dataDir, "pki", "ca.crt"), filepath.Join(dataDir, "pki", "ca.key"))
 			if err != nil {
 				return fmt.Errorf("cluster signing key: %w", err)
 			}
-			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, LeaderElection: true, Signer: signer})
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: env.Config, Logger: env.Logger, LeaderElection: true, Signer: signer,
+				NewInformers: env.Informers.Scope})
 		}})
 	}
 	return out

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,8 +91,8 @@ func TestCSRApprovalSubresource(t *testing.T) {
 	admin := testserver.Start(t, testserver.Options{Components: []server.Component{{
 		Name:     "approver",
 		Identity: &server.Identity{CertName: "approver", User: "approver"},
-		Run: func(ctx context.Context, cfg *rest.Config, _ *slog.Logger) error {
-			approverCfg <- cfg
+		Run: func(ctx context.Context, env server.Env) error {
+			approverCfg <- env.Config
 			<-ctx.Done()
 			return nil
 		},

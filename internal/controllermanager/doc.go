@@ -5,7 +5,8 @@
 // time.
 //
 // Reads and writes: only through the API server, as the identity of
-// Config.RestConfig; whatever its controllers read and write, plus the
+// Config.RestConfig (reads through Config.NewInformers instead when set:
+// in skiff server, the process's shared informers); whatever its controllers read and write, plus the
 // Lease kube-system/skiff-controller-manager (leader election) and Events
 // (recorded by the controllers, each under its upstream component name such
 // as "replicaset-controller").

@@ -72,6 +72,12 @@ type Config struct {
 	// Signer signs approved CertificateSigningRequests with the cluster
 	// CA (the csrsigning controller); nil leaves CSRs unsigned.
 	Signer csrsigning.Signer
+	// NewInformers, when set, gives each term of the controllers its
+	// informer factory (in the server: a scope of the process's shared
+	// informers, see internal/informerhub); Shutdown at the term's end
+	// must detach the term's handlers. Nil: a factory of their own on
+	// RestConfig, resynced every resyncPeriod.
+	NewInformers func() informers.SharedInformerFactory
 
 	// lease overrides the leader-election timings (tests only; nil means
 	// upstream's 15s/10s/2s).
@@ -269,7 +275,12 @@ func (m *manager) runControllers(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(m.client, resyncPeriod, cachetrim.Option())
+	var factory informers.SharedInformerFactory
+	if m.cfg.NewInformers != nil {
+		factory = m.cfg.NewInformers()
+	} else {
+		factory = informers.NewSharedInformerFactoryWithOptions(m.client, resyncPeriod, cachetrim.Option())
+	}
 	type built struct {
 		entry
 		r runner

@@ -29,11 +29,13 @@ import (
 const (
 	DefaultDomain = "cluster.local"
 	DefaultTTL    = 5
-	// serviceIndex indexes EndpointSlices by "<ns>/<service>".
+	// serviceIndex indexes EndpointSlices by "<ns>/<service>"
+	// (svcendpoints.ServiceKey, which proxy and ingress index under the
+	// same name: shared informers keep one).
 	serviceIndex = "service"
 	// addressIndex indexes services by cluster IP and EndpointSlices by
 	// endpoint address, for reverse (PTR) lookups.
-	addressIndex = "address"
+	addressIndex = "dns.address"
 	// forwardTimeout bounds one upstream exchange.
 	forwardTimeout = 2 * time.Second
 )
@@ -63,6 +65,11 @@ type Config struct {
 	// OnListenError, if set, is called with the error when listening
 	// fails and will be retried (once per run of failures).
 	OnListenError func(error)
+	// Informers, when set, is the factory to read services and endpoint
+	// slices from (in the server: a scope of the process's shared
+	// informers, see internal/informerhub); nil means one of its own on
+	// Client.
+	Informers informers.SharedInformerFactory
 }
 
 // Server is the cluster DNS server.
@@ -120,7 +127,10 @@ func New(cfg Config) (*Server, error) {
 		}
 		upstreams = append(upstreams, u)
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, cachetrim.Option())
+	factory := cfg.Informers
+	if factory == nil {
+		factory = informers.NewSharedInformerFactoryWithOptions(cfg.Client, 0, cachetrim.Option())
+	}
 	s := &Server{
 		cfg:       cfg,
 		domain:    mdns.Fqdn(strings.ToLower(cfg.Domain)),

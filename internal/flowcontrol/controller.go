@@ -41,10 +41,11 @@ const (
 // Run creates what is missing of the bootstrap configuration and keeps it
 // as upstream's ensurer does (see package doc), and keeps each
 // FlowSchema's Dangling condition, until ctx ends. It watches flow schemas
-// and priority levels through its own informers on client. It returns nil
-// when ctx ends and an error only if the caches never sync. Call it once.
-func Run(ctx context.Context, client kubernetes.Interface, log *slog.Logger) error {
-	return newController(client, log, ensurePeriod, ensureRetry).run(ctx)
+// and priority levels through informers of factory (nil: its own on
+// client; its Shutdown is called when Run returns). It returns nil when
+// ctx ends and an error only if the caches never sync. Call it once.
+func Run(ctx context.Context, client kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) error {
+	return newController(client, factory, log, ensurePeriod, ensureRetry).run(ctx)
 }
 
 // controller is the ensurer and the Dangling-condition keeper, sharing one
@@ -66,11 +67,13 @@ type controller struct {
 	now func() time.Time
 }
 
-func newController(client kubernetes.Interface, log *slog.Logger, period, retryAfter time.Duration) *controller {
+func newController(client kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger, period, retryAfter time.Duration) *controller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	factory := informers.NewSharedInformerFactory(client, 0)
+	if factory == nil {
+		factory = informers.NewSharedInformerFactory(client, 0)
+	}
 	fsInf := factory.Flowcontrol().V1().FlowSchemas()
 	plInf := factory.Flowcontrol().V1().PriorityLevelConfigurations()
 	c := &controller{

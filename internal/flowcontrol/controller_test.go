@@ -23,7 +23,7 @@ import (
 func start(t *testing.T, objs ...runtime.Object) kubernetes.Interface {
 	t.Helper()
 	client := fake.NewClientset(objs...)
-	c := newController(client, slog.New(slog.NewTextHandler(testWriter{t}, nil)), 20*time.Millisecond, 20*time.Millisecond)
+	c := newController(client, nil, slog.New(slog.NewTextHandler(testWriter{t}, nil)), 20*time.Millisecond, 20*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.run(ctx) }()

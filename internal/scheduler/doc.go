@@ -3,7 +3,8 @@
 // nodes, picks a node for each pod and binds the pod through the
 // pods/binding subresource.
 //
-// Reads (informers): pods, nodes, namespaces (for namespaceSelector),
+// Reads (informers: its own, or Config.NewInformers's, which in skiff
+// server are the process's shared ones): pods, nodes, namespaces (for namespaceSelector),
 // priority classes, pod disruption budgets (preemption), services,
 // replication controllers, replica sets and stateful sets (the default
 // spreading of their pods), and persistent volume claims, persistent

@@ -56,6 +56,12 @@ type Config struct {
 	LeaderElection bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// NewInformers, when set, gives each run (each leader term) its
+	// informer factory (in the server: a scope of the process's shared
+	// informers, see internal/informerhub); its Shutdown at the run's end
+	// must detach the run's handlers. Nil: a factory of its own on
+	// RestConfig.
+	NewInformers func() informers.SharedInformerFactory
 }
 
 // Run schedules pods until ctx is done. It returns nil on cancellation,
@@ -128,7 +134,12 @@ type Scheduler struct {
 }
 
 func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
+	var factory informers.SharedInformerFactory
+	if cfg.NewInformers != nil {
+		factory = cfg.NewInformers()
+	} else {
+		factory = informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
+	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()

@@ -23,9 +23,10 @@
 // Those clients reach the API server's handler in-process
 // (apiserver.InProcessTransport): every filter runs as for a client over
 // TLS, with the identity of their certificate, without the socket.
+// Their reads go through one set of informers (internal/informerhub,
+// listing as the admin; Env.Informers), which start once the API serves:
 // security.go wires authorization (node, then RBAC; the default policy
-// is written at every start) and admission, both on informers that start
-// once the API serves; tokens.go the bearer token authenticators;
+// is written at every start) and admission on them; tokens.go the bearer token authenticators;
 // encryption.go secrets at rest; audit.go the audit log. The package never serves HTTP itself and
 // never touches etcd keys directly.
 //

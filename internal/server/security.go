@@ -27,7 +27,6 @@ import (
 	"github.com/skiff-dev/skiff/internal/auth/node"
 	"github.com/skiff-dev/skiff/internal/auth/rbac"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
-	"github.com/skiff-dev/skiff/internal/cachetrim"
 	"github.com/skiff-dev/skiff/internal/registry"
 )
 
@@ -63,11 +62,11 @@ func newSecurity(disabledPlugins []string) *security {
 }
 
 // start builds the authorizers (node, then RBAC) and the admission chain
-// on informers of client (the admin's), writes the default RBAC policy
-// and priority classes, and waits for the caches. The informers run until
-// run is done; ctx bounds the start.
-func (s *security) start(ctx, run context.Context, client kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger) error {
-	f := informers.NewSharedInformerFactoryWithOptions(client, 0, cachetrim.Option())
+// on informers of f (the shared ones, listing as the admin), writes the
+// default RBAC policy and priority classes, and waits for the caches.
+// client is the admin's; what start runs lives until run is done, ctx
+// bounds the start.
+func (s *security) start(ctx, run context.Context, f informers.SharedInformerFactory, client kubernetes.Interface, dyn dynamic.Interface, log *slog.Logger) error {
 	nodeAuthz := node.New(f)
 	rbacAuthz := rbac.New(f)
 	hooks := webhook.Config{
@@ -103,7 +102,7 @@ func (s *security) start(ctx, run context.Context, client kubernetes.Interface, 
 	if len(s.disabled) > 0 {
 		chain = chain.Without(s.disabled...)
 	}
-	f.StartWithContext(run)
+	f.StartWithContext(run) // a hub scope: its informers run as long as the hub
 	for typ, ok := range f.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			if ctx.Err() != nil {

@@ -50,9 +50,11 @@ import (
 	"github.com/skiff-dev/skiff/internal/apiserver"
 	"github.com/skiff-dev/skiff/internal/apiservice"
 	"github.com/skiff-dev/skiff/internal/auth/tokens"
+	"github.com/skiff-dev/skiff/internal/cachetrim"
 	"github.com/skiff-dev/skiff/internal/discovery"
 	"github.com/skiff-dev/skiff/internal/etcd"
 	"github.com/skiff-dev/skiff/internal/flowcontrol"
+	"github.com/skiff-dev/skiff/internal/informerhub"
 	"github.com/skiff-dev/skiff/internal/lazyclient"
 	"github.com/skiff-dev/skiff/internal/metricsapi"
 	"github.com/skiff-dev/skiff/internal/nodeaddr"
@@ -133,11 +135,27 @@ type Config struct {
 // with that cause.
 type Component struct {
 	Name string
-	Run  func(ctx context.Context, cfg *rest.Config, logger *slog.Logger) error
+	Run  func(ctx context.Context, env Env) error
 	// Identity, when set, is the user the component acts as: it gets a
 	// client certificate of its own (DataDir/pki/<Identity.CertName>.crt)
 	// instead of the admin's.
 	Identity *Identity
+}
+
+// sharedResync is the shared informers' resync, the controller manager's
+// safety net (upstream's is 12 to 24 hours).
+const sharedResync = 12 * time.Hour
+
+// Env is what a component runs with.
+type Env struct {
+	// Config reaches the API server (in-process) as the component's user.
+	Config *rest.Config
+	// Logger names the component.
+	Logger *slog.Logger
+	// Informers are the informers every in-process component shares,
+	// listing and watching as the server's own loopback user: a component
+	// reads through a Scope of it per run and still writes as itself.
+	Informers *informerhub.Hub
 }
 
 // Identity is a component's user and groups.
@@ -473,7 +491,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("building dynamic client: %w", err)
 	}
-	if err := sec.start(ctx, secCtx, clients, dyn, log); err != nil {
+	// One informer per resource for everything in this process: the
+	// authorizers and admission, then the components (see Env). They run
+	// as long as the API server, resynced as the controller manager's.
+	hub := informerhub.New(secCtx, clients, sharedResync, cachetrim.Option())
+	if err := sec.start(ctx, secCtx, hub.Scope(), clients, dyn, log); err != nil {
 		return err
 	}
 	// One APIService informer for the controller and the aggregator.
@@ -512,7 +534,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	// levels, kept as upstream's API server keeps them (skiff does not
 	// queue requests by them).
 	g.Go("flowcontrol configuration", func(ctx context.Context) error {
-		return flowcontrol.Run(ctx, clients, log) // it names its own component
+		return flowcontrol.Run(ctx, clients, hub.Scope(), log) // it names its own component
 	})
 	g.Go("admission policy status", sec.policyStatus)
 	g.Go("compactor", func(ctx context.Context) error {
@@ -532,7 +554,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				return err
 			}
 		}
-		g.Go(c.Name, func(ctx context.Context) error { return run(ctx, ccfg, clog) })
+		g.Go(c.Name, func(ctx context.Context) error { return run(ctx, Env{Config: ccfg, Logger: clog, Informers: hub}) })
 	}
 
 	if err := pki.WriteKubeconfig(kubeconfigPath, serverURL, certs.CAPEM, certs.AdminCertPEM, certs.AdminKeyPEM); err != nil {

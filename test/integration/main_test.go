@@ -104,8 +104,8 @@ func startServer(dir, listen string) (*testServer, error) {
 				// controllers would add their own writes to what the informer
 				// tests expect to see.
 				Name: "controller-manager",
-				Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-					return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, Controllers: []string{"namespace"}})
+				Run: func(ctx context.Context, env server.Env) error {
+					return controllermanager.Run(ctx, controllermanager.Config{RestConfig: env.Config, Logger: env.Logger, Controllers: []string{"namespace"}})
 				},
 			}}})
 	}()

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/nodelifecycle"
@@ -26,15 +24,16 @@ import (
 )
 
 // controlPlane starts a server that runs the scheduler and every
-// controller, as skiff server does (without leader election).
+// controller, as skiff server does (without leader election): on the
+// server's shared informers.
 func controlPlane(t *testing.T) kubernetes.Interface {
 	t.Helper()
 	cfg := testserver.Start(t, testserver.Options{Components: []server.Component{
-		{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log})
+		{Name: "scheduler", Run: func(ctx context.Context, env server.Env) error {
+			return scheduler.Run(ctx, scheduler.Config{RestConfig: env.Config, Logger: env.Logger, NewInformers: env.Informers.Scope})
 		}},
-		{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log})
+		{Name: "controller-manager", Run: func(ctx context.Context, env server.Env) error {
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: env.Config, Logger: env.Logger, NewInformers: env.Informers.Scope})
 		}},
 	}})
 	return testserver.Client(t, cfg)
@@ -215,13 +214,14 @@ func renewLease(ctx context.Context, t *testing.T, cs kubernetes.Interface, node
 func TestDeadNodePodsReplacedElsewhere(t *testing.T) {
 	t.Parallel()
 	cfg := testserver.Start(t, testserver.Options{Components: []server.Component{
-		{Name: "scheduler", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return scheduler.Run(ctx, scheduler.Config{RestConfig: cfg, Logger: log})
+		{Name: "scheduler", Run: func(ctx context.Context, env server.Env) error {
+			return scheduler.Run(ctx, scheduler.Config{RestConfig: env.Config, Logger: env.Logger})
 		}},
-		{Name: "controller-manager", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
-			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: cfg, Logger: log, Controllers: []string{"*", "-nodelifecycle"}})
+		{Name: "controller-manager", Run: func(ctx context.Context, env server.Env) error {
+			return controllermanager.Run(ctx, controllermanager.Config{RestConfig: env.Config, Logger: env.Logger, Controllers: []string{"*", "-nodelifecycle"}})
 		}},
-		{Name: "node-lifecycle", Run: func(ctx context.Context, cfg *rest.Config, log *slog.Logger) error {
+		{Name: "node-lifecycle", Run: func(ctx context.Context, env server.Env) error {
+			cfg, log := env.Config, env.Logger
 			// The node lifecycle controller with a grace period short
 			// enough for a test (40 s by default).
 			client, err := kubernetes.NewForConfig(cfg)

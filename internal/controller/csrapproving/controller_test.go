@@ -3,7 +3,6 @@ package csrapproving
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -40,8 +39,8 @@ func users(t *testing.T, ids ...server.Identity) map[string]*rest.Config {
 	for _, id := range ids {
 		comps = append(comps, server.Component{
 			Name: id.CertName, Identity: &id,
-			Run: func(ctx context.Context, cfg *rest.Config, _ *slog.Logger) error {
-				c := rest.CopyConfig(cfg)
+			Run: func(ctx context.Context, env server.Env) error {
+				c := rest.CopyConfig(env.Config)
 				c.Username = id.User // label only; the certificate authenticates
 				got <- c
 				<-ctx.Done()
