@@ -42,8 +42,10 @@ type Hub struct {
 	ctx     context.Context
 	factory informers.SharedInformerFactory
 
-	mu      sync.Mutex
-	fanouts map[cache.SharedIndexInformer]*fanout
+	mu sync.Mutex
+	// fanouts are keyed by the informers' indexers: client-go hands out
+	// a new typed wrapper of an informer on every Informer() call.
+	fanouts map[cache.Indexer]*fanout
 }
 
 // New returns a hub whose informers list and watch through client, resync
@@ -52,17 +54,18 @@ type Hub struct {
 // is done.
 func New(ctx context.Context, client kubernetes.Interface, resync time.Duration, opts ...informers.SharedInformerOption) *Hub {
 	return &Hub{ctx: ctx, factory: informers.NewSharedInformerFactoryWithOptions(client, resync, opts...),
-		fanouts: make(map[cache.SharedIndexInformer]*fanout)}
+		fanouts: make(map[cache.Indexer]*fanout)}
 }
 
 // fanoutFor returns the fanout of the hub informer inf.
 func (h *Hub) fanoutFor(inf cache.SharedIndexInformer) *fanout {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	f := h.fanouts[inf]
+	key := inf.GetIndexer()
+	f := h.fanouts[key]
 	if f == nil {
 		f = &fanout{ctx: h.ctx}
-		h.fanouts[inf] = f
+		h.fanouts[key] = f
 	}
 	return f
 }

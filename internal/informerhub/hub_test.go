@@ -162,6 +162,13 @@ func TestShutdownRemovesGenericInformerHandlers(t *testing.T) {
 	}
 	createPod(t, client, "after")
 	eventually(t, "a live handler to see the next pod", func() bool { return later.has("after") })
+	// ForResource wraps the informer anew: still one fanout for both.
+	hub.mu.Lock()
+	fanouts := len(hub.fanouts)
+	hub.mu.Unlock()
+	if fanouts != 1 {
+		t.Errorf("%d fanouts for the pod informer, want 1", fanouts)
+	}
 	if got.has("after") {
 		t.Error("the generic informer's handler outlived its scope")
 	}
@@ -314,6 +321,13 @@ func TestJoiningMidStreamSeesEachObjectOnce(t *testing.T) {
 			t.Errorf("handler %d: %v", i, m.errors)
 		}
 		m.mu.Unlock()
+	}
+	// All of them joined one fanout: the informer has one listener.
+	hub.mu.Lock()
+	fanouts := len(hub.fanouts)
+	hub.mu.Unlock()
+	if fanouts != 1 {
+		t.Errorf("%d fanouts for one informer", fanouts)
 	}
 	for i, reg := range regs {
 		eventually(t, "a late handler to report synced", reg.HasSynced)
