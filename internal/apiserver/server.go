@@ -258,6 +258,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	return nil
 }
 
+// shuttingDown reports whether beginShutdown has run.
+func (s *Server) shuttingDown() bool {
+	select {
+	case <-s.shutdown:
+		return true
+	default:
+		return false
+	}
+}
+
 // beginShutdown ends every watch and fails /readyz. Idempotent.
 func (s *Server) beginShutdown() {
 	s.shutdownOnce.Do(func() { close(s.shutdown) })

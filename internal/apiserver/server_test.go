@@ -173,3 +173,16 @@ func TestServeShutdown(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A watch asked for once the server is shutting down gets a 429 with
+// Retry-After rather than a stream that ends at once: client-go's
+// reflectors retry the former from their resource version, but relist
+// after the latter.
+func TestWatchWhileShuttingDown(t *testing.T) {
+	env := newTestEnv(t)
+	env.server.beginShutdown()
+	code, header, body := env.do(t, "GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1", nil, "")
+	if code != http.StatusTooManyRequests || header.Get("Retry-After") != "1" || !strings.Contains(body, `"reason":"TooManyRequests"`) {
+		t.Errorf("watch while shutting down: %d Retry-After=%q\n%s", code, header.Get("Retry-After"), body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +23,16 @@ import (
 // the store ends the watch, when the client goes away, or on shutdown.
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo, st *registry.Store) {
 	res := st.Resource
+	if s.shuttingDown() {
+		// A watch accepted now would end at once, and client-go's
+		// reflectors take a watch that ends empty within a second for a
+		// broken one and relist, which their handlers see as an update of
+		// every object. A 429 makes them back off and watch again from
+		// where they were (against the restarted server), as upstream
+		// answers requests while it shuts down.
+		s.fail(w, r, apierrors.NewTooManyRequests("The apiserver is shutting down, please try again later.", 1))
+		return
+	}
 	opts, pred, err := s.listOptions(r, res, ri)
 	if err != nil {
 		s.fail(w, r, err)
