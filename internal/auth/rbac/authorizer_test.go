@@ -352,3 +352,76 @@ func TestDefaultPolicy(t *testing.T) {
 		})
 	}
 }
+
+// The subject index finds the same cluster bindings, in the same order, as
+// listing them all: for users named directly, through several groups (a
+// binding naming two of them once), as service accounts, and for a second
+// authorizer on the same factory, and for one built after its informer
+// started.
+func TestClusterBindingsBySubject(t *testing.T) {
+	objs := append(testPolicy(),
+		clusterBinding("two-groups", "pod-reader", groupSubject("devs"), groupSubject("ops")),
+		clusterBinding("sa-without-ns", "all", rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: "robot"}),
+	)
+	client := fake.NewClientset(objs...)
+	factory := informers.NewSharedInformerFactory(client, 0)
+	indexed := New(factory)
+	second := New(factory)
+	factory.StartWithContext(t.Context())
+	t.Cleanup(factory.Shutdown)
+	if !cache.WaitForCacheSync(t.Context().Done(), indexed.HasSynced) {
+		t.Fatal("caches did not sync")
+	}
+	// A factory whose binding informer started before the authorizer:
+	// the index is built over the bindings already there.
+	other := informers.NewSharedInformerFactory(client, 0)
+	other.Rbac().V1().ClusterRoleBindings().Informer()
+	other.StartWithContext(t.Context())
+	t.Cleanup(other.Shutdown)
+	if !cache.WaitForCacheSync(t.Context().Done(), other.Rbac().V1().ClusterRoleBindings().Informer().HasSynced) {
+		t.Fatal("caches did not sync")
+	}
+	late := New(other)
+	other.StartWithContext(t.Context())
+	if !cache.WaitForCacheSync(t.Context().Done(), late.HasSynced) {
+		t.Fatal("caches did not sync")
+	}
+	for _, a := range []*Authorizer{indexed, second, late} {
+		if a.bySubject == nil {
+			t.Fatal("an authorizer has no subject index")
+		}
+	}
+	listing := *indexed
+	listing.bySubject = nil
+	users := []auth.User{
+		{Name: "alice"},
+		{Name: "dave", Groups: []string{"devs", "ops", auth.AllAuthenticated}},
+		{Name: auth.ServiceAccountPrefix + "ns2:robot", Groups: []string{"system:serviceaccounts"}},
+		{Name: "root", Groups: []string{auth.SystemMasters}},
+		{Name: "system:anonymous", Groups: []string{auth.AllUnauthenticated}},
+		{Name: "nobody"},
+	}
+	names := func(a *Authorizer, u auth.User) []string {
+		var out []string
+		a.visitRules(u, "", func(src source, _ *rbacv1.PolicyRule, err error) bool {
+			if err != nil {
+				t.Errorf("%s: %v", u.Name, err)
+			} else if len(out) == 0 || out[len(out)-1] != src.bindingName {
+				out = append(out, src.bindingName)
+			}
+			return true
+		})
+		return out
+	}
+	for _, u := range users {
+		want := names(&listing, u)
+		for _, a := range []*Authorizer{indexed, second, late} {
+			if diff := cmp.Diff(want, names(a, u)); diff != "" {
+				t.Errorf("%s: bindings differ from a full list (-list +index):\n%s", u.Name, diff)
+			}
+		}
+	}
+	if got := names(indexed, users[1]); !cmp.Equal(got, []string{"devs-logs", "two-groups"}) {
+		t.Errorf("dave's bindings: %v", got)
+	}
+}
