@@ -7,9 +7,10 @@
 //
 //  1. start-up: a server with embedded etcd on a fresh directory, then
 //     restarted on the same directory; time from exec to ready (kubeconfig
-//     written and /readyz ok) and VmRSS at idle (the binary's pages
-//     evicted from the page cache first, so that they are read from disk
-//     as after a reboot: see benchserver.EvictFromPageCache);
+//     written and /readyz ok) on a warm disk; then VmRSS at idle of a
+//     server on another fresh directory, its binary's pages evicted from
+//     the page cache first, so that they are read from disk as after a
+//     reboot (see benchserver.EvictFromPageCache);
 //  2. load: an etcd member embedded in this process, and a server using it
 //     through --etcd-servers, so that the raw etcd put rate can be measured
 //     against the very same etcd: pod creates/s at 1, 8 and 64 clients
