@@ -5,7 +5,6 @@
 package benchserver
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -146,55 +146,39 @@ func (c *Server) ReportedReady() string {
 
 // Memory returns the server's VmRSS and VmHWM (peak RSS) in KiB.
 func (c *Server) Memory() (rss, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("reading server memory: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("parsing %s %q: %w", key, val, err)
-		}
-		if key == "VmRSS" {
-			rss = n
-		} else {
-			hwm = n
-		}
-	}
-	return rss, hwm, sc.Err()
+	v, err := c.status("VmRSS", "VmHWM")
+	return v[0], v[1], err
 }
 
 // MemoryParts returns the server's resident anonymous and file-backed
-// memory (RssAnon and RssFile of /proc/<pid>/status) in KiB: what the
-// process allocated, and the pages of its executable (and other files)
-// mapped in.
+// memory (RssAnon and RssFile) in KiB: what the process allocated, and
+// the pages of its executable (and other files) mapped in.
 func (c *Server) MemoryParts() (anon, file int64, err error) {
+	v, err := c.status("RssAnon", "RssFile")
+	return v[0], v[1], err
+}
+
+// status reads the kB values of keys from /proc/<pid>/status, in the
+// order asked (0 for a key not there).
+func (c *Server) status(keys ...string) ([]int64, error) {
+	out := make([]int64, len(keys))
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
 	if err != nil {
-		return 0, 0, fmt.Errorf("reading server memory: %w", err)
+		return out, fmt.Errorf("reading server memory: %w", err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		key, val, ok := strings.Cut(line, ":")
-		if !ok || (key != "RssAnon" && key != "RssFile") {
+		i := slices.Index(keys, key)
+		if !ok || i < 0 {
 			continue
 		}
 		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("parsing %s %q: %w", key, val, err)
+			return out, fmt.Errorf("parsing %s %q: %w", key, val, err)
 		}
-		if key == "RssAnon" {
-			anon = n
-		} else {
-			file = n
-		}
+		out[i] = n
 	}
-	return anon, file, nil
+	return out, nil
 }
 
 // EvictFromPageCache writes the file at path back and asks the kernel to
