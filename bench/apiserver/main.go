@@ -134,23 +134,24 @@ const idleSamples = 10
 // more on another fresh directory from a binary read from disk and
 // records its idle RSS.
 func measureStartup(ctx context.Context, o options, dir string, r *results) error {
-	progress("start-up: fresh data dir")
-	c, err := benchserver.Start(ctx, o.bin, dir)
-	if err != nil {
-		return fmt.Errorf("start-up: %w", err)
+	timed := []struct {
+		what       string
+		ready      *time.Duration
+		serverSaid *string
+	}{
+		{"fresh data dir", &r.readyFresh, &r.selfFresh},
+		{"restart on the same data dir", &r.readyRestart, &r.selfRestart},
 	}
-	r.readyFresh, r.selfFresh = c.Ready, c.ReportedReady()
-	if err := c.Stop(); err != nil {
-		return fmt.Errorf("start-up: stopping: %w", err)
-	}
-	progress("start-up: restart on the same data dir")
-	c, err = benchserver.Start(ctx, o.bin, dir)
-	if err != nil {
-		return fmt.Errorf("restart: %w", err)
-	}
-	r.readyRestart, r.selfRestart = c.Ready, c.ReportedReady()
-	if err := c.Stop(); err != nil {
-		return fmt.Errorf("restart: stopping: %w", err)
+	for _, t := range timed {
+		progress("start-up: " + t.what)
+		c, err := benchserver.Start(ctx, o.bin, dir)
+		if err != nil {
+			return fmt.Errorf("start-up, %s: %w", t.what, err)
+		}
+		*t.ready, *t.serverSaid = c.Ready, c.ReportedReady()
+		if err := c.Stop(); err != nil {
+			return fmt.Errorf("start-up, %s: stopping: %w", t.what, err)
+		}
 	}
 
 	progress("start-up: idle memory (fresh data dir, binary read from disk)")
@@ -159,7 +160,7 @@ func measureStartup(ctx context.Context, o options, dir string, r *results) erro
 	if err := benchserver.EvictFromPageCache(o.bin); err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}
-	c, err = benchserver.Start(ctx, o.bin, dir+"-idle")
+	c, err := benchserver.Start(ctx, o.bin, dir+"-idle")
 	if err != nil {
 		return fmt.Errorf("idle: %w", err)
 	}
