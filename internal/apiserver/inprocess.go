@@ -66,11 +66,9 @@ type inProcessTransport struct {
 }
 
 func (t *inProcessTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	select {
-	case <-t.s.shutdown:
+	if t.s.shuttingDown() {
 		closeBody(req)
 		return nil, errInProcessClosed
-	default:
 	}
 	ctx, cancel := context.WithCancel(req.Context())
 	sreq := req.Clone(ctx)

@@ -26,7 +26,9 @@ type fanout struct {
 	reg     cache.ResourceEventHandlerRegistration
 	members []*member
 	// state is what the members have been told: the latest object of each
-	// key not deleted since.
+	// key not deleted since. Not the informer's store, which runs ahead of
+	// the events queued for the fanout: a joiner replaying the store would
+	// get an object, then its queued Add or an older Update after it.
 	state map[string]any
 }
 
