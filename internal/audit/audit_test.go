@@ -70,7 +70,7 @@ func TestEventJSON(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := json.Marshal(&tc.ev)
+			got, err := appendJSON(nil, &tc.ev)
 			if err != nil {
 				t.Fatal(err)
 			}

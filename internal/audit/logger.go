@@ -2,7 +2,6 @@ package audit
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,13 +146,13 @@ func (l *Logger) Log(ev *Event) {
 	if l == nil || ev == nil {
 		return
 	}
-	b, err := json.Marshal(ev)
+	b, err := appendJSON(make([]byte, 0, 1024), ev)
 	if err != nil {
 		// Only an invalid RawMessage can fail; never lose the metadata.
 		l.log.Info("audit event not encodable, bodies dropped", "auditID", ev.AuditID, "err", err)
 		e := *ev
 		e.RequestObject, e.ResponseObject = nil, nil
-		if b, err = json.Marshal(&e); err != nil {
+		if b, err = appendJSON(make([]byte, 0, 1024), &e); err != nil {
 			l.fail("audit event not encodable", err)
 			return
 		}
