@@ -2,6 +2,7 @@ package gctune
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -17,25 +18,49 @@ func percentNow() int {
 }
 
 func TestPercent(t *testing.T) {
+	const gib = 1 << 30
 	tests := []struct {
-		name string
-		live uint64
-		want int
+		name   string
+		live   uint64
+		memory uint64
+		want   int
 	}{
-		{"nothing measured yet", 0, minPercent},
-		{"tiny heap keeps minHeadroom of room", 8 << 20, 25},
-		{"idle server", 20 << 20, minPercent},
-		{"at smallHeap the minimum", smallHeap, minPercent},
-		{"half way to fullHeap", (smallHeap + fullHeap) / 2, 55},
-		{"at fullHeap the default", fullHeap, 100},
-		{"large heap the default", 1 << 30, 100},
+		{"nothing measured yet", 0, 16 * gib, minPercent},
+		{"tiny heap keeps minHeadroom of room", 8 << 20, 16 * gib, 25},
+		{"idle server", 20 << 20, 16 * gib, minPercent},
+		{"at smallHeap the minimum", smallHeap, 16 * gib, minPercent},
+		{"half way to fullHeap", (smallHeap + fullHeap) / 2, 16 * gib, 55},
+		{"small heaps ignore the memory", (smallHeap + fullHeap) / 2, 0, 55},
+		{"at fullHeap the default", fullHeap, 16 * gib, 100},
+		{"half way to bigHeap", (fullHeap + bigHeap) / 2, 16 * gib, 150},
+		{"at bigHeap the maximum", bigHeap, 16 * gib, maxPercent},
+		{"larger heaps the maximum", 1 * gib, 16 * gib, maxPercent},
+		{"memory unknown: the default", bigHeap, 0, 100},
+		// A quarter of 1 GiB is 256 MiB: a 160 MiB live heap may grow
+		// by 96 MiB (60%), less than the default.
+		{"small machine: the default", 160 << 20, 1 * gib, 100},
+		// A quarter of 3 GiB is 768 MiB: 256 MiB live may grow by
+		// 512 MiB (200%); 300 MiB live by 468 MiB (156%).
+		{"goal at the budget", 256 << 20, 3 * gib, maxPercent},
+		{"goal capped by the budget", 300 << 20, 3 * gib, 156},
+		{"live heap over the budget", 2 * gib, 4 * gib, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Percent(tt.live); got != tt.want {
-				t.Errorf("Percent(%d MiB) = %d, want %d", tt.live>>20, got, tt.want)
+			if got := Percent(tt.live, tt.memory); got != tt.want {
+				t.Errorf("Percent(%d MiB, %d MiB) = %d, want %d", tt.live>>20, tt.memory>>20, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	got := memoryLimit()
+	if _, err := os.Stat("/proc/meminfo"); err != nil {
+		t.Skip("no /proc/meminfo on this machine")
+	}
+	if got < 64<<20 || got > 1<<50 {
+		t.Errorf("memoryLimit() = %d bytes, want a plausible amount of memory", got)
 	}
 }
 
