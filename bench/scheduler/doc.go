@@ -16,12 +16,18 @@
 //
 // The pods are created from -clients concurrent client-go clients (no
 // client-side rate limit; protobuf, client-go's default for typed clients,
-// unless -content-type json) while a watch on the namespace records when each
+// unless -content-type json) while a watch on the namespace's bound pods
+// (field selector spec.nodeName!=, one event per pod) records when each
 // pod first shows spec.nodeName. A pod's latency runs from just before its
 // create request to that watch event; scheduled/s is P divided by the time
 // from the first create to the last bound pod. Before each kind, a warm-up
 // pod pinned to the last registered node must be bound, so that the
 // scheduler has seen every node.
+//
+// The benchmark's clients share the machine with the server they measure,
+// so with -scheduler server this process runs its own garbage collector
+// at GOGC=400 (unless GOGC is set), which keeps its share of the two cores
+// small; the server's own setting is untouched.
 //
 // With -scheduler inproc the pods name the scheduler "skiff-bench", which
 // this process runs itself (scheduler.Run), so that -cpuprofile profiles
