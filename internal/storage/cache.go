@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -36,6 +37,12 @@ type entry struct {
 	labels   labels.Set
 	fields   fields.Set
 	attrsErr bool // Attrs failed: only the empty predicate matches
+	// sum is the SHA-256 of the encoded object as stored (before any
+	// Transformer): an update that would store the same bytes changes
+	// nothing (see GuaranteedUpdate), and comparing digests spares
+	// re-encoding the cached object for every update. Zero for the
+	// entries of deletions.
+	sum [sha256.Size]byte
 
 	// memo holds obj encoded by the first two ItemEncoders that asked
 	// (JSON and protobuf, see encoded); obj never changes, so neither do
@@ -170,11 +177,15 @@ func (s *Store) listAll(ctx context.Context) ([]*entry, int64, error) {
 
 // newEntry decodes a stored value into a cache entry.
 func (s *Store) newEntry(fullKey, value []byte, rev int64) (*entry, error) {
-	obj, err := s.decode(fullKey, value, rev)
+	data, _, err := s.open(fullKey, value)
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{key: strings.TrimPrefix(string(fullKey), s.prefix), rev: rev, obj: obj}
+	obj, err := s.decodePlain(data, rev)
+	if err != nil {
+		return nil, err
+	}
+	e := &entry{key: strings.TrimPrefix(string(fullKey), s.prefix), rev: rev, obj: obj, sum: sha256.Sum256(data)}
 	e.labels, e.fields, err = s.attrs(obj)
 	if err != nil {
 		e.attrsErr = true

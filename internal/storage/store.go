@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -281,7 +282,7 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, key string, allowCreate bo
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("encoding %s: %w", key, err))
 		}
-		if st.obj != nil && bytes.Equal(data, st.data) {
+		if st.obj != nil && st.stores(data) {
 			if st.stale {
 				if err := refresh(); err != nil {
 					return nil, err
@@ -368,15 +369,27 @@ func (s *Store) Delete(ctx context.Context, key string, pre *Preconditions, vali
 
 // state is the current value of one key as a write starts from it.
 type state struct {
-	obj   runtime.Object // nil when the key does not exist; the caller's to mutate
-	rev   int64          // mod revision; 0 when absent
-	data  []byte         // the encoded object (re-encoded for a cached copy), before any Transformer
-	stale bool           // from the watch cache: may be behind etcd
+	obj  runtime.Object // nil when the key does not exist; the caller's to mutate
+	rev  int64          // mod revision; 0 when absent
+	data []byte         // the encoded object read from etcd, before any Transformer
+	// sum stands for data for a cached copy (withData): the digest of
+	// the bytes stored.
+	sum    [sha256.Size]byte
+	hasSum bool
+	stale  bool // from the watch cache: may be behind etcd
+}
+
+// stores reports whether data is what the state's object is stored as.
+func (st *state) stores(data []byte) bool {
+	if st.hasSum {
+		return sha256.Sum256(data) == st.sum
+	}
+	return bytes.Equal(data, st.data)
 }
 
 // initialState returns the cache's copy of key when it has one, else reads
 // etcd (a cache miss may be a key created a moment ago). withData asks for
-// the encoded bytes too (for no-op detection).
+// the stored bytes' digest too (for no-op detection).
 func (s *Store) initialState(ctx context.Context, key string, withData bool) (*state, error) {
 	c := &s.cache
 	c.mu.RLock()
@@ -388,22 +401,7 @@ func (s *Store) initialState(ctx context.Context, key string, withData bool) (*s
 	if e == nil {
 		return s.etcdState(ctx, key)
 	}
-	obj := e.obj.DeepCopyObject()
-	st := &state{obj: obj, rev: e.rev, stale: true}
-	if withData {
-		acc, err := meta.Accessor(obj)
-		if err != nil {
-			return s.etcdState(ctx, key)
-		}
-		acc.SetResourceVersion("")
-		data, err := runtime.Encode(s.codec, obj)
-		acc.SetResourceVersion(strconv.FormatInt(e.rev, 10))
-		if err != nil {
-			return s.etcdState(ctx, key)
-		}
-		st.data = data
-	}
-	return st, nil
+	return &state{obj: e.obj.DeepCopyObject(), rev: e.rev, sum: e.sum, hasSum: withData, stale: true}, nil
 }
 
 // etcdState reads key from etcd.
