@@ -146,13 +146,13 @@ func (l *Logger) Log(ev *Event) {
 	if l == nil || ev == nil {
 		return
 	}
-	b, err := appendJSON(make([]byte, 0, 1024), ev)
+	b, err := appendJSON(getBuffer(), ev)
 	if err != nil {
 		// Only an invalid RawMessage can fail; never lose the metadata.
 		l.log.Info("audit event not encodable, bodies dropped", "auditID", ev.AuditID, "err", err)
 		e := *ev
 		e.RequestObject, e.ResponseObject = nil, nil
-		if b, err = appendJSON(make([]byte, 0, 1024), &e); err != nil {
+		if b, err = appendJSON(getBuffer(), &e); err != nil {
 			l.fail("audit event not encodable", err)
 			return
 		}
@@ -230,6 +230,7 @@ func (l *Logger) run() {
 			lastErr = err
 			l.fail("writing the audit log failed", err)
 		}
+		putBuffer(b) // the output copied it
 		if len(l.queue) == 0 {
 			if err := l.out.flush(); err != nil {
 				lastErr = err
@@ -242,6 +243,21 @@ func (l *Logger) run() {
 	}
 	l.closeErr = lastErr
 	close(l.done)
+}
+
+// buffers holds the encoding buffers of events already written, so that
+// a busy server does not allocate one per request. Buffers grown past
+// maxPooledBuffer (events with large bodies) are left to the collector.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledBuffer = 16 << 10
+
+func getBuffer() []byte { return (*buffers.Get().(*[]byte))[:0] }
+
+func putBuffer(b []byte) {
+	if cap(b) <= maxPooledBuffer {
+		buffers.Put(&b)
+	}
 }
 
 // output is the file and its rotation. Only the writer goroutine uses it.
