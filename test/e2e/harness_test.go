@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -158,13 +160,62 @@ func (s *serverProc) stop(t *testing.T) {
 // ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return net.JoinHostPort("127.0.0.1", freePort(t))
+}
+
+// freePort returns a TCP port that was free on every address a moment
+// ago. It is chosen below the kernel's ephemeral range: a port from that
+// range (what listening on port 0 returns) can be taken by any outgoing
+// connection, of this test binary or another package's, between the
+// check and the server's bind, which once failed a run with "address
+// already in use". Ports handed out here are not handed out again.
+func freePort(t *testing.T) string {
+	t.Helper()
+	lo := ephemeralStart()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		p := minTestPort + rand.IntN(lo-minTestPort)
+		if portsUsed[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsUsed[p] = true
+		return strconv.Itoa(p)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Fatalf("no free TCP port in [%d, %d)", minTestPort, lo)
+	return ""
+}
+
+// minTestPort is the lowest port freePort picks.
+const minTestPort = 20000
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// ephemeralStart returns the first port of the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), 32768 when it cannot be read or leaves
+// too little room below it.
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo < minTestPort+1000 {
+		return 32768
+	}
+	return lo
 }
 
 // kubectlDir is where the versioned kubectl binaries live.

@@ -56,16 +56,6 @@ func buildTestImages(t *testing.T) []string {
 	return []string{filepath.Join(out, "busybox.tar"), filepath.Join(out, "testserver.tar")}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	_, port, err := net.SplitHostPort(freeAddr(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // startNode runs skiff server with its node agent on dir (node e2e-node
 // on 127.0.0.1) and waits until the node is Ready and the test images are
 // imported.
