@@ -13,9 +13,9 @@ import (
 // json.Marshal(ev) writes. Every request of the API server logs one
 // Event, and encoding/json's reflection was the larger part of what
 // auditing a request cost; this writes the fields directly and leaves to
-// encoding/json only what is rare: strings that need escaping, request
-// and response bodies (which it validates and compacts) and failure
-// statuses. An error is json.Marshal's (an invalid body).
+// encoding/json only what is rare: request and response bodies (which it
+// validates and compacts) and failure statuses. An error is
+// json.Marshal's (an invalid body).
 func appendJSON(b []byte, ev *Event) ([]byte, error) {
 	e := object{b: append(b, '{')}
 	e.str("kind", ev.Kind, true)
@@ -65,7 +65,7 @@ func appendJSON(b []byte, ev *Event) ([]byte, error) {
 	e.b = appendMicroTime(e.b, ev.StageTimestamp)
 	if len(ev.Annotations) > 0 {
 		e.field("annotations")
-		e.b = appendStringMap(e.b, ev.Annotations)
+		e.b = appendMap(e.b, ev.Annotations, appendString)
 	}
 	return append(e.b, '}'), nil
 }
@@ -106,21 +106,12 @@ func appendUser(b []byte, u *UserInfo) []byte {
 	}
 	if len(u.Extra) > 0 {
 		o.field("extra")
-		o.b = append(o.b, '{')
-		var buf [8]string
-		for i, k := range sortedKeys(u.Extra, buf[:]) {
-			if i > 0 {
-				o.b = append(o.b, ',')
+		o.b = appendMap(o.b, u.Extra, func(b []byte, v []string) []byte {
+			if v == nil {
+				return append(b, "null"...)
 			}
-			o.b = appendString(o.b, k)
-			o.b = append(o.b, ':')
-			if v := u.Extra[k]; v == nil {
-				o.b = append(o.b, "null"...)
-			} else {
-				o.b = appendStrings(o.b, v)
-			}
-		}
-		o.b = append(o.b, '}')
+			return appendStrings(b, v)
+		})
 	}
 	return append(o.b, '}')
 }
@@ -141,8 +132,7 @@ func appendObjectRef(b []byte, r *ObjectReference) []byte {
 // appendStatus writes the common status, a bare code, directly, and
 // anything more through encoding/json.
 func appendStatus(b []byte, st *metav1.Status) ([]byte, error) {
-	bare := metav1.Status{Code: st.Code}
-	if st.TypeMeta != bare.TypeMeta || st.ListMeta.SelfLink != "" || st.ListMeta.ResourceVersion != "" ||
+	if st.TypeMeta != (metav1.TypeMeta{}) || st.ListMeta.SelfLink != "" || st.ListMeta.ResourceVersion != "" ||
 		st.ListMeta.Continue != "" || st.ListMeta.RemainingItemCount != nil ||
 		st.Status != "" || st.Message != "" || st.Reason != "" || st.Details != nil {
 		return appendMarshal(b, st)
@@ -184,7 +174,9 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-func appendStringMap(b []byte, m map[string]string) []byte {
+// appendMap writes m with its keys in order, as encoding/json does, and
+// each value by appendValue.
+func appendMap[V any](b []byte, m map[string]V, appendValue func([]byte, V) []byte) []byte {
 	b = append(b, '{')
 	var buf [8]string
 	for i, k := range sortedKeys(m, buf[:]) {
@@ -193,7 +185,7 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		b = appendString(b, m[k])
+		b = appendValue(b, m[k])
 	}
 	return append(b, '}')
 }

@@ -38,6 +38,8 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+
+	"github.com/skiff-dev/skiff/internal/meminfo"
 )
 
 const (
@@ -142,18 +144,8 @@ func (t *tuner) adjust() {
 // read.
 func memoryLimit() uint64 {
 	var limit uint64
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		for line := range strings.Lines(string(b)) {
-			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-				f := strings.Fields(rest)
-				if len(f) == 2 && f[1] == "kB" {
-					if kb, err := strconv.ParseUint(f[0], 10, 64); err == nil {
-						limit = kb << 10
-					}
-				}
-				break
-			}
-		}
+	if m, err := meminfo.Read("/proc/meminfo"); err == nil {
+		limit = m["MemTotal"]
 	}
 	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
 		b, err := os.ReadFile(path)

@@ -1,17 +1,14 @@
 package eviction
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
+
+	"github.com/skiff-dev/skiff/internal/meminfo"
 )
 
 // HostUsage returns a Config.Usage that reads this machine: memory from
@@ -56,25 +53,9 @@ func readUsage(meminfo, rootDir, imageDir string) (Usage, error) {
 
 // readMeminfo returns the fields of a /proc/meminfo file in bytes.
 func readMeminfo(path string) (map[string]uint64, error) {
-	b, err := os.ReadFile(path)
+	out, err := meminfo.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("eviction: reading memory usage: %w", err)
-	}
-	out := map[string]uint64{}
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		f := strings.Fields(s.Text())
-		if len(f) < 2 {
-			continue
-		}
-		n, err := strconv.ParseUint(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(f) > 2 && f[2] == "kB" {
-			n *= 1024
-		}
-		out[strings.TrimSuffix(f[0], ":")] = n
 	}
 	if out["MemTotal"] == 0 {
 		return nil, fmt.Errorf("eviction: reading memory usage: no MemTotal in %s", path)

@@ -1,8 +1,6 @@
 package nodestatus
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/skiff-dev/skiff/internal/meminfo"
 )
 
 // machine is what the node reports about its hardware and OS. Gathered
@@ -72,26 +72,15 @@ func readTrimmed(path string) string {
 
 // memTotal returns MemTotal of a /proc/meminfo file, in bytes.
 func memTotal(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+	m, err := meminfo.Read(path)
 	if err != nil {
 		return 0, fmt.Errorf("reading memory size: %w", err)
 	}
-	s := bufio.NewScanner(bytes.NewReader(b))
-	for s.Scan() {
-		f := strings.Fields(s.Text())
-		if len(f) < 2 || f[0] != "MemTotal:" {
-			continue
-		}
-		n, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("reading memory size from %s: %w", path, err)
-		}
-		if len(f) > 2 && f[2] == "kB" {
-			n *= 1024
-		}
-		return n, nil
+	n, ok := m["MemTotal"]
+	if !ok {
+		return 0, fmt.Errorf("reading memory size: no MemTotal in %s", path)
 	}
-	return 0, fmt.Errorf("reading memory size: no MemTotal in %s", path)
+	return int64(n), nil
 }
 
 // fsSize returns the size of the file system holding dir, or its nearest
