@@ -68,10 +68,13 @@ type results struct {
 	selfFresh, selfRestart    string
 	idleRSS, loadRSS, peakRSS int64 // KiB
 	// idleAnon and idleFile split the highest idle reading (KiB).
-	idleAnon, idleFile        int64
-	podSize                   int
-	podKey                    string
-	creates                   []rateRow
+	idleAnon, idleFile int64
+	podSize            int
+	podKey             string
+	creates            []rateRow
+	// floor and floorPB are the creates/s at floorClients clients against
+	// a server that only stores each body (see floorRate).
+	floor, floorPB            float64
 	listCache, listConsistent []time.Duration
 	listProtobuf              []time.Duration
 	listBytes, listPBBytes    int
@@ -124,6 +127,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	report(out, o, &r)
 	return nil
 }
+
+// floorClients is the concurrency of the floor measurement: the target's.
+const floorClients = 64
 
 // idleSamples is how many times (a second apart) the idle RSS is read.
 const idleSamples = 10
@@ -290,6 +296,13 @@ func measureLoad(ctx context.Context, o options, dir string, r *results) error {
 		}
 		r.creates = append(r.creates, rateRow{clients: clients, creates: creates, createsPB: createsPB, puts: puts, cpu: cpu, cpuPB: cpuPB})
 	}
+	progress("load: the floor, creates with %d clients against a server that only stores them", floorClients)
+	if r.floor, err = floorRate(ctx, grpcClient, r.podSize, floorClients, contentJSON, o.duration); err != nil {
+		return err
+	}
+	if r.floorPB, err = floorRate(ctx, grpcClient, r.podSize, floorClients, contentProtobuf, o.duration); err != nil {
+		return err
+	}
 
 	if err := measureLists(ctx, o, cs, r); err != nil {
 		return err
@@ -374,6 +387,10 @@ func report(w io.Writer, o options, r *results) {
 			row.cpu.Round(time.Microsecond), row.cpuPB.Round(time.Microsecond), target)
 	}
 	tw.Flush()
+	if last := r.creates[len(r.creates)-1]; last.clients == floorClients {
+		fmt.Fprintf(w, "floor, %d clients (a server that only puts each body to the same etcd): %.0f creates/s JSON (%.0f%% of puts), %.0f protobuf (%.0f%%)\n",
+			floorClients, r.floor, 100*r.floor/last.puts, r.floorPB, 100*r.floorPB/last.puts)
+	}
 	fmt.Fprintln(w)
 
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
