@@ -41,8 +41,14 @@ func shallowCopy(obj runtime.Object) runtime.Object {
 	return c.Interface().(runtime.Object)
 }
 
-// withKind returns a shallow copy of obj with apiVersion/kind set.
+// withKind returns obj with apiVersion/kind set: obj itself when it
+// already says so (the watch cache's objects and the objects a write
+// returns do), else a shallow copy, so that an object shared with the
+// watch cache is never written. Either way the result is only to be read.
 func withKind(obj runtime.Object, gvk schema.GroupVersionKind) runtime.Object {
+	if obj.GetObjectKind().GroupVersionKind() == gvk {
+		return obj
+	}
 	c := shallowCopy(obj)
 	c.GetObjectKind().SetGroupVersionKind(gvk)
 	return c
