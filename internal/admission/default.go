@@ -24,7 +24,7 @@ func DefaultPluginNames() []string {
 // depends on this one).
 func Default(f informers.SharedInformerFactory, client kubernetes.Interface, beforeQuota ...Plugin) *Chain {
 	plugins := []Plugin{
-		NewLimitRanger(f.Core().V1().LimitRanges().Lister(), client),
+		NewLimitRanger(f.Core().V1().LimitRanges().Informer().GetIndexer(), client),
 		NewServiceAccount(f.Core().V1().ServiceAccounts().Lister(), client),
 		NewNodeRestriction(client),
 		NewPodSecurity(PodSecurityConfig{}, f.Core().V1().Namespaces().Lister(), client),
@@ -33,5 +33,5 @@ func Default(f informers.SharedInformerFactory, client kubernetes.Interface, bef
 		NewRuntimeClass(f.Node().V1().RuntimeClasses().Lister(), client),
 	}
 	plugins = append(plugins, beforeQuota...)
-	return NewChain(append(plugins, NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client))...)
+	return NewChain(append(plugins, NewResourceQuota(f.Core().V1().ResourceQuotas().Informer().GetIndexer(), client))...)
 }

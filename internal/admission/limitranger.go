@@ -13,11 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // LimitRangerAnnotation records on a pod which defaults LimitRanger set.
@@ -31,7 +32,7 @@ const LimitRangerAnnotation = "kubernetes.io/limit-ranger"
 // the PersistentVolumeClaim items. Pod updates are not checked (containers'
 // resources are immutable there, as upstream reasons).
 type LimitRanger struct {
-	lister corelisters.LimitRangeLister // may be nil
+	cached cache.Indexer // the LimitRanges' cache; may be nil
 	client kubernetes.Interface
 
 	// live remembers, per namespace, what a live lookup found while the
@@ -64,11 +65,11 @@ var (
 	_ Validator = (*LimitRanger)(nil)
 )
 
-// NewLimitRanger returns the plugin. LimitRanges come from lister (nil:
-// none) and, when it has none for the namespace (a cache that lags a fresh
-// LimitRange), live from client.
-func NewLimitRanger(lister corelisters.LimitRangeLister, client kubernetes.Interface) *LimitRanger {
-	return &LimitRanger{lister: lister, client: client}
+// NewLimitRanger returns the plugin. LimitRanges come from cached (an
+// informer's cache of them; nil: none) and, when it has none for the
+// namespace (a cache that lags a fresh LimitRange), live from client.
+func NewLimitRanger(cached cache.Indexer, client kubernetes.Interface) *LimitRanger {
+	return &LimitRanger{cached: cached, client: client}
 }
 
 // Name implements Plugin.
@@ -77,13 +78,9 @@ func (*LimitRanger) Name() string { return "LimitRanger" }
 // limitRanges returns the namespace's LimitRanges sorted by name (they are
 // read-only: they may come from the cache or a shared live lookup).
 func (l *LimitRanger) limitRanges(ctx context.Context, ns string) ([]*corev1.LimitRange, error) {
-	if l.lister != nil {
-		got, err := l.lister.LimitRanges(ns).List(labels.Everything())
-		if err != nil {
-			return nil, fmt.Errorf("listing limit ranges of %s: %w", ns, err)
-		}
-		if len(got) > 0 {
-			// The lister returns a fresh slice (of shared objects).
+	if l.cached != nil {
+		if got := nsindex.List[*corev1.LimitRange](l.cached, ns); len(got) > 0 {
+			// A fresh slice (of shared objects).
 			sort.Slice(got, func(i, j int) bool { return got[i].Name < got[j].Name })
 			return got, nil
 		}

@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 )
@@ -239,7 +238,7 @@ func TestLimitRangerLiveLookupReused(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			lr := NewLimitRanger(corelisters.NewLimitRangeLister(idx), client)
+			lr := NewLimitRanger(idx, client)
 			chain := NewChain(lr)
 			for i := range 5 {
 				pod := testPod(fmt.Sprintf("p%d", i))

@@ -14,8 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
 	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // storageClassSuffix joins a class name and a per-class quota resource.
@@ -47,7 +49,7 @@ const storageClassSuffix = ".storageclass.storage.k8s.io/"
 // scopeSelector) select pods only. DryRun requests are checked, not
 // charged.
 type ResourceQuota struct {
-	lister corelisters.ResourceQuotaLister // may be nil
+	cached cache.Indexer // the quotas' cache; may be nil
 	client kubernetes.Interface
 	// retries bounds the conflict retries per quota.
 	retries int
@@ -55,14 +57,15 @@ type ResourceQuota struct {
 
 var _ Validator = (*ResourceQuota)(nil)
 
-// NewResourceQuota returns the plugin. lister (nil: none) only tells
-// whether the namespace has a quota that limits the request at all (so
-// that most writes cost no extra read; a quota limits nothing before the
-// quota controller, itself informer-driven, has filled its status.hard);
-// the quotas are then read and charged live through client, never from
-// the cache, whose lag would let usage through.
-func NewResourceQuota(lister corelisters.ResourceQuotaLister, client kubernetes.Interface) *ResourceQuota {
-	return &ResourceQuota{lister: lister, client: client, retries: 20}
+// NewResourceQuota returns the plugin. cached (an informer's cache of the
+// quotas; nil: none) only tells whether the namespace has a quota that
+// limits the request at all (so that most writes cost no extra read; a
+// quota limits nothing before the quota controller, itself
+// informer-driven, has filled its status.hard); the quotas are then read
+// and charged live through client, never from the cache, whose lag would
+// let usage through.
+func NewResourceQuota(cached cache.Indexer, client kubernetes.Interface) *ResourceQuota {
+	return &ResourceQuota{cached: cached, client: client, retries: 20}
 }
 
 // mayApply reports whether the cache knows a quota of ns that limits a
@@ -70,14 +73,10 @@ func NewResourceQuota(lister corelisters.ResourceQuotaLister, client kubernetes.
 // spec.hard as well as status.hard: the cache may not yet hold the status
 // the quota controller just wrote, and the live read decides then.
 func (p *ResourceQuota) mayApply(ns string, it quotaItem) (bool, error) {
-	if p.lister == nil {
+	if p.cached == nil {
 		return true, nil
 	}
-	quotas, err := p.lister.ResourceQuotas(ns).List(labels.Everything())
-	if err != nil {
-		return false, fmt.Errorf("listing cached resource quotas of %s: %w", ns, err)
-	}
-	for _, q := range quotas {
+	for _, q := range nsindex.List[*corev1.ResourceQuota](p.cached, ns) {
 		for _, hard := range []corev1.ResourceList{q.Spec.Hard, q.Status.Hard} {
 			for n := range hard {
 				if it.tracked(n) {
@@ -546,15 +545,9 @@ func (p *ResourceQuota) Validate(ctx context.Context, r *Request) error {
 	if r.Namespace == "" {
 		return nil
 	}
-	if p.lister != nil {
-		// Most namespaces have no quota: skip computing the charge.
-		quotas, err := p.lister.ResourceQuotas(r.Namespace).List(labels.Everything())
-		if err != nil {
-			return fmt.Errorf("listing cached resource quotas of %s: %w", r.Namespace, err)
-		}
-		if len(quotas) == 0 {
-			return nil
-		}
+	// Most namespaces have no quota: skip computing the charge.
+	if p.cached != nil && len(nsindex.List[*corev1.ResourceQuota](p.cached, r.Namespace)) == 0 {
+		return nil
 	}
 	it, ok := quotaItemOf(r)
 	if !ok || len(it.usage) == 0 {

@@ -189,7 +189,7 @@ func TestResourceQuotaCacheGate(t *testing.T) {
 	defer cancel()
 	client := newClient(syncedQuota("q", rl("pods", "1"), rl("pods", "1")))
 	f := informers.NewSharedInformerFactory(client, 0)
-	plugin := NewResourceQuota(f.Core().V1().ResourceQuotas().Lister(), client)
+	plugin := NewResourceQuota(f.Core().V1().ResourceQuotas().Informer().GetIndexer(), client)
 	f.StartWithContext(ctx)
 	f.WaitForCacheSync(ctx.Done())
 	client.ClearActions()

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	policylisters "k8s.io/client-go/listers/policy/v1"
 	schedlisters "k8s.io/client-go/listers/scheduling/v1"
@@ -114,11 +113,9 @@ type Scheduler struct {
 	pcLister  schedlisters.PriorityClassLister
 	pdbLister policylisters.PodDisruptionBudgetLister
 	// For the default spreading of pods that belong to a service or a
-	// workload.
-	svcLister corelisters.ServiceLister
-	rcLister  corelisters.ReplicationControllerLister
-	rsLister  appslisters.ReplicaSetLister
-	ssLister  appslisters.StatefulSetLister
+	// workload (see defaultSpreadSelector): the caches, listed by
+	// namespace.
+	svcIndex, rcIndex, rsIndex, ssIndex cache.Indexer
 
 	nominated *nominator
 
@@ -156,10 +153,10 @@ func run(ctx context.Context, cfg Config, client kubernetes.Interface) error {
 		nsLister:  factory.Core().V1().Namespaces().Lister(),
 		pcLister:  factory.Scheduling().V1().PriorityClasses().Lister(),
 		pdbLister: factory.Policy().V1().PodDisruptionBudgets().Lister(),
-		svcLister: factory.Core().V1().Services().Lister(),
-		rcLister:  factory.Core().V1().ReplicationControllers().Lister(),
-		rsLister:  factory.Apps().V1().ReplicaSets().Lister(),
-		ssLister:  factory.Apps().V1().StatefulSets().Lister(),
+		svcIndex:  factory.Core().V1().Services().Informer().GetIndexer(),
+		rcIndex:   factory.Core().V1().ReplicationControllers().Informer().GetIndexer(),
+		rsIndex:   factory.Apps().V1().ReplicaSets().Informer().GetIndexer(),
+		ssIndex:   factory.Apps().V1().StatefulSets().Informer().GetIndexer(),
 	}
 	s.cache = schedcache.New(s.priority)
 	s.snap.NamespaceLabels = s.namespaceLabels

@@ -1,9 +1,12 @@
 package scheduler
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // defaultSpreadSelector returns the selector of the pods that belong to
@@ -35,25 +38,17 @@ func (s *Scheduler) defaultSpreadSelector(pod *v1.Pod) labels.Selector {
 		sel = sel.Add(reqs...)
 		found = true
 	}
-	if svcs, err := s.svcLister.Services(pod.Namespace).List(labels.Everything()); err == nil {
-		for _, svc := range svcs {
-			addMap(svc.Spec.Selector)
-		}
+	for _, svc := range nsindex.List[*v1.Service](s.svcIndex, pod.Namespace) {
+		addMap(svc.Spec.Selector)
 	}
-	if rcs, err := s.rcLister.ReplicationControllers(pod.Namespace).List(labels.Everything()); err == nil {
-		for _, rc := range rcs {
-			addMap(rc.Spec.Selector)
-		}
+	for _, rc := range nsindex.List[*v1.ReplicationController](s.rcIndex, pod.Namespace) {
+		addMap(rc.Spec.Selector)
 	}
-	if rss, err := s.rsLister.ReplicaSets(pod.Namespace).List(labels.Everything()); err == nil {
-		for _, rs := range rss {
-			addSelector(rs.Spec.Selector)
-		}
+	for _, rs := range nsindex.List[*appsv1.ReplicaSet](s.rsIndex, pod.Namespace) {
+		addSelector(rs.Spec.Selector)
 	}
-	if sss, err := s.ssLister.StatefulSets(pod.Namespace).List(labels.Everything()); err == nil {
-		for _, ss := range sss {
-			addSelector(ss.Spec.Selector)
-		}
+	for _, ss := range nsindex.List[*appsv1.StatefulSet](s.ssIndex, pod.Namespace) {
+		addSelector(ss.Spec.Selector)
 	}
 	if !found {
 		return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/history"
 	"github.com/skiff-dev/skiff/internal/controller/ownership"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // gvk is the kind of the controller references this controller writes.
@@ -47,11 +48,13 @@ type Controller struct {
 	// node, so that a pod that keeps failing is not recreated in a loop.
 	backoff *flowcontrol.Backoff
 
-	sets   appslisters.DaemonSetLister
-	pods   corelisters.PodLister
-	nodes  corelisters.NodeLister
-	revs   appslisters.ControllerRevisionLister
-	synced []cache.InformerSynced
+	sets appslisters.DaemonSetLister
+	// setIndex is the sets' cache, listed by namespace (see ownerKeys).
+	setIndex cache.Indexer
+	pods     corelisters.PodLister
+	nodes    corelisters.NodeLister
+	revs     appslisters.ControllerRevisionLister
+	synced   []cache.InformerSynced
 
 	loop *reconcile.Loop
 }
@@ -75,6 +78,7 @@ func New(deps controller.Deps) *Controller {
 	nodeInf := deps.Informers.Core().V1().Nodes()
 	revInf := deps.Informers.Apps().V1().ControllerRevisions()
 	c.sets, c.pods, c.nodes, c.revs = dsInf.Lister(), podInf.Lister(), nodeInf.Lister(), revInf.Lister()
+	c.setIndex = dsInf.Informer().GetIndexer()
 
 	dsInf.Informer().AddEventHandler(c.loop.Handler())
 	podInf.Informer().AddEventHandler(c.loop.HandlerFor(c.ownerKeys))
@@ -138,12 +142,8 @@ func (c *Controller) ownerKeys(obj any) []string {
 		}
 		return []string{m.GetNamespace() + "/" + ref.Name}
 	}
-	sets, err := c.sets.DaemonSets(m.GetNamespace()).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
 	var keys []string
-	for _, s := range sets {
+	for _, s := range nsindex.List[*appsv1.DaemonSet](c.setIndex, m.GetNamespace()) {
 		sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(m.GetLabels())) {
 			continue

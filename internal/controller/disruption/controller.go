@@ -30,6 +30,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // Mapper resolves a controller's kind to its resource.
@@ -47,6 +48,7 @@ type Controller struct {
 
 	client      kubernetes.Interface
 	pdbs        policylisters.PodDisruptionBudgetLister
+	pdbIndex    cache.Indexer // the budgets' cache, listed by namespace (pdbsOf)
 	pods        corelisters.PodLister
 	rss         appslisters.ReplicaSetLister
 	deployments appslisters.DeploymentLister
@@ -72,6 +74,7 @@ func New(deps controller.Deps) *Controller {
 	c := &Controller{
 		client:      deps.Client,
 		pdbs:        pdbInformer.Lister(),
+		pdbIndex:    pdbInformer.Informer().GetIndexer(),
 		pods:        podInformer.Lister(),
 		rss:         rsInformer.Lister(),
 		deployments: dInformer.Lister(),
@@ -110,12 +113,8 @@ func (c *Controller) pdbsOf(obj any) []string {
 	if !ok {
 		return nil
 	}
-	pdbs, err := c.pdbs.PodDisruptionBudgets(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
 	var keys []string
-	for _, pdb := range pdbs {
+	for _, pdb := range nsindex.List[*policyv1.PodDisruptionBudget](c.pdbIndex, pod.Namespace) {
 		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
 		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
 			continue

@@ -73,7 +73,7 @@ func New(deps controller.Deps) *Controller {
 		h   cache.ResourceEventHandler
 	}{
 		{svcInf.Informer(), c.loop.Handler()},
-		{podInf.Informer(), c.loop.HandlerFor(func(obj any) []string { return ServiceKeysForPod(c.services, obj) })},
+		{podInf.Informer(), c.loop.HandlerFor(ServiceKeysForPod(svcInf.Informer().GetIndexer()))},
 		// Only deletions: a deleted Endpoints object of a selector Service
 		// is recreated, while Endpoints written by users for services
 		// that do not exist (yet) are left alone until the next start.

@@ -9,8 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // The pod-to-endpoint rules below are shared with the EndpointSlice
@@ -145,20 +146,21 @@ func FindPort(pod *corev1.Pod, sp *corev1.ServicePort) (int32, error) {
 	return 0, fmt.Errorf("pod %s/%s has no %s port named %q", pod.Namespace, pod.Name, proto, tp.StrVal)
 }
 
-// ServiceKeysForPod returns the keys of the services in pod's namespace
-// whose selector matches pod's labels (services with a nil selector match
-// nothing). It is the key function for pod events of both controllers.
-func ServiceKeysForPod(lister corelisters.ServiceLister, obj any) []string {
+// ServiceKeysForPod returns the key function for pod events of both
+// controllers: the keys of the services (from the services' cache) in the
+// pod's namespace whose selector matches the pod's labels (services with
+// a nil selector match nothing).
+func ServiceKeysForPod(services cache.Indexer) func(obj any) []string {
+	return func(obj any) []string { return serviceKeysForPod(services, obj) }
+}
+
+func serviceKeysForPod(services cache.Indexer, obj any) []string {
 	pod, ok := obj.(*corev1.Pod)
 	if !ok {
 		return nil
 	}
-	svcs, err := lister.Services(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
 	var keys []string
-	for _, svc := range svcs {
+	for _, svc := range nsindex.List[*corev1.Service](services, pod.Namespace) {
 		if svc.Spec.Selector == nil {
 			continue
 		}

@@ -98,7 +98,7 @@ func New(deps controller.Deps) *Controller {
 		h   cache.ResourceEventHandler
 	}{
 		{svcInf.Informer(), c.loop.Handler()},
-		{podInf.Informer(), c.loop.HandlerFor(func(obj any) []string { return endpoints.ServiceKeysForPod(c.services, obj) })},
+		{podInf.Informer(), c.loop.HandlerFor(endpoints.ServiceKeysForPod(svcInf.Informer().GetIndexer()))},
 		{sliceInf.Informer(), c.loop.HandlerFor(serviceKeyOfSlice)},
 	}
 	for _, h := range handlers {

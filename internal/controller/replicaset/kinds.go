@@ -16,6 +16,8 @@ import (
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // owner is the kind-independent view of a ReplicaSet or a
@@ -104,10 +106,7 @@ func (k *rsKind) get(namespace, name string) (*owner, error) {
 }
 
 func (k *rsKind) list(namespace string) ([]*owner, error) {
-	all, err := k.lister.ReplicaSets(namespace).List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
+	all := nsindex.List[*appsv1.ReplicaSet](k.inf.GetIndexer(), namespace)
 	out := make([]*owner, 0, len(all))
 	for _, rs := range all {
 		out = append(out, rsOwner(rs))
@@ -217,10 +216,7 @@ func (k *rcKind) get(namespace, name string) (*owner, error) {
 }
 
 func (k *rcKind) list(namespace string) ([]*owner, error) {
-	all, err := k.lister.ReplicationControllers(namespace).List(labels.Everything())
-	if err != nil {
-		return nil, err
-	}
+	all := nsindex.List[*corev1.ReplicationController](k.inf.GetIndexer(), namespace)
 	out := make([]*owner, 0, len(all))
 	for _, rc := range all {
 		out = append(out, rcOwner(rc))

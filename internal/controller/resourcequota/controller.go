@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/controller"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // ResyncPeriod is how often every quota is recomputed even without changes
@@ -47,6 +47,8 @@ type Controller struct {
 
 	client kubernetes.Interface
 	quotas corelisters.ResourceQuotaLister
+	// quotaIndex is the quotas' cache, listed by namespace (quotasOf).
+	quotaIndex cache.Indexer
 	// counted are the informers of the kinds counted by count/<name>,
 	// by that name ("configmaps", "deployments.apps").
 	counted  map[string]cache.SharedIndexInformer
@@ -66,13 +68,14 @@ func New(deps controller.Deps) *Controller {
 	f := deps.Informers
 	quotaInformer := f.Core().V1().ResourceQuotas()
 	c := &Controller{
-		client:   deps.Client,
-		quotas:   quotaInformer.Lister(),
-		now:      deps.Clock(),
-		log:      logger,
-		pods:     f.Core().V1().Pods().Informer(),
-		services: f.Core().V1().Services().Informer(),
-		claims:   f.Core().V1().PersistentVolumeClaims().Informer(),
+		client:     deps.Client,
+		quotas:     quotaInformer.Lister(),
+		quotaIndex: quotaInformer.Informer().GetIndexer(),
+		now:        deps.Clock(),
+		log:        logger,
+		pods:       f.Core().V1().Pods().Informer(),
+		services:   f.Core().V1().Services().Informer(),
+		claims:     f.Core().V1().PersistentVolumeClaims().Informer(),
 		counted: map[string]cache.SharedIndexInformer{
 			"configmaps":             f.Core().V1().ConfigMaps().Informer(),
 			"secrets":                f.Core().V1().Secrets().Informer(),
@@ -246,10 +249,7 @@ func (c *Controller) quotasOf(obj any) []string {
 	if !ok {
 		return nil
 	}
-	qs, err := c.quotas.ResourceQuotas(o.GetNamespace()).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
+	qs := nsindex.List[*corev1.ResourceQuota](c.quotaIndex, o.GetNamespace())
 	keys := make([]string, 0, len(qs))
 	for _, q := range qs {
 		keys = append(keys, q.Namespace+"/"+q.Name)

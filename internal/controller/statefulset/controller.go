@@ -23,6 +23,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/controller/history"
 	"github.com/skiff-dev/skiff/internal/controller/ownership"
 	"github.com/skiff-dev/skiff/internal/controller/reconcile"
+	"github.com/skiff-dev/skiff/internal/nsindex"
 )
 
 // gvk is the kind of the controller references this controller writes.
@@ -36,11 +37,13 @@ type Controller struct {
 	now      func() time.Time
 	history  history.Store
 
-	sets   appslisters.StatefulSetLister
-	pods   corelisters.PodLister
-	revs   appslisters.ControllerRevisionLister
-	claims corelisters.PersistentVolumeClaimLister
-	synced []cache.InformerSynced
+	sets appslisters.StatefulSetLister
+	// setIndex is the sets' cache, listed by namespace (see ownerKeys).
+	setIndex cache.Indexer
+	pods     corelisters.PodLister
+	revs     appslisters.ControllerRevisionLister
+	claims   corelisters.PersistentVolumeClaimLister
+	synced   []cache.InformerSynced
 
 	loop *reconcile.Loop
 }
@@ -62,6 +65,7 @@ func New(deps controller.Deps) *Controller {
 	revInf := deps.Informers.Apps().V1().ControllerRevisions()
 	claimInf := deps.Informers.Core().V1().PersistentVolumeClaims()
 	c.sets, c.pods, c.revs, c.claims = setInf.Lister(), podInf.Lister(), revInf.Lister(), claimInf.Lister()
+	c.setIndex = setInf.Informer().GetIndexer()
 
 	setInf.Informer().AddEventHandler(c.loop.Handler())
 	podInf.Informer().AddEventHandler(c.loop.HandlerFor(c.ownerKeys))
@@ -93,12 +97,8 @@ func (c *Controller) ownerKeys(obj any) []string {
 		}
 		return []string{m.GetNamespace() + "/" + ref.Name}
 	}
-	sets, err := c.sets.StatefulSets(m.GetNamespace()).List(labels.Everything())
-	if err != nil {
-		return nil
-	}
 	var keys []string
-	for _, s := range sets {
+	for _, s := range nsindex.List[*appsv1.StatefulSet](c.setIndex, m.GetNamespace()) {
 		sel, err := metav1.LabelSelectorAsSelector(s.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(m.GetLabels())) {
 			continue
