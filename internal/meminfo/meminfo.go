@@ -1,6 +1,6 @@
 // Package meminfo reads /proc/meminfo. It owns nothing and writes
-// nothing; the node agent (capacity, eviction) and the garbage collector
-// tuning read the machine's memory through it.
+// nothing; the node agent (capacity, eviction, stats) and the garbage
+// collector tuning read the machine's memory through it.
 package meminfo
 
 import (
@@ -20,8 +20,15 @@ func Read(path string) (map[string]uint64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meminfo: %w", err)
 	}
+	return Parse(b), nil
+}
+
+// Parse reads lines of the form "name: value [kB]" (/proc/meminfo, and
+// /proc/vmstat's "name value") into a map by name without the colon, in
+// bytes for values given in kB. Lines that do not parse are skipped.
+func Parse(data []byte) map[string]uint64 {
 	out := map[string]uint64{}
-	s := bufio.NewScanner(bytes.NewReader(b))
+	s := bufio.NewScanner(bytes.NewReader(data))
 	for s.Scan() {
 		f := strings.Fields(s.Text())
 		if len(f) < 2 {
@@ -36,5 +43,5 @@ func Read(path string) (map[string]uint64, error) {
 		}
 		out[strings.TrimSuffix(f[0], ":")] = n
 	}
-	return out, nil
+	return out
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/skiff-dev/skiff/internal/meminfo"
 )
 
 // userHZ is the unit of the CPU times in /proc/stat. Linux fixes USER_HZ at
@@ -72,35 +74,13 @@ func parseStat(data []byte) (nodeCPU, error) {
 	return out, nil
 }
 
-// parseKV reads "name value [kB]" lines (/proc/meminfo, /proc/vmstat);
-// values in kB are converted to bytes.
-func parseKV(data []byte) map[string]uint64 {
-	out := map[string]uint64{}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 2 {
-			continue
-		}
-		v, err := strconv.ParseUint(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		if len(f) > 2 && f[2] == "kB" {
-			v *= 1024
-		}
-		out[strings.TrimSuffix(f[0], ":")] = v
-	}
-	return out
-}
-
 // memInfo is what the node's memory stats need from /proc/meminfo.
 type memInfo struct {
 	total, free, available, anon uint64
 }
 
 func parseMeminfo(data []byte) (memInfo, error) {
-	kv := parseKV(data)
+	kv := meminfo.Parse(data)
 	m := memInfo{total: kv["MemTotal"], free: kv["MemFree"], available: kv["MemAvailable"], anon: kv["AnonPages"]}
 	if m.total == 0 {
 		return m, fmt.Errorf("stats: /proc/meminfo has no MemTotal")

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiff-dev/skiff/internal/agent/cri"
+	"github.com/skiff-dev/skiff/internal/meminfo"
 )
 
 // SampleInterval is how often Run samples CPU counters, so that a Summary
@@ -134,7 +135,7 @@ func (p *Provider) nodeStats() (NodeStats, error) {
 	if err != nil {
 		return NodeStats{}, err
 	}
-	meminfo, err := readProc(p.cfg.ProcRoot, "meminfo")
+	memData, err := readProc(p.cfg.ProcRoot, "meminfo")
 	if err != nil {
 		return NodeStats{}, err
 	}
@@ -143,7 +144,7 @@ func (p *Provider) nodeStats() (NodeStats, error) {
 	if err != nil {
 		return NodeStats{}, err
 	}
-	mem, err := parseMeminfo(meminfo)
+	mem, err := parseMeminfo(memData)
 	if err != nil {
 		return NodeStats{}, err
 	}
@@ -165,7 +166,7 @@ func (p *Provider) nodeStats() (NodeStats, error) {
 		},
 	}
 	if vm, err := readProc(p.cfg.ProcRoot, "vmstat"); err == nil {
-		kv := parseKV(vm)
+		kv := meminfo.Parse(vm)
 		if v, ok := kv["pgfault"]; ok {
 			node.Memory.PageFaults = ptr(v)
 		}
@@ -388,11 +389,11 @@ func (p *Provider) NodeUsage(ctx context.Context) (NodeUsage, error) {
 	if err := ctx.Err(); err != nil {
 		return NodeUsage{}, err
 	}
-	meminfo, err := readProc(p.cfg.ProcRoot, "meminfo")
+	memData, err := readProc(p.cfg.ProcRoot, "meminfo")
 	if err != nil {
 		return NodeUsage{}, err
 	}
-	mem, err := parseMeminfo(meminfo)
+	mem, err := parseMeminfo(memData)
 	if err != nil {
 		return NodeUsage{}, err
 	}
