@@ -596,9 +596,14 @@ func TestReplicaFailure(t *testing.T) {
 		}
 		return nil
 	})
-	if evs := events(t, admin, ns, "FailedCreate"); len(evs) == 0 || evs[0].Type != corev1.EventTypeWarning {
-		t.Errorf("FailedCreate events: %v", evs)
-	}
+	// The recorder writes events asynchronously: the condition can be
+	// seen before the event is stored.
+	poll(t, 10*time.Second, "FailedCreate event", func() error {
+		if evs := events(t, admin, ns, "FailedCreate"); len(evs) == 0 || evs[0].Type != corev1.EventTypeWarning {
+			return fmt.Errorf("FailedCreate events: %v", evs)
+		}
+		return nil
+	})
 
 	refuse.Store(false)
 	waitPods(t, admin, ns, 3)
