@@ -343,20 +343,46 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *Po
 			check(i)
 		}
 	} else {
+		// The scheduling goroutine filters too, and helpers only join
+		// while there is work left: on a busy machine a helper may wait
+		// in the run queue for longer than the whole filtering takes,
+		// and waiting for it would stall the scheduling loop. So the
+		// loop waits only for helpers that have started (they finish
+		// the node in hand and stop); one that starts later does
+		// nothing.
 		var next atomic.Int64
-		var wg sync.WaitGroup
-		for w := 0; w < workers; w++ {
-			wg.Go(func() {
-				for found.Load() < int64(want) && firstErr.Load() == nil {
-					i := int(next.Add(1) - 1)
-					if i >= n {
-						return
-					}
-					check(i)
+		work := func() {
+			for found.Load() < int64(want) && firstErr.Load() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
 				}
-			})
+				check(i)
+			}
 		}
-		wg.Wait()
+		var (
+			mu      sync.Mutex
+			stopped bool
+			started sync.WaitGroup
+		)
+		for w := 1; w < workers; w++ {
+			go func() {
+				mu.Lock()
+				if stopped {
+					mu.Unlock()
+					return
+				}
+				started.Add(1)
+				mu.Unlock()
+				defer started.Done()
+				work()
+			}()
+		}
+		work()
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		started.Wait()
 	}
 	if st := firstErr.Load(); st != nil {
 		return nil, 0, diag, fmt.Errorf("running filter plugin %q: %w", st.Plugin(), st.Err())
