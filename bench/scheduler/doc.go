@@ -14,9 +14,10 @@
 //     kubernetes.io/hostname (maxSkew 1, DoNotSchedule) and a preferred
 //     pod anti-affinity on hostname, both selecting each other.
 //
-// The pods are created from -clients concurrent client-go clients (no
-// client-side rate limit; protobuf, client-go's default for typed clients,
-// unless -content-type json) while a watch on the namespace's bound pods
+// The pods are created from -clients concurrent client-go clients
+// (default 64, as bench/apiserver creates pods; no client-side rate
+// limit; protobuf, client-go's default for typed clients, unless
+// -content-type json) while a watch on the namespace's bound pods
 // (field selector spec.nodeName!=, one event per pod) records when each
 // pod first shows spec.nodeName. A pod's latency runs from just before its
 // create request to that watch event; scheduled/s is P divided by the time

@@ -54,7 +54,7 @@ func main() {
 	fs.StringVar(&o.bin, "bin", "", "the skiff binary; empty builds ./cmd/skiff into a temporary directory")
 	fs.StringVar(&nodes, "nodes", "100,1000,5000", "comma-separated node counts; one fresh server each")
 	fs.IntVar(&o.pods, "pods", 10000, "pods created per run")
-	fs.IntVar(&o.clients, "clients", 32, "concurrent clients creating pods and nodes")
+	fs.IntVar(&o.clients, "clients", 64, "concurrent clients creating pods and nodes (64, as bench/apiserver's create measurement: enough that the clients' round trips do not leave the cores idle)")
 	fs.StringVar(&o.contentType, "content-type", "protobuf", "what the benchmark's clients send and ask for: protobuf (client-go's typed clients' default, as the server's own components speak) or json")
 	fs.StringVar(&kinds, "kinds", "plain,constrained", "which pods to run, in order: plain, constrained (hostname spread maxSkew 1 + preferred anti-affinity)")
 	fs.StringVar(&o.schedMode, "scheduler", "server", "which scheduler places the pods: server (the one `skiff server` runs) or inproc (scheduler.Run in this process, pods with schedulerName "+benchSchedulerName+")")
