@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"testing"
 
@@ -67,6 +68,42 @@ func TestScheduleSamplesAndRotates(t *testing.T) {
 		}
 		if res.Feasible != 100 || res.Evaluated < 100 {
 			t.Errorf("attempt %d: feasible %d evaluated %d, want 100 feasible out of at least 100", i, res.Feasible, res.Evaluated)
+		}
+	}
+}
+
+// TestScheduleParallelFilters runs the filters on several goroutines
+// (the scheduling goroutine and helpers that join while nodes are left)
+// and checks that every node's answer is counted, whichever goroutine
+// gave it: the few nodes that fit are all found, and when none fits the
+// diagnosis names every node.
+func TestScheduleParallelFilters(t *testing.T) {
+	var nodes []*v1.Node
+	for i := 0; i < 2000; i++ {
+		cpu := "1"
+		if i%250 == 7 { // 8 of 2,000 nodes fit
+			cpu = "8"
+		}
+		nodes = append(nodes, node(fmt.Sprintf("n%04d", i), cpu))
+	}
+	ps, w := plugins.Default()
+	fw := framework.New(ps, w, framework.Options{PercentageOfNodesToScore: 100, Parallelism: 4})
+	snap := framework.NewSnapshot(nodes, nil)
+	for i := 0; i < 20; i++ {
+		res, err := fw.Schedule(context.Background(), framework.NewPodInfo(pod("p", "4", "", 0), 0), snap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Feasible != 8 || res.Evaluated != 2000 {
+			t.Fatalf("attempt %d: feasible %d evaluated %d, want 8 of 2000", i, res.Feasible, res.Evaluated)
+		}
+		_, err = fw.Schedule(context.Background(), framework.NewPodInfo(pod("big", "16", "", 0), 0), snap)
+		var fit *framework.FitError
+		if !errors.As(err, &fit) {
+			t.Fatalf("attempt %d: got %v, want a FitError", i, err)
+		}
+		if n := len(fit.Diagnosis.NodeStatuses); n != 2000 {
+			t.Fatalf("attempt %d: diagnosis names %d nodes, want 2000", i, n)
 		}
 	}
 }
