@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,14 +22,17 @@ import (
 // on an empty live object) is a function of the manager's name and of
 // the object as structured-merge-diff sees it, which is the object's JSON
 // form (it walks the Go value by its json tags and omitempty rules, and
-// turns values with their own JSON encoding into the same scalars). The
-// values of metadata.name and metadata.namespace never show in the
-// result: they are leaves whose paths it strips. So the key is the
-// manager and the object's JSON with those two values replaced by a
-// placeholder (kept empty when empty); equal keys give equal entries, and
-// only the time of the entry differs between two creates. An object
-// already carrying managedFields goes the full way, as does any object
-// whose JSON could stand for another (JSON replaces invalid UTF-8).
+// turns values with their own JSON encoding into the same scalars). It
+// records paths, not values: a path names the fields of maps and structs
+// (the keys of the JSON objects) and picks list items by their keys or
+// values, so a scalar's value shows only inside a list; outside lists
+// only its presence does. So the key is the manager and the object's JSON
+// with every scalar outside lists replaced by a placeholder (see shape):
+// the Scheduled events of a thousand pods, or pods whose labels differ
+// only in value, share one key. Equal keys give equal entries, and only
+// the time of the entry differs between two creates. An object already
+// carrying managedFields goes the full way, as does any object whose JSON
+// could stand for another (JSON replaces invalid UTF-8).
 type createFields struct {
 	mu      sync.Mutex
 	entries map[string]metav1.ManagedFieldsEntry
@@ -43,9 +47,6 @@ const createFieldsBytes = 1 << 20
 // maxCreateFieldsKey bounds the size of one key (the object's JSON): a
 // large object is not worth remembering, and would hold memory.
 const maxCreateFieldsKey = 32 << 10
-
-// keyPlaceholder stands for a non-empty name or namespace in a key.
-const keyPlaceholder = "-"
 
 func newCreateFields() *createFields {
 	return &createFields{
@@ -70,7 +71,7 @@ func (c *createFields) track(obj runtime.Object, manager string, compute func() 
 		}
 	}()
 	buf.Reset()
-	if !c.key(buf, acc, obj, manager) || buf.Len() > maxCreateFieldsKey {
+	if !c.key(buf, obj, manager) || buf.Len() > maxCreateFieldsKey {
 		return compute()
 	}
 	c.mu.Lock()
@@ -109,22 +110,72 @@ func (c *createFields) track(obj runtime.Object, manager string, compute func() 
 }
 
 // key writes the memo key of obj into buf and reports whether obj may use
-// the memo. obj is restored before key returns.
-func (c *createFields) key(buf *bytes.Buffer, acc metav1.Object, obj runtime.Object, manager string) bool {
-	name, ns := acc.GetName(), acc.GetNamespace()
-	if name != "" {
-		acc.SetName(keyPlaceholder)
-	}
-	if ns != "" {
-		acc.SetNamespace(keyPlaceholder)
-	}
+// the memo.
+func (c *createFields) key(buf *bytes.Buffer, obj runtime.Object, manager string) bool {
 	buf.WriteString(manager)
 	buf.WriteByte(0)
-	err := json.NewEncoder(buf).Encode(obj)
-	acc.SetName(name)
-	acc.SetNamespace(ns)
+	start := buf.Len()
+	if err := json.NewEncoder(buf).Encode(obj); err != nil {
+		return false
+	}
 	// encoding/json writes invalid UTF-8 as the escape \ufffd (and a real
 	// U+FFFD as itself), so the escape marks a JSON that could stand for
 	// more than one object.
-	return err == nil && !bytes.Contains(buf.Bytes(), []byte(`\ufffd`))
+	if bytes.Contains(buf.Bytes()[start:], []byte(`\ufffd`)) {
+		return false
+	}
+	buf.Truncate(start + len(shape(buf.Bytes()[start:])))
+	return true
+}
+
+// shape rewrites, in place, the JSON document doc as encoding/json writes
+// it (no insignificant space) with every scalar outside arrays replaced by
+// a placeholder: a non-empty string by "-", a non-zero number by 1.
+// Object keys, empty strings, zeros, booleans and nulls stay, as does
+// everything inside arrays. It returns the shorter document.
+func shape(doc []byte) []byte {
+	w := 0
+	arrays := 0
+	for r := 0; r < len(doc); {
+		switch b := doc[r]; {
+		case b == '"':
+			end := r + 1
+			for doc[end] != '"' {
+				if doc[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			end++ // past the closing quote
+			if arrays > 0 || end == r+2 || (end < len(doc) && doc[end] == ':') {
+				w += copy(doc[w:], doc[r:end])
+			} else {
+				w += copy(doc[w:], `"-"`)
+			}
+			r = end
+		case b == '-' || (b >= '0' && b <= '9'):
+			end := r + 1
+			for end < len(doc) && strings.IndexByte("0123456789.eE+-", doc[end]) >= 0 {
+				end++
+			}
+			if arrays > 0 || (end == r+1 && b == '0') {
+				w += copy(doc[w:], doc[r:end])
+			} else {
+				doc[w] = '1'
+				w++
+			}
+			r = end
+		default:
+			switch b {
+			case '[':
+				arrays++
+			case ']':
+				arrays--
+			}
+			doc[w] = b
+			w++
+			r++
+		}
+	}
+	return doc[:w]
 }

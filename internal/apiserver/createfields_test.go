@@ -12,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/skiff-dev/skiff/internal/registry"
@@ -105,7 +107,28 @@ func createFieldsCases() map[string]runtime.Object {
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}}, Spec: benchCreatePod("x").Spec},
 		}},
-		"namespace": &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "n"}},
+		"namespace":              &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "n"}},
+		"configmap empty value":  &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}, Data: map[string]string{"a": "", "b": "2"}},
+		"configmap quoted value": &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c", Namespace: "ns"}, Data: map[string]string{"a": `x"],"b":[`, "b\"": "2"}},
+		"event":                  event(1, "Successfully assigned ns/web-1 to node-1", 10),
+		"event other values":     event(2, "Successfully assigned ns/web-22 to node-3", 20),
+		"event no count":         event(0, "m", 30),
+		"event empty message":    event(1, "", 40),
+	}
+}
+
+// event is a Scheduled event as the scheduler records it.
+func event(count int32, message string, at int64) *corev1.Event {
+	return &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("web-%d.%x", at, at), Namespace: "ns"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: "ns", Name: fmt.Sprintf("web-%d", at), UID: types.UID(fmt.Sprint("uid-", at)), APIVersion: "v1", ResourceVersion: fmt.Sprint(at)},
+		Reason:         "Scheduled",
+		Message:        message,
+		Source:         corev1.EventSource{Component: "default-scheduler"},
+		FirstTimestamp: metav1.Unix(at, 0),
+		LastTimestamp:  metav1.Unix(at, 0),
+		Count:          count,
+		Type:           corev1.EventTypeNormal,
 	}
 }
 
@@ -115,9 +138,9 @@ func createFieldsCases() map[string]runtime.Object {
 func TestCreateFieldsMatchFieldManager(t *testing.T) {
 	env := newTestEnv(t)
 	s := env.server
-	stores := map[string]*registry.Store{}
+	stores := map[schema.GroupKind]*registry.Store{}
 	for st := range s.fieldManagers {
-		stores[st.Resource.Kind] = st
+		stores[schema.GroupKind{Group: st.Resource.GVR.Group, Kind: st.Resource.Kind}] = st
 	}
 	cases := createFieldsCases()
 	// want is what the field manager alone records for each case.
@@ -127,7 +150,11 @@ func TestCreateFieldsMatchFieldManager(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return stores[kinds[0].Kind]
+		st := stores[kinds[0].GroupKind()]
+		if st == nil {
+			t.Fatalf("no store for %v", kinds[0])
+		}
+		return st
 	}
 	managers := []string{"kubectl-create", "", "bench"}
 	for name, obj := range cases {
@@ -228,11 +255,13 @@ func TestCreateFieldsKeepsClientManagedFields(t *testing.T) {
 	}{
 		{"first create computes", newCM("a", nil), 1},
 		{"same shape is remembered", newCM("b", nil), 1},
+		{"values outside lists are not part of the shape", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "b2", Namespace: "other", Labels: map[string]string{}}, Data: map[string]string{"a": "22"}}, 1},
 		{"client managedFields compute", newCM("c", []metav1.ManagedFieldsEntry{{Manager: "x"}}), 2},
 		{"invalid UTF-8 computes", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "d", Namespace: "ns"}, Data: map[string]string{"a": "\xff"}}, 3},
 		{"and is not remembered", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "e", Namespace: "ns"}, Data: map[string]string{"a": "\xff"}}, 4},
-		{"large object computes", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "f", Namespace: "ns"}, Data: map[string]string{"a": strings.Repeat("x", maxCreateFieldsKey)}}, 5},
-		{"and is not remembered", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Data: map[string]string{"a": strings.Repeat("x", maxCreateFieldsKey)}}, 6},
+		{"a large value has a small shape", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "f", Namespace: "ns"}, Data: map[string]string{"a": strings.Repeat("x", maxCreateFieldsKey)}}, 4},
+		{"large shape computes", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "g", Namespace: "ns"}, Data: manyKeys(maxCreateFieldsKey / 8)}, 5},
+		{"and is not remembered", &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "h", Namespace: "ns"}, Data: manyKeys(maxCreateFieldsKey / 8)}, 6},
 	} {
 		out := c.track(tc.obj, "m", compute(tc.obj)).(*corev1.ConfigMap)
 		if calls != tc.wantCalls {
@@ -240,6 +269,30 @@ func TestCreateFieldsKeepsClientManagedFields(t *testing.T) {
 		}
 		if len(out.ManagedFields) != 1 || out.ManagedFields[0].Manager != "m" || out.Name != tc.obj.Name {
 			t.Errorf("%s: got %+v", tc.name, out.ObjectMeta)
+		}
+	}
+}
+
+func manyKeys(n int) map[string]string {
+	m := make(map[string]string, n)
+	for i := range n {
+		m[fmt.Sprintf("key-%05d", i)] = "v"
+	}
+	return m
+}
+
+func TestShape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"a":"x","b":"","c":0,"d":12,"e":-1.5e3,"f":true,"g":null}`, `{"a":"-","b":"","c":0,"d":1,"e":1,"f":true,"g":null}`},
+		{`{"m":{"k\"ey":"v\"al\\","n":{"o":"p"}}}`, `{"m":{"k\"ey":"-","n":{"o":"-"}}}`},
+		{`{"l":["a",1,{"x":"y","z":[2]}],"after":"v"}`, `{"l":["a",1,{"x":"y","z":[2]}],"after":"-"}`},
+		{`{"s":"[\"not\",\"an\",\"array\"]","t":"]"}`, `{"s":"-","t":"-"}`},
+		{`{"u":"\u003c\ufffd"}` + "\n", `{"u":"-"}` + "\n"},
+		{`[{"a":"b"}]`, `[{"a":"b"}]`},
+	}
+	for _, tc := range tests {
+		if got := string(shape([]byte(tc.in))); got != tc.want {
+			t.Errorf("shape(%s) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

@@ -37,7 +37,7 @@ import (
 
 // testResources are the built-in resources the tests serve.
 var testResources = []string{"pods", "configmaps", "namespaces", "nodes", "replicationcontrollers", "services", "endpointslices",
-	"deployments", "replicasets", "statefulsets"}
+	"deployments", "replicasets", "statefulsets", "events"}
 
 // testEnv is one API server on a real embedded etcd, served over TLS.
 type testEnv struct {
