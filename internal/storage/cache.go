@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -247,7 +248,17 @@ func (s *Store) watchOnce(ctx context.Context) (compacted bool, err error) {
 	s.cache.cancelWatch = cancel
 	from := s.cache.rev + 1
 	s.cache.mu.Unlock()
-	wch := s.client.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+	wch := s.client.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	// created is etcd's revision when it registered the watch (the
+	// created response's header, read after registering). Until the cache
+	// has reached it, a progress notification at or below it may be one
+	// etcd made for the stream's other watchers before this one existed:
+	// etcd sends such broadcasts ahead of the events it holds back for a
+	// watch it has not announced yet, so one can arrive here before the
+	// events between the cache's revision and it. Only a notification
+	// above it, or one once the cache has reached it, proves the cache
+	// current.
+	created := int64(math.MaxInt64)
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
 			return true, nil
@@ -255,8 +266,14 @@ func (s *Store) watchOnce(ctx context.Context) (compacted bool, err error) {
 		if err := resp.Err(); err != nil {
 			return false, fmt.Errorf("watching %s: %w", s.prefix, err)
 		}
+		if resp.Created {
+			created = resp.Header.Revision
+			continue
+		}
 		if resp.IsProgressNotify() {
-			s.advance(resp.Header.Revision)
+			if rev := resp.Header.Revision; rev > created || s.currentRev() >= created {
+				s.advance(rev)
+			}
 			continue
 		}
 		s.apply(resp.Events)

@@ -13,11 +13,14 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/skiff-dev/skiff/internal/etcd/etcdtest"
 )
 
 // etcdWatchers reads etcd's process-wide watcher gauge.
@@ -298,5 +301,93 @@ func TestRingGrows(t *testing.T) {
 	}
 	if c.floor != 15 {
 		t.Errorf("floor = %d, want 15 (the last evicted revision)", c.floor)
+	}
+}
+
+// earlyProgressWatcher reproduces an etcd ordering on a shared watch
+// stream: a progress notification made for the stream's other watchers
+// before a new watch was registered reaches the new watch right after its
+// created response, ahead of the events etcd still owes it. It forwards
+// the created response, then a progress notification at the created
+// revision, and only after delay the rest.
+type earlyProgressWatcher struct {
+	clientv3.Watcher
+	prefix string
+	delay  time.Duration
+}
+
+func (w *earlyProgressWatcher) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	in := w.Watcher.Watch(ctx, key, opts...)
+	if key != w.prefix {
+		return in
+	}
+	out := make(chan clientv3.WatchResponse)
+	go func() {
+		defer close(out)
+		for resp := range in {
+			select {
+			case out <- resp:
+			case <-ctx.Done():
+				return
+			}
+			if resp.Created {
+				progress := clientv3.WatchResponse{Header: resp.Header}
+				select {
+				case out <- progress:
+				case <-ctx.Done():
+					return
+				}
+				time.Sleep(w.delay)
+			}
+		}
+	}()
+	return out
+}
+
+// TestConsistentListIgnoresEarlyProgress: objects written between the
+// cache's list and its watch's registration reach the cache as the
+// watch's first events; a progress notification at the watch's created
+// revision that overtakes them must not make a consistent list serve the
+// cache without them.
+func TestConsistentListIgnoresEarlyProgress(t *testing.T) {
+	t.Parallel()
+	client := etcdtest.Start(t)
+	written := []string{"ns/a", "ns/b"}
+	var once atomic.Bool
+	s, _ := newTestStore(t, client, func(c *Config) {
+		client.Watcher = &earlyProgressWatcher{Watcher: client.Watcher, prefix: c.Prefix, delay: 300 * time.Millisecond}
+		c.beforeWatch = func() {
+			if !once.CompareAndSwap(false, true) {
+				return
+			}
+			// Written under the prefix after the cache's list, before
+			// its watch: the watch starts below etcd's revision.
+			for _, key := range written {
+				ns, name, _ := strings.Cut(key, "/")
+				p := pod(ns, name, nil, "")
+				data, err := runtime.Encode(c.Codec, p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := client.Put(context.Background(), c.Prefix+key, string(data)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	})
+	// Let the watch be created and the early progress arrive.
+	time.Sleep(100 * time.Millisecond)
+	list, err := s.List(context.Background(), "", ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range list.(*corev1.PodList).Items {
+		got = append(got, p.Namespace+"/"+p.Name)
+	}
+	if diff := cmp.Diff(written, got); diff != "" {
+		t.Errorf("consistent list (-written +listed):\n%s", diff)
 	}
 }
