@@ -11,7 +11,14 @@
 // Each Store keeps one etcd watch on its prefix. The watch cache built from
 // it holds the decoded current objects, sorted by key (a B-tree), and a
 // bounded ring of recent events; LIST (without a limit) and WATCH are served from it, and a
-// thousand API watchers cost one etcd watch. Objects handed out by the cache
+// thousand API watchers cost one etcd watch. A consistent LIST (no
+// resourceVersion) waits until the cache has reached etcd's current
+// revision (past Config.FreshnessTimeout it reads etcd instead); on a
+// quiet prefix etcd's progress notifications move the cache there.
+// A notification at or below the revision at which etcd registered the
+// cache's watch counts only once the cache has reached that revision:
+// etcd may deliver one made before the watch existed ahead of the watch's
+// first events. Objects handed out by the cache
 // (list items, watch event objects) are shared and must never be mutated:
 // deep-copy them first. Get and Create go to etcd; GuaranteedUpdate and
 // Delete start from a deep copy of the cached object and let the

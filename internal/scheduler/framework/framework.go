@@ -256,6 +256,38 @@ func (f *Framework) RunFilters(ctx context.Context, state *CycleState, pod *PodI
 	return nil
 }
 
+// shareWork runs work on the calling goroutine and on up to helpers more
+// goroutines that start while it runs; work must return once nothing is
+// left. It returns when the caller's work and that of every helper that
+// joined are done. A helper that first runs after that does nothing: on a
+// busy machine a new goroutine may wait in the run queue longer than the
+// whole work takes, and waiting for it would stall the scheduling loop.
+func shareWork(helpers int, work func()) {
+	var (
+		mu      sync.Mutex
+		stopped bool
+		joined  sync.WaitGroup
+	)
+	for range helpers {
+		go func() {
+			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				return
+			}
+			joined.Add(1)
+			mu.Unlock()
+			defer joined.Done()
+			work()
+		}()
+	}
+	work()
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
+	joined.Wait()
+}
+
 // preRejected marks, in findFeasible's statuses, a node a PositionFilter
 // rejected without any filter running on it.
 var preRejected = NewStatus(UnschedulableAndUnresolvable, "rejected by position")
@@ -343,15 +375,8 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *Po
 			check(i)
 		}
 	} else {
-		// The scheduling goroutine filters too, and helpers only join
-		// while there is work left: on a busy machine a helper may wait
-		// in the run queue for longer than the whole filtering takes,
-		// and waiting for it would stall the scheduling loop. So the
-		// loop waits only for helpers that have started (they finish
-		// the node in hand and stop); one that starts later does
-		// nothing.
 		var next atomic.Int64
-		work := func() {
+		shareWork(workers-1, func() {
 			for found.Load() < int64(want) && firstErr.Load() == nil {
 				i := int(next.Add(1) - 1)
 				if i >= n {
@@ -359,30 +384,7 @@ func (f *Framework) findFeasible(ctx context.Context, state *CycleState, pod *Po
 				}
 				check(i)
 			}
-		}
-		var (
-			mu      sync.Mutex
-			stopped bool
-			started sync.WaitGroup
-		)
-		for w := 1; w < workers; w++ {
-			go func() {
-				mu.Lock()
-				if stopped {
-					mu.Unlock()
-					return
-				}
-				started.Add(1)
-				mu.Unlock()
-				defer started.Done()
-				work()
-			}()
-		}
-		work()
-		mu.Lock()
-		stopped = true
-		mu.Unlock()
-		started.Wait()
+		})
 	}
 	if st := firstErr.Load(); st != nil {
 		return nil, 0, diag, fmt.Errorf("running filter plugin %q: %w", st.Plugin(), st.Err())
