@@ -102,11 +102,17 @@ func TestVolumeBinding(t *testing.T) {
 		if got := e.waitBound(t, ns, "p"); got != "vol-a" {
 			t.Errorf("p bound to %s, want vol-a", got)
 		}
-		// The queue's back-off is at most 1s after one failed attempt.
+		// The claim's update, not the five-minute safety net for
+		// unschedulable pods, must have moved p. It has failed twice by
+		// now (on create, and again when the volume appeared, an event that
+		// could have made it fit), so it waits out a 2s back-off, and the
+		// back-off queue is flushed once a second: about 2-3s when the
+		// machine is idle, more under load. The bound only separates the
+		// two mechanisms; it is not a speed target.
 		d := time.Since(start)
 		t.Logf("p bound %v after its claim", d)
-		if d > 3*time.Second {
-			t.Errorf("p bound %v after its claim, want within a few seconds", d)
+		if d > 15*time.Second {
+			t.Errorf("p bound %v after its claim, want well before the unschedulable flush (5m)", d)
 		}
 		_ = e.client.CoreV1().Pods(ns).Delete(ctx, "p", *metav1.NewDeleteOptions(0))
 	})

@@ -365,7 +365,9 @@ func TestFirstReadinessProbeRunsAtOnce(t *testing.T) {
 	m.Start(pod, c, "c1", start)
 	m.Start(pod, c, "c1", start) // idempotent
 	waitFor(t, "ready", func() bool { return m.Ready("c1") })
-	if d := time.Since(start); d > time.Second {
+	// The period is 10s: well under it means the first probe did not wait
+	// for a tick (the margin absorbs a loaded machine).
+	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("ready after %v, want at once", d)
 	}
 	if n := exec.count(); n != 1 {
