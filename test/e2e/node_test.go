@@ -388,6 +388,13 @@ spec:
 				t.Errorf("kubectl %s run -i --rm printed %q, want the container's output", v, out)
 			}
 		}
+		// A command that is done before kubectl can attach: kubectl
+		// falls back to the logs, so its output is not lost.
+		out := k.ok(t, "run", "-i", "--rm", "--restart=Never", "-n", "node", "quick",
+			"--image=skiff-test/busybox:1.35", "--image-pull-policy=Never", "--", "sh", "-c", "echo quick-output")
+		if !strings.Contains(out, "quick-output") {
+			t.Errorf("kubectl run -i --rm of a quick command printed %q, want its output", out)
+		}
 		start := time.Now()
 		k.ok(t, "run", "-it", "--rm", "--restart=Never", "-n", "node", "tty-once",
 			"--image=skiff-test/busybox:1.35", "--image-pull-policy=Never", "--", "sh", "-c", "sleep 2")

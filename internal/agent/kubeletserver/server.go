@@ -71,6 +71,9 @@ type Config struct {
 	// LogPollInterval is how often a followed log is checked for growth;
 	// 0 means logs.DefaultPollInterval.
 	LogPollInterval time.Duration
+	// AttachSettle is how long a container must have run before an attach
+	// to it starts (0: DefaultAttachSettle; negative: no wait); see attach.
+	AttachSettle time.Duration
 }
 
 // Server is the kubelet HTTP API. Its handler is safe for concurrent use.

@@ -97,6 +97,9 @@ func newServer(t *testing.T, cfg Config) *httptest.Server {
 	if cfg.LogPollInterval == 0 {
 		cfg.LogPollInterval = 5 * time.Millisecond
 	}
+	if cfg.AttachSettle == 0 {
+		cfg.AttachSettle = -1 // TestAttachSettles covers the wait
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -618,4 +621,51 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("GET %s without a handler: %d, want 404", path, code)
 		}
 	}
+}
+
+// TestAttachSettles: an attach to a container that started moments ago
+// waits until it has run for the settle time, and is refused when the
+// container exits first (kubectl then prints its logs); one that has run
+// longer is attached at once.
+func TestAttachSettles(t *testing.T) {
+	t.Parallel()
+	n := newNode(t)
+	sbID, sb := n.pod("default", "web", "uid-1")
+	n.rt.Now = func() time.Time { return time.Now().Add(-time.Hour) }
+	n.container(sbID, sb, "old", 0, true, "")
+	n.rt.Now = nil
+	quick := n.container(sbID, sb, "quick", 0, true, "")
+	streaming := httptest.NewServer(&upgradeEcho{})
+	t.Cleanup(streaming.Close)
+	n.rt.SetStreamingURL(streaming.URL)
+
+	// A settle time longer than the test: only an attach that does not
+	// wait can succeed.
+	long := newServer(t, Config{Runtime: n.rt, AttachSettle: time.Hour})
+	conn, r := upgrade(t, strings.TrimPrefix(long.URL, "http://"), nil, "POST", "/attach/default/web/old?stdout=1")
+	echoRoundTrip(t, conn, r)
+
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		n.rt.Exit(quick, 0, "Completed")
+	}()
+	resp, err := http.Post(long.URL+"/attach/default/web/quick?stdout=1", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "is not running") {
+		t.Errorf("attach to a container exiting while it settles: %s %q, want 400 and not running", resp.Status, body)
+	}
+
+	const settle = 200 * time.Millisecond
+	short := newServer(t, Config{Runtime: n.rt, AttachSettle: settle})
+	start := time.Now()
+	n.container(sbID, sb, "fresh", 0, true, "")
+	conn, r = upgrade(t, strings.TrimPrefix(short.URL, "http://"), nil, "POST", "/attach/default/web/fresh?stdout=1")
+	if d := time.Since(start); d < settle {
+		t.Errorf("attach to a fresh container answered after %v, want it to wait for the settle time (%v)", d, settle)
+	}
+	echoRoundTrip(t, conn, r)
 }

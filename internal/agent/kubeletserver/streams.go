@@ -25,6 +25,10 @@ const (
 	// bytes after the streaming server closed its side: the client
 	// should close as well soon.
 	lingerAfterServer = 10 * time.Second
+	// DefaultAttachSettle: see attach.
+	DefaultAttachSettle = time.Second
+	// settlePoll is how often a settling container's state is read.
+	settlePoll = 25 * time.Millisecond
 )
 
 // streamFlags reads stdin, stdout, stderr and tty as upstream's
@@ -84,6 +88,10 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.settle(ctx, c, r.PathValue("pod")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	// Whether the process runs on a TTY was settled when the container
 	// started; the client's wish cannot change it (upstream's kubelet
 	// takes it from the container's spec too).
@@ -99,6 +107,55 @@ func (s *Server) attach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.proxy(w, r, u)
+}
+
+// settle waits until container c has run for the settle time (see
+// Config.AttachSettle) and fails as for a container that is not running
+// when it exits first.
+//
+// An attach carries only what the process writes from then on. This agent
+// reports a container running as soon as it started it, so `kubectl run
+// -i` attaches some tens of milliseconds after the start, and a short
+// command (echo, wget, nslookup) has often printed everything and exited
+// by then: the attach succeeded and showed nothing. Upstream's kubelet
+// learns of the start from its next relist (up to a second later), so
+// such a pod is already complete when kubectl looks and kubectl prints its
+// logs instead. Waiting here gives the same result: a container that
+// exits within the settle time is refused, and kubectl falls back to its
+// logs (with a warning that it could not attach).
+func (s *Server) settle(ctx context.Context, c cri.Container, pod string) error {
+	d := s.cfg.AttachSettle
+	if d == 0 {
+		d = DefaultAttachSettle
+	}
+	if d < 0 {
+		return nil
+	}
+	var t *time.Timer
+	for {
+		st, err := s.cfg.Runtime.ContainerStatus(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		if st.State != cri.ContainerRunning {
+			return errorf(http.StatusBadRequest, "container %q in pod %q is not running", c.Name, pod)
+		}
+		left := d - time.Since(st.StartedAt)
+		if st.StartedAt.IsZero() || left <= 0 {
+			return nil
+		}
+		if t == nil {
+			t = time.NewTimer(min(left, settlePoll))
+			defer t.Stop()
+		} else {
+			t.Reset(min(left, settlePoll))
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // portForward serves /portForward/{ns}/{pod}[/{uid}].

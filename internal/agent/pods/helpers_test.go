@@ -47,6 +47,7 @@ func (c *clock) Step(d time.Duration) {
 type fakeProber struct {
 	mu        sync.Mutex
 	started   map[string]string // container ID → container name
+	ips       map[string]string // container ID → the pod IP Start was given
 	stopped   []string
 	hooks     []string         // "postStart <name>" / "preStop <name>"
 	liveFail  map[string]bool  // by container ID
@@ -56,13 +57,21 @@ type fakeProber struct {
 }
 
 func newFakeProber() *fakeProber {
-	return &fakeProber{started: map[string]string{}, liveFail: map[string]bool{}, hookErr: map[string]error{}, notReady: map[string]bool{}, stoppedAt: map[types.UID]bool{}}
+	return &fakeProber{started: map[string]string{}, ips: map[string]string{}, liveFail: map[string]bool{}, hookErr: map[string]error{}, notReady: map[string]bool{}, stoppedAt: map[types.UID]bool{}}
 }
 
-func (p *fakeProber) Start(_ *v1.Pod, c *v1.Container, id string, _ time.Time) {
+func (p *fakeProber) Start(pod *v1.Pod, c *v1.Container, id string, _ time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.started[id] = c.Name
+	p.ips[id] = pod.Status.PodIP
+}
+
+// ip is the pod IP the prober was last given for container id.
+func (p *fakeProber) ip(id string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ips[id]
 }
 func (p *fakeProber) Stop(id string) {
 	p.mu.Lock()

@@ -184,7 +184,7 @@ type podSync struct {
 	requeue   time.Duration
 	hostsPath string // "" when /etc/hosts is not ours to mount
 	paths     map[string]string
-	ipPod     *v1.Pod // pod with its IPs in status, for Env; made on first use
+	ipPod     *v1.Pod // see withIPs; made on first use
 }
 
 func (s *podSync) after(d time.Duration) {
@@ -577,7 +577,7 @@ func (s *podSync) ensure(ctx context.Context, c *v1.Container, policy v1.Restart
 			return id, id != "", err
 		}
 		s.ps.probing[cur.ID] = true
-		s.m.cfg.Prober.Start(s.pod, c, cur.ID, cur.StartedAt)
+		s.m.cfg.Prober.Start(s.probePod(), c, cur.ID, cur.StartedAt)
 		// The prober records the Unhealthy event with the probe's message.
 		if failed, _ := s.m.cfg.Prober.Liveness(cur.ID); !failed {
 			return cur.ID, true, nil
@@ -693,9 +693,9 @@ func (s *podSync) start(ctx context.Context, c *v1.Container, attempt uint32) (s
 		s.changed = true
 	}
 	s.ps.probing[id] = true
-	s.m.cfg.Prober.Start(s.pod, c, id, startedAt)
+	s.m.cfg.Prober.Start(s.probePod(), c, id, startedAt)
 	if c.Lifecycle != nil && c.Lifecycle.PostStart != nil {
-		if err := s.m.cfg.Prober.RunHook(ctx, s.pod, c, id, c.Lifecycle.PostStart); err != nil {
+		if err := s.m.cfg.Prober.RunHook(ctx, s.probePod(), c, id, c.Lifecycle.PostStart); err != nil {
 			s.event(v1.EventTypeWarning, "FailedPostStartHook", "%v", err)
 			if err := s.m.killContainer(ctx, s.pod, c, id, gracePeriod(s.pod), "FailedPostStartHook"); err != nil {
 				return "", err
@@ -711,8 +711,9 @@ func (s *podSync) start(ctx context.Context, c *v1.Container, attempt uint32) (s
 	return id, nil
 }
 
-// containerConfig builds the CRI configuration of container c.
-func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt uint32) (cri.ContainerConfig, error) {
+// withIPs returns the pod with the node's and the sandbox's addresses in
+// its status, which the API object may not show yet.
+func (s *podSync) withIPs() *v1.Pod {
 	if s.ipPod == nil {
 		s.ipPod = s.pod.DeepCopy()
 		ip := s.podIP()
@@ -721,7 +722,26 @@ func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt 
 		s.ipPod.Status.PodIP = ip
 		s.ipPod.Status.PodIPs = []v1.PodIP{{IP: ip}}
 	}
-	env, err := s.m.cfg.Volumes.Env(ctx, s.ipPod, c)
+	return s.ipPod
+}
+
+// probePod is the pod the prober and lifecycle hooks take the pod's
+// address from: the informer's object once its status shows the current
+// sandbox's IP, before that (a new pod, or a sandbox re-created after the
+// old one died, as after a node restart) a copy that does. With the
+// status's IP an HTTP or TCP probe went to the old sandbox's address, and
+// since the agent does not sync on its own status writes, the pod never
+// became ready again.
+func (s *podSync) probePod() *v1.Pod {
+	if s.sb == nil || s.pod.Status.PodIP == s.podIP() {
+		return s.pod
+	}
+	return s.withIPs()
+}
+
+// containerConfig builds the CRI configuration of container c.
+func (s *podSync) containerConfig(ctx context.Context, c *v1.Container, attempt uint32) (cri.ContainerConfig, error) {
+	env, err := s.m.cfg.Volumes.Env(ctx, s.withIPs(), c)
 	if err != nil {
 		return cri.ContainerConfig{}, err
 	}

@@ -314,6 +314,18 @@ func TestSandboxRecreated(t *testing.T) {
 	pod := testPod("p")
 	e.sync(t, pod)
 	sbs, _ := e.rt.ListSandboxes(context.Background(), nil)
+	first, err := e.rt.SandboxStatus(context.Background(), sbs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Probes go to the sandbox's address before the status shows it.
+	if got := e.prober.ip(e.running(t, "main")); got != first.IP {
+		t.Errorf("prober given pod IP %q, want the sandbox's %s", got, first.IP)
+	}
+	// The status as written: the first sandbox's IP.
+	pod = pod.DeepCopy()
+	pod.Status.PodIP, pod.Status.PodIPs = first.IP, []v1.PodIP{{IP: first.IP}}
+	e.sync(t, pod)
 	if err := e.rt.StopSandbox(context.Background(), sbs[0].ID); err != nil { // the pause process died
 		t.Fatal(err)
 	}
@@ -329,6 +341,21 @@ func TestSandboxRecreated(t *testing.T) {
 	// The restart count goes on across sandboxes.
 	if diff := cmp.Diff([]string{"main/0 Exited", "main/1 Running"}, e.containers(t)); diff != "" {
 		t.Errorf("containers (-want +got):\n%s", diff)
+	}
+	// The new container's probes go to the new sandbox, not to the
+	// address the pod's status still shows.
+	second := ""
+	for _, sb := range sbs {
+		if sb.State == cri.SandboxReady {
+			st, err := e.rt.SandboxStatus(context.Background(), sb.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second = st.IP
+		}
+	}
+	if got := e.prober.ip(e.running(t, "main")); got != second || got == first.IP {
+		t.Errorf("prober given pod IP %q after the sandbox was re-created, want the new sandbox's %s (the old one's was %s)", got, second, first.IP)
 	}
 	// Once the old sandbox holds nothing worth keeping, it goes.
 	e.rt.Exit(e.running(t, "main"), 0, "")
