@@ -23,7 +23,10 @@
 // server), then proxies the caller's upgrade request to that URL and copies
 // bytes both ways, so every protocol containerd speaks (SPDY remotecommand
 // v1–v4 and portforward, the websocket channel protocols) passes through
-// unchanged.
+// unchanged. An attach to a container that started less than a second ago
+// (Config.AttachSettle) waits until it has run that long, and is refused
+// when it exits first, so that `kubectl run -i` of a short command prints
+// the command's logs instead of an empty attach.
 //
 // The current container of a name is the one with the highest CRI Attempt
 // (ties: the newest); the previous one, for ?previous, is the next — or
