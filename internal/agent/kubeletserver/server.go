@@ -72,7 +72,7 @@ type Config struct {
 	// 0 means logs.DefaultPollInterval.
 	LogPollInterval time.Duration
 	// AttachSettle is how long a container must have run before an attach
-	// to it starts (0: DefaultAttachSettle; negative: no wait); see attach.
+	// to it starts (0: DefaultAttachSettle; negative: no wait); see Server.settle.
 	AttachSettle time.Duration
 }
 
@@ -302,9 +302,14 @@ func (s *Server) running(ctx context.Context, ns, pod, uid, name string) (cri.Co
 		return cri.Container{}, errorf(http.StatusNotFound, "container not found (%q)", name)
 	}
 	if cs[0].State != cri.ContainerRunning {
-		return cri.Container{}, errorf(http.StatusBadRequest, "container %q in pod %q is not running", name, pod)
+		return cri.Container{}, notRunning(name, pod)
 	}
 	return cs[0], nil
+}
+
+// notRunning is the error for a stream to a container that does not run.
+func notRunning(name, pod string) error {
+	return errorf(http.StatusBadRequest, "container %q in pod %q is not running", name, pod)
 }
 
 // boolParam reads a flag as upstream's query encoding does ("1", "true").

@@ -25,7 +25,7 @@ const (
 	// bytes after the streaming server closed its side: the client
 	// should close as well soon.
 	lingerAfterServer = 10 * time.Second
-	// DefaultAttachSettle: see attach.
+	// DefaultAttachSettle: see Config.AttachSettle and Server.settle.
 	DefaultAttachSettle = time.Second
 	// settlePoll is how often a settling container's state is read.
 	settlePoll = 25 * time.Millisecond
@@ -131,27 +131,20 @@ func (s *Server) settle(ctx context.Context, c cri.Container, pod string) error 
 	if d < 0 {
 		return nil
 	}
-	var t *time.Timer
 	for {
 		st, err := s.cfg.Runtime.ContainerStatus(ctx, c.ID)
 		if err != nil {
 			return err
 		}
 		if st.State != cri.ContainerRunning {
-			return errorf(http.StatusBadRequest, "container %q in pod %q is not running", c.Name, pod)
+			return notRunning(c.Name, pod)
 		}
 		left := d - time.Since(st.StartedAt)
 		if st.StartedAt.IsZero() || left <= 0 {
 			return nil
 		}
-		if t == nil {
-			t = time.NewTimer(min(left, settlePoll))
-			defer t.Stop()
-		} else {
-			t.Reset(min(left, settlePoll))
-		}
 		select {
-		case <-t.C:
+		case <-time.After(min(left, settlePoll)):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
